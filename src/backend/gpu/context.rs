@@ -1,0 +1,276 @@
+//! wgpu instance, adapter selection and device creation.
+//!
+//! Adapter selection honours the ecosystem's environment overrides: `WGPU_BACKEND`
+//! (e.g. `vulkan`, `gl`, `metal`, `dx12`) restricts the APIs, `WGPU_ADAPTER_NAME` picks the
+//! first adapter whose name contains the given text (case-insensitive). Otherwise the
+//! best adapter wins: discrete > integrated > virtual > software (CPU) > other, and
+//! Vulkan/Metal/DX12 before GL. The device is created with the adapter's own limits, so
+//! large lattices get the largest buffers the hardware allows.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// What `blockspin info` reports about one adapter.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterReport {
+    /// Adapter name.
+    pub name: String,
+    /// Backend API (vulkan, gl, metal, dx12).
+    pub api: String,
+    /// Device type (discrete-gpu, integrated-gpu, virtual-gpu, cpu, other).
+    pub device_type: String,
+    /// Driver name and info.
+    pub driver: String,
+    /// The limits that size lattices and dispatches.
+    pub limits: LimitsReport,
+    /// Whether this adapter would be picked by `--backend gpu`.
+    pub selected: bool,
+}
+
+/// The device limits relevant to blockspin.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitsReport {
+    /// Largest storage buffer binding, bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer, bytes.
+    pub max_buffer_size: u64,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+    /// Invocations per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroup memory, bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Alignment of dynamic uniform offsets, bytes.
+    pub min_uniform_buffer_offset_alignment: u32,
+}
+
+impl From<&wgpu::Limits> for LimitsReport {
+    fn from(l: &wgpu::Limits) -> Self {
+        LimitsReport {
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            max_buffer_size: l.max_buffer_size,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            min_uniform_buffer_offset_alignment: l.min_uniform_buffer_offset_alignment,
+        }
+    }
+}
+
+fn api_name(b: wgpu::Backend) -> &'static str {
+    match b {
+        wgpu::Backend::Vulkan => "vulkan",
+        wgpu::Backend::Metal => "metal",
+        wgpu::Backend::Dx12 => "dx12",
+        wgpu::Backend::Gl => "gl",
+        wgpu::Backend::BrowserWebGpu => "webgpu",
+        _ => "noop",
+    }
+}
+
+fn type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> (u32, u32) {
+    let t = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (t, api)
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+fn adapters(instance: &wgpu::Instance) -> Vec<wgpu::Adapter> {
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    let mut list: Vec<wgpu::Adapter> = pollster::block_on(instance.enumerate_adapters(backends))
+        .into_iter()
+        .filter(|a| a.get_info().backend != wgpu::Backend::Noop)
+        .collect();
+    list.sort_by_key(|a| rank(&a.get_info()));
+    list
+}
+
+/// Index in `list` of the adapter to use, honouring `WGPU_ADAPTER_NAME`.
+fn choose(list: &[wgpu::Adapter]) -> Result<usize> {
+    match std::env::var("WGPU_ADAPTER_NAME") {
+        Ok(want) if !want.is_empty() => {
+            let w = want.to_lowercase();
+            list.iter()
+                .position(|a| a.get_info().name.to_lowercase().contains(&w))
+                .ok_or_else(|| Error::NoAdapter(format!(" whose name contains WGPU_ADAPTER_NAME={want:?}")))
+        }
+        _ if list.is_empty() => Err(Error::NoAdapter(match std::env::var("WGPU_BACKEND") {
+            Ok(b) => format!(" for WGPU_BACKEND={b:?}"),
+            Err(_) => String::new(),
+        })),
+        _ => Ok(0),
+    }
+}
+
+/// Every adapter wgpu finds (after `WGPU_BACKEND`), best first, with the one
+/// `--backend gpu` would pick marked.
+pub fn list_adapters() -> Vec<AdapterReport> {
+    let inst = instance();
+    let list = adapters(&inst);
+    let chosen = choose(&list).ok();
+    list.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let info = a.get_info();
+            AdapterReport {
+                name: info.name.clone(),
+                api: api_name(info.backend).to_string(),
+                device_type: type_name(info.device_type).to_string(),
+                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+                limits: LimitsReport::from(&a.limits()),
+                selected: chosen == Some(i),
+            }
+        })
+        .collect()
+}
+
+/// An open device with its queue, adapter description and limits.
+pub struct GpuContext {
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// Adapter name.
+    pub adapter_name: String,
+    /// Backend API name.
+    pub api: String,
+    /// Device type name.
+    pub device_type: String,
+    /// Limits granted (the adapter's own).
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl GpuContext {
+    /// Opens the selected adapter.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] when no adapter matches; [`Error::Gpu`] when device creation fails.
+    pub fn new() -> Result<Arc<Self>> {
+        let inst = instance();
+        let list = adapters(&inst);
+        let i = choose(&list)?;
+        let adapter = &list[i];
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("blockspin"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("could not open {}: {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Arc::new(GpuContext {
+            device,
+            queue,
+            adapter_name: info.name.clone(),
+            api: api_name(info.backend).to_string(),
+            device_type: type_name(info.device_type).to_string(),
+            limits,
+            errors,
+        }))
+    }
+
+    /// Returns the first error wgpu reported since the last call, if any.
+    pub fn take_error(&self) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            let msg = v.join("; ");
+            v.clear();
+            Err(Error::Gpu(msg))
+        }
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        self.take_error()
+    }
+
+    /// Compiles a composed shader module, reporting compilation errors as [`Error::Gpu`].
+    pub fn shader(&self, src: &crate::shaders::ShaderModuleSource) -> Result<wgpu::ShaderModule> {
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(src.name),
+            source: wgpu::ShaderSource::Wgsl(src.source().into()),
+        });
+        self.take_error()?;
+        Ok(module)
+    }
+
+    /// Copies `size` bytes of `buffer` (from offset 0) back to the host.
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(e.to_string()))?
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(e.to_string()))?;
+        let out = view.to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Plans a dispatch of `groups` workgroups as (x, y) within
+    /// `max_compute_workgroups_per_dimension`.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when even a square grid does not fit.
+    pub fn grid(&self, groups: u64) -> Result<(u32, u32)> {
+        let max = self.limits.max_compute_workgroups_per_dimension as u64;
+        let x = groups.clamp(1, max);
+        let y = groups.div_ceil(x).max(1);
+        if y > max {
+            return Err(Error::DeviceLimit(format!(
+                "{groups} workgroups exceed max_compute_workgroups_per_dimension² = {max}²"
+            )));
+        }
+        Ok((x as u32, y as u32))
+    }
+}

@@ -1,0 +1,382 @@
+//! GPU backend: the sampler kernels of `shaders/` run through wgpu.
+//!
+//! One buffer holds every chain's bits (one u32 per site, chain-major). A sweep is one
+//! dispatch per colour; after every `measure_every`-th sweep the `measure` kernel adds each
+//! chain's integer counts into a small series buffer. Up to [`MAX_STEPS`] dispatches are
+//! recorded into one submission, each selecting its (sweep, colour, slot) entry of a step
+//! table through a dynamic uniform offset, so nothing is read back inside a submission.
+
+mod context;
+
+pub use context::{AdapterReport, GpuContext, LimitsReport, list_adapters};
+
+use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
+use crate::error::{Error, Result};
+use crate::model::Counts;
+use crate::rng::seed_key;
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+/// Dispatch entries (colours × sweeps + measurements) per submission.
+pub const MAX_STEPS: u32 = 1024;
+/// Measurements per submission (series buffer slots).
+const MAX_SLOTS: u32 = 256;
+const UPDATE_WORKGROUP: u64 = 64;
+const MEASURE_WORKGROUP: u64 = 256;
+const MEASURE_SITES_PER_THREAD: u32 = 16;
+
+/// Uniform block `Params` of `shaders/lattice.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct GpuParams {
+    dims: [u32; 4],
+    colouring: [u32; 4],
+    lattice: [u32; 4],
+    measure: [u32; 4],
+    flip: [[u32; 4]; 4],
+}
+
+/// Uniform block `Step` of `shaders/lattice.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct GpuStep {
+    sweep: u32,
+    colour: u32,
+    slot: u32,
+    total_threads: u32,
+}
+
+/// Chains on the GPU.
+pub struct GpuSampler {
+    ctx: Arc<GpuContext>,
+    spec: ChainSpec,
+    update: wgpu::ComputePipeline,
+    measure: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    step_buffer: wgpu::Buffer,
+    step_stride: u64,
+    state: wgpu::Buffer,
+    series: wgpu::Buffer,
+    series_readback: wgpu::Buffer,
+    slots: u32,
+    update_grid: (u32, u32),
+    update_threads: u32,
+    measure_grid: (u32, u32),
+    sweep: u32,
+}
+
+fn buffer_limit(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
+    let l = &ctx.limits;
+    let (name, max) = if l.max_storage_buffer_binding_size < l.max_buffer_size {
+        ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size)
+    } else {
+        ("max_buffer_size", l.max_buffer_size)
+    };
+    if bytes > max {
+        return Err(Error::DeviceLimit(format!(
+            "{what} needs {bytes} bytes ({:.1} MiB) but the adapter's {name} is {max} bytes ({:.1} MiB); use fewer --chains, a smaller --size, or --backend cpu",
+            bytes as f64 / 1048576.0,
+            max as f64 / 1048576.0
+        )));
+    }
+    Ok(())
+}
+
+impl GpuSampler {
+    /// Uploads the initial configuration and builds the pipelines.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] when the lattice does not fit the device's limits (named in
+    /// the message); [`Error::Gpu`] on any wgpu failure.
+    pub fn new(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
+        let lat = spec.model.lattice;
+        let n = lat.sites() as u64;
+        let chains = spec.chains as u64;
+        let state_bytes = 4 * n * chains;
+        buffer_limit(&ctx, "the lattice state (4 bytes per site)", state_bytes)?;
+        let slot_bytes = 16 * chains;
+        let slots = (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
+        if slots == 0 {
+            buffer_limit(&ctx, "one measurement of all chains", slot_bytes)?;
+        }
+        let update_threads = spec.chains * lat.sites_per_colour();
+        let update_grid = ctx.grid((update_threads as u64).div_ceil(UPDATE_WORKGROUP))?;
+        let groups_per_chain = n.div_ceil(MEASURE_WORKGROUP * MEASURE_SITES_PER_THREAD as u64);
+        let measure_groups = groups_per_chain * chains;
+        if measure_groups > u32::MAX as u64 {
+            return Err(Error::DeviceLimit(format!("{measure_groups} measurement workgroups exceed 2^32")));
+        }
+        let measure_grid = ctx.grid(measure_groups)?;
+
+        let [l, ly, lz] = lat.dims();
+        let flip = spec.model.flip_thresholds(spec.algorithm);
+        let key = seed_key(spec.seed);
+        let params = GpuParams {
+            dims: [l, ly, lz, lat.sites()],
+            colouring: [lat.colours(), l / lat.colours(), lat.sites_per_colour(), spec.chains],
+            lattice: [
+                lat.coordination(),
+                (lat.kind() == crate::lattice::LatticeKind::Triangular) as u32,
+                key[0],
+                key[1],
+            ],
+            measure: [groups_per_chain as u32, MEASURE_SITES_PER_THREAD, measure_groups as u32, 0],
+            flip: bytemuck::cast(flip),
+        };
+
+        let device = &ctx.device;
+        let module = ctx.shader(&crate::shaders::SAMPLER)?;
+        let uniform = |dynamic: bool, size: u64| wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: dynamic,
+            min_binding_size: wgpu::BufferSize::new(size),
+        };
+        let storage = wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("sampler"),
+            entries: &[
+                entry(0, uniform(false, size_of::<GpuParams>() as u64)),
+                entry(1, uniform(true, size_of::<GpuStep>() as u64)),
+                entry(2, storage),
+                entry(3, storage),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("sampler"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let update = pipeline("update");
+        let measure = pipeline("measure");
+
+        let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let step_stride = (size_of::<GpuStep>() as u64).next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
+        let step_buffer = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("steps"),
+            size: step_stride * MAX_STEPS as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let initial: Vec<u32> = initial_configuration(&spec).into_iter().map(u32::from).collect();
+        let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("state"),
+            contents: bytemuck::cast_slice(&initial),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        });
+        drop(initial);
+        let series_bytes = slot_bytes * slots as u64;
+        let series = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("series"),
+            size: series_bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let series_readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("series readback"),
+            size: series_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("sampler"),
+            layout: &layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &step_buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(size_of::<GpuStep>() as u64),
+                    }),
+                },
+                wgpu::BindGroupEntry { binding: 2, resource: state.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: series.as_entire_binding() },
+            ],
+        });
+        ctx.wait()?;
+        Ok(GpuSampler {
+            ctx,
+            spec,
+            update,
+            measure,
+            bind_group,
+            step_buffer,
+            step_stride,
+            state,
+            series,
+            series_readback,
+            slots,
+            update_grid,
+            update_threads,
+            measure_grid,
+            sweep: 0,
+        })
+    }
+
+    /// The device context.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// Runs `sweeps` sweeps in one submission, measuring after sweeps `i` (1-based) with
+    /// `i % every == 0`; returns the measurements.
+    fn submit(&mut self, sweeps: u32, every: u32) -> Result<Vec<Counts>> {
+        let colours = self.spec.model.lattice.colours();
+        let mut steps: Vec<(GpuStep, bool)> = Vec::new();
+        let mut slot = 0;
+        for i in 1..=sweeps {
+            for colour in 0..colours {
+                let s = GpuStep { sweep: self.sweep + i - 1, colour, slot: 0, total_threads: self.update_threads };
+                steps.push((s, false));
+            }
+            if every > 0 && i % every == 0 {
+                steps.push((GpuStep { slot, ..Default::default() }, true));
+                slot += 1;
+            }
+        }
+        debug_assert!(steps.len() as u32 <= MAX_STEPS && slot <= self.slots);
+        let mut table = vec![0u8; (self.step_stride as usize) * steps.len()];
+        for (i, (s, _)) in steps.iter().enumerate() {
+            let at = i * self.step_stride as usize;
+            table[at..at + size_of::<GpuStep>()].copy_from_slice(bytemuck::bytes_of(s));
+        }
+        let ctx = &self.ctx;
+        ctx.queue.write_buffer(&self.step_buffer, 0, &table);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let series_bytes = 16 * self.spec.chains as u64 * slot as u64;
+        if slot > 0 {
+            enc.clear_buffer(&self.series, 0, Some(series_bytes));
+        }
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for (i, (_, is_measure)) in steps.iter().enumerate() {
+                let offset = (i as u64 * self.step_stride) as u32;
+                pass.set_bind_group(0, &self.bind_group, &[offset]);
+                let (pipeline, (x, y)) = if *is_measure {
+                    (&self.measure, self.measure_grid)
+                } else {
+                    (&self.update, self.update_grid)
+                };
+                pass.set_pipeline(pipeline);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+        }
+        if slot > 0 {
+            enc.copy_buffer_to_buffer(&self.series, 0, &self.series_readback, 0, series_bytes);
+        }
+        ctx.queue.submit([enc.finish()]);
+        self.sweep += sweeps;
+        if slot == 0 {
+            ctx.wait()?;
+            return Ok(Vec::new());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.series_readback.map_async(wgpu::MapMode::Read, ..series_bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(e.to_string()))?
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        let view = self
+            .series_readback
+            .get_mapped_range(..series_bytes)
+            .map_err(|e| Error::Gpu(e.to_string()))?;
+        let words: &[u32] = bytemuck::cast_slice(&view);
+        let out = words
+            .chunks_exact(4)
+            .map(|w| Counts {
+                ones: w[0] as u64 | (w[1] as u64) << 32,
+                ones_bonds: w[2] as u64 | (w[3] as u64) << 32,
+            })
+            .collect();
+        drop(view);
+        self.series_readback.unmap();
+        Ok(out)
+    }
+}
+
+impl Sampler for GpuSampler {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "gpu".into(),
+            adapter: self.ctx.adapter_name.clone(),
+            api: self.ctx.api.clone(),
+        }
+    }
+
+    fn sweeps_done(&self) -> u32 {
+        self.sweep
+    }
+
+    fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
+        check_sweep_budget(self.sweep, sweeps)?;
+        let colours = self.spec.model.lattice.colours();
+        // Sweeps per submission: whole measurement intervals when measuring.
+        let per_submit = if measure_every > 0 {
+            let intervals = (MAX_STEPS / (measure_every * colours + 1)).clamp(1, self.slots);
+            if measure_every * colours + 1 > MAX_STEPS {
+                // A single interval longer than one submission: run it in pieces.
+                0
+            } else {
+                intervals * measure_every
+            }
+        } else {
+            MAX_STEPS / colours
+        };
+        let mut out = Vec::new();
+        let mut left = sweeps;
+        while left > 0 {
+            if per_submit == 0 {
+                // Long interval: advance without measuring, then one measured sweep.
+                let gap = measure_every - 1;
+                let mut g = gap.min(left);
+                while g > 0 {
+                    let chunk = g.min(MAX_STEPS / colours);
+                    self.submit(chunk, 0)?;
+                    g -= chunk;
+                    left -= chunk;
+                }
+                if left > 0 {
+                    out.extend(self.submit(1, 1)?);
+                    left -= 1;
+                }
+            } else {
+                let chunk = left.min(per_submit);
+                out.extend(self.submit(chunk, measure_every)?);
+                left -= chunk;
+            }
+        }
+        Ok(out)
+    }
+
+    fn configurations(&mut self) -> Result<Vec<u8>> {
+        let bytes = self.ctx.read_buffer(&self.state, self.state.size())?;
+        Ok(bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u8).collect())
+    }
+}

@@ -1,0 +1,54 @@
+//! The library's error type. `main.rs` maps [`Error::exit_code`] to the process status.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in blockspin.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A user-supplied parameter is out of range. `param` is the flag name (e.g. `--size`).
+    #[error("{param}: {message}")]
+    InvalidParameter {
+        /// The parameter, spelled as on the command line.
+        param: &'static str,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+    /// The job does not fit the device (a named limit is exceeded).
+    #[error("{0}")]
+    DeviceLimit(String),
+    /// `--backend gpu` was requested but no adapter was found.
+    #[error("no GPU adapter found{0} (try --backend cpu; on Debian, `apt-get install mesa-vulkan-drivers` gives a software Vulkan adapter)")]
+    NoAdapter(String),
+    /// wgpu reported an error while running a kernel.
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// A file could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidParameter`].
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            param,
+            message: message.into(),
+        }
+    }
+
+    /// Process exit status: 2 for bad input (including a job too large for the device), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidParameter { .. } | Error::DeviceLimit(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, Error>;

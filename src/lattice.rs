@@ -1,0 +1,342 @@
+//! Periodic lattice geometry: sizes, site indexing, neighbours and graph colourings.
+//!
+//! Sites are numbered `site = (z * Ly + y) * L + x` with `0 <= x, y, z < L`
+//! (`Ly = Lz = 1` for the chain, `Lz = 1` for square and triangular). Neighbours, all
+//! periodic:
+//!
+//! | lattice | z | neighbours of (x, y, z) | colours |
+//! |---|---|---|---|
+//! | chain | 2 | x±1 | 2: x mod 2 |
+//! | square | 4 | (x±1, y), (x, y±1) | 2: (x+y) mod 2 |
+//! | triangular | 6 | square ones plus (x+1, y−1), (x−1, y+1) | 3: (x+2y) mod 3 |
+//! | cubic | 6 | ±1 along each axis | 2: (x+y+z) mod 2 |
+//!
+//! Sites of one colour share no bond, so they are conditionally independent and are
+//! updated together. Bipartite lattices need even `L`, the triangular one a multiple of 3;
+//! `L >= 4` everywhere (at `L = 2` the two neighbours along an axis coincide and each bond
+//! would be counted twice).
+//!
+//! `shaders/lattice.wgsl` carries the same indexing; `backend::cpu` uses this module.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The lattice family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatticeKind {
+    /// 1D ring.
+    Chain,
+    /// 2D square torus.
+    Square,
+    /// 2D triangular torus (square grid plus one diagonal).
+    Triangular,
+    /// 3D simple-cubic torus.
+    Cubic,
+}
+
+impl LatticeKind {
+    /// Name as used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatticeKind::Chain => "chain",
+            LatticeKind::Square => "square",
+            LatticeKind::Triangular => "triangular",
+            LatticeKind::Cubic => "cubic",
+        }
+    }
+    /// Spatial dimension.
+    pub fn dimension(self) -> u32 {
+        match self {
+            LatticeKind::Chain => 1,
+            LatticeKind::Square | LatticeKind::Triangular => 2,
+            LatticeKind::Cubic => 3,
+        }
+    }
+    /// Coordination number z.
+    pub fn coordination(self) -> u32 {
+        match self {
+            LatticeKind::Chain => 2,
+            LatticeKind::Square => 4,
+            LatticeKind::Triangular | LatticeKind::Cubic => 6,
+        }
+    }
+    /// Number of colours of the update colouring.
+    pub fn colours(self) -> u32 {
+        match self {
+            LatticeKind::Triangular => 3,
+            _ => 2,
+        }
+    }
+}
+
+impl fmt::Display for LatticeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A validated periodic lattice of linear size `size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lattice {
+    kind: LatticeKind,
+    size: u32,
+}
+
+/// Largest number of sites per chain: site indices and per-colour thread indices are u32.
+pub const MAX_SITES: u64 = 1 << 31;
+
+impl Lattice {
+    /// Validates `size` for `kind` (see the module docs for the rules).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `--size` when the size is too small, has the wrong
+    /// parity for the colouring, or the lattice has more than [`MAX_SITES`] sites.
+    pub fn new(kind: LatticeKind, size: u32) -> Result<Self> {
+        if size < 4 {
+            return Err(Error::invalid(
+                "--size",
+                format!("must be at least 4 (got {size}); at L = 2 each bond would be counted twice"),
+            ));
+        }
+        let colours = kind.colours();
+        if size % colours != 0 {
+            let rule = if colours == 3 {
+                "a multiple of 3 for the three-colour update of the triangular lattice"
+            } else {
+                "even for the checkerboard update"
+            };
+            return Err(Error::invalid(
+                "--size",
+                format!("must be {rule} (got {size} for the {kind} lattice)"),
+            ));
+        }
+        let sites = (size as u64).pow(kind.dimension());
+        if sites > MAX_SITES {
+            return Err(Error::invalid(
+                "--size",
+                format!(
+                    "the {kind} lattice of size {size} has {sites} sites; at most {MAX_SITES} are supported"
+                ),
+            ));
+        }
+        Ok(Lattice { kind, size })
+    }
+
+    /// Lattice family.
+    pub fn kind(&self) -> LatticeKind {
+        self.kind
+    }
+    /// Linear size L.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+    /// Extents `[L, Ly, Lz]` (1 for absent axes).
+    pub fn dims(&self) -> [u32; 3] {
+        let l = self.size;
+        match self.kind.dimension() {
+            1 => [l, 1, 1],
+            2 => [l, l, 1],
+            _ => [l, l, l],
+        }
+    }
+    /// Number of sites N.
+    pub fn sites(&self) -> u32 {
+        let [a, b, c] = self.dims();
+        a * b * c
+    }
+    /// Number of bonds, z N / 2.
+    pub fn bonds(&self) -> u64 {
+        self.sites() as u64 * self.kind.coordination() as u64 / 2
+    }
+    /// Coordination number z.
+    pub fn coordination(&self) -> u32 {
+        self.kind.coordination()
+    }
+    /// Number of colours.
+    pub fn colours(&self) -> u32 {
+        self.kind.colours()
+    }
+    /// Sites of each colour, N / colours.
+    pub fn sites_per_colour(&self) -> u32 {
+        self.sites() / self.colours()
+    }
+    /// Shape of one configuration as an array, slowest axis first: `[L]`, `[L, L]` or `[L, L, L]`.
+    pub fn shape(&self) -> Vec<usize> {
+        vec![self.size as usize; self.kind.dimension() as usize]
+    }
+
+    /// Coordinates (x, y, z) of a site.
+    #[inline]
+    pub fn coords(&self, site: u32) -> [u32; 3] {
+        let [l, ly, _] = self.dims();
+        let x = site % l;
+        let row = site / l;
+        [x, row % ly, row / ly]
+    }
+    /// Site at coordinates (x, y, z).
+    #[inline]
+    pub fn site(&self, [x, y, z]: [u32; 3]) -> u32 {
+        let [l, ly, _] = self.dims();
+        (z * ly + y) * l + x
+    }
+
+    /// Colour of a site.
+    pub fn colour(&self, site: u32) -> u32 {
+        let [x, y, z] = self.coords(site);
+        match self.kind {
+            LatticeKind::Triangular => (x + 2 * y) % 3,
+            _ => (x + y + z) % 2,
+        }
+    }
+
+    /// The `t`-th site of colour `colour` (`t < sites_per_colour()`); the map used by the
+    /// update kernels to turn a thread index into a site.
+    #[inline]
+    pub fn site_of_colour(&self, colour: u32, t: u32) -> u32 {
+        let [_, ly, _] = self.dims();
+        let n = self.colours();
+        let lanes = self.size / n;
+        let row = t / lanes;
+        let j = t % lanes;
+        let y = row % ly;
+        let z = row / ly;
+        let offset = if n == 3 { (colour + y) % 3 } else { (colour + y + z) % 2 };
+        (row) * self.size + j * n + offset
+    }
+
+    /// The neighbours of `site` reached by a positive step ("forward bonds": +x, +y, +z and,
+    /// on the triangular lattice, (+1, −1)). Every bond appears exactly once as
+    /// (site, forward neighbour). Returns the array and how many entries are valid.
+    #[inline]
+    pub fn forward_neighbours(&self, site: u32) -> ([u32; 3], usize) {
+        let [l, ly, lz] = self.dims();
+        let [x, y, z] = self.coords(site);
+        let xp = if x + 1 == l { 0 } else { x + 1 };
+        let mut out = [0u32; 3];
+        out[0] = self.site([xp, y, z]);
+        let mut n = 1;
+        if ly > 1 {
+            let yp = if y + 1 == ly { 0 } else { y + 1 };
+            out[n] = self.site([x, yp, z]);
+            n += 1;
+        }
+        if lz > 1 {
+            let zp = if z + 1 == lz { 0 } else { z + 1 };
+            out[n] = self.site([x, y, zp]);
+            n += 1;
+        }
+        if self.kind == LatticeKind::Triangular {
+            let ym = if y == 0 { ly - 1 } else { y - 1 };
+            out[n] = self.site([xp, ym, z]);
+            n += 1;
+        }
+        (out, n)
+    }
+
+    /// All z neighbours of `site`.
+    #[inline]
+    pub fn neighbours(&self, site: u32) -> ([u32; 6], usize) {
+        let [l, ly, lz] = self.dims();
+        let [x, y, z] = self.coords(site);
+        let xp = if x + 1 == l { 0 } else { x + 1 };
+        let xm = if x == 0 { l - 1 } else { x - 1 };
+        let mut out = [0u32; 6];
+        out[0] = self.site([xp, y, z]);
+        out[1] = self.site([xm, y, z]);
+        let mut n = 2;
+        if ly > 1 {
+            let yp = if y + 1 == ly { 0 } else { y + 1 };
+            let ym = if y == 0 { ly - 1 } else { y - 1 };
+            out[n] = self.site([x, yp, z]);
+            out[n + 1] = self.site([x, ym, z]);
+            n += 2;
+            if self.kind == LatticeKind::Triangular {
+                out[n] = self.site([xp, ym, z]);
+                out[n + 1] = self.site([xm, yp, z]);
+                n += 2;
+            }
+        }
+        if lz > 1 {
+            let zp = if z + 1 == lz { 0 } else { z + 1 };
+            let zm = if z == 0 { lz - 1 } else { z - 1 };
+            out[n] = self.site([x, y, zp]);
+            out[n + 1] = self.site([x, y, zm]);
+            n += 2;
+        }
+        (out, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Lattice> {
+        vec![
+            Lattice::new(LatticeKind::Chain, 6).unwrap(),
+            Lattice::new(LatticeKind::Square, 4).unwrap(),
+            Lattice::new(LatticeKind::Square, 6).unwrap(),
+            Lattice::new(LatticeKind::Triangular, 6).unwrap(),
+            Lattice::new(LatticeKind::Cubic, 4).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn colouring_is_proper_and_enumerated_exactly_once() {
+        for lat in all() {
+            let n = lat.sites();
+            for s in 0..n {
+                let (nb, k) = lat.neighbours(s);
+                assert_eq!(k as u32, lat.coordination());
+                for &t in &nb[..k] {
+                    assert_ne!(lat.colour(s), lat.colour(t), "{lat:?} {s} {t}");
+                    // symmetry of the neighbour relation
+                    let (back, kb) = lat.neighbours(t);
+                    assert!(back[..kb].contains(&s));
+                }
+                let mut sorted = nb[..k].to_vec();
+                sorted.sort();
+                sorted.dedup();
+                assert_eq!(sorted.len(), k, "distinct neighbours");
+            }
+            let mut seen = vec![0u32; n as usize];
+            for c in 0..lat.colours() {
+                for t in 0..lat.sites_per_colour() {
+                    let s = lat.site_of_colour(c, t);
+                    assert_eq!(lat.colour(s), c);
+                    seen[s as usize] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&v| v == 1));
+        }
+    }
+
+    #[test]
+    fn forward_bonds_cover_each_bond_once() {
+        for lat in all() {
+            let mut bonds = Vec::new();
+            for s in 0..lat.sites() {
+                let (f, k) = lat.forward_neighbours(s);
+                for &t in &f[..k] {
+                    bonds.push((s.min(t), s.max(t)));
+                }
+            }
+            let total = bonds.len();
+            assert_eq!(total as u64, lat.bonds());
+            bonds.sort();
+            bonds.dedup();
+            assert_eq!(bonds.len(), total);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        assert!(Lattice::new(LatticeKind::Square, 2).is_err());
+        assert!(Lattice::new(LatticeKind::Square, 5).is_err());
+        assert!(Lattice::new(LatticeKind::Triangular, 8).is_err());
+        assert!(Lattice::new(LatticeKind::Chain, 3).is_err());
+        assert!(Lattice::new(LatticeKind::Cubic, 2000).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Lattice models and their update rules.
+//!
+//! **Convention.** A configuration assigns each site a bit `b ∈ {0, 1}`; the unit value is
+//! `x = 2b − 1 ∈ {−1, +1}` for `spin` units and `x = b ∈ {0, 1}` for `bernoulli` units.
+//! The energy is
+//!
+//! $$E = −J \sum_{\langle ij \rangle} x_i x_j − h \sum_i x_i,$$
+//!
+//! summed over nearest-neighbour bonds (each once), with Boltzmann weight `e^{−βE}` and
+//! `k_B = 1`. `J < 0` is an antiferromagnet.
+//!
+//! **Integer observables.** Every configuration is summarised by two exact integers,
+//! `n1 = Σ_i b_i` and `n11 = Σ_<ij> b_i b_j` (bonds with both ends set). From them
+//! `Σ x = n1` and `Σ x x = n11` (bernoulli), or `Σ x = 2 n1 − N` and
+//! `Σ x x = 4 n11 − 2 z n1 + zN/2` (spin), so GPU and CPU report identical series.
+//!
+//! **Update rule.** Both algorithms are one table of *flip* probabilities indexed by the
+//! current bit `b` and the number `k ∈ 0..=z` of set neighbours. With
+//! `Δ(k) = E(b=0) − E(b=1)` (`J k + h` for bernoulli, `2(J(2k − z) + h)` for spin):
+//!
+//! * heat-bath (Gibbs): `P(b' = 1) = 1 / (1 + e^{−βΔ})`, so the flip probability is that
+//!   value for `b = 0` and its complement for `b = 1`;
+//! * Metropolis: flip with probability `min(1, e^{−β dE})`, `dE = −Δ` for `b = 0`, `+Δ` for `b = 1`.
+//!
+//! Probabilities become u32 thresholds `T = round(p · 2³²)` computed here, once, in f64;
+//! the kernels flip iff `r < T` or `T = 2³² − 1` ("certain"), where `r` is one raw Philox
+//! word. The represented probabilities are `T / 2³²` and exactly 1, so each differs from
+//! the exact one by at most 2⁻³² and GPU and CPU take identical decisions.
+
+use crate::error::{Error, Result};
+use crate::lattice::Lattice;
+use serde::{Deserialize, Serialize};
+
+/// What the unit values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Units {
+    /// Ising spins x = ±1.
+    Spin,
+    /// Bernoulli (lattice-gas) units x = 0/1.
+    Bernoulli,
+}
+
+impl Units {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Units::Spin => "spin",
+            Units::Bernoulli => "bernoulli",
+        }
+    }
+    /// Unit value of a bit.
+    pub fn value(self, bit: u8) -> i8 {
+        match self {
+            Units::Spin => 2 * bit as i8 - 1,
+            Units::Bernoulli => bit as i8,
+        }
+    }
+}
+
+/// Single-site update algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Algorithm {
+    /// Heat-bath (Gibbs): draw the site from its conditional distribution.
+    HeatBath,
+    /// Metropolis: propose a flip, accept with min(1, e^{−β dE}).
+    Metropolis,
+}
+
+impl Algorithm {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::HeatBath => "heat-bath",
+            Algorithm::Metropolis => "metropolis",
+        }
+    }
+}
+
+/// A nearest-neighbour lattice model at inverse temperature β.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Model {
+    /// Geometry.
+    pub lattice: Lattice,
+    /// Unit values.
+    pub units: Units,
+    /// Inverse temperature β > 0.
+    pub beta: f64,
+    /// Coupling J (either sign).
+    pub coupling: f64,
+    /// Field h.
+    pub field: f64,
+}
+
+/// Threshold value meaning "flip with certainty".
+pub const CERTAIN: u32 = u32::MAX;
+
+/// The integer summary of one configuration of one chain (see the module docs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Counts {
+    /// n1 = number of set sites.
+    pub ones: u64,
+    /// n11 = number of bonds with both ends set.
+    pub ones_bonds: u64,
+}
+
+impl Model {
+    /// Validates β, J and h.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if β is not finite and positive or J, h are not finite.
+    pub fn new(lattice: Lattice, units: Units, beta: f64, coupling: f64, field: f64) -> Result<Self> {
+        if !(beta.is_finite() && beta > 0.0) {
+            return Err(Error::invalid(
+                "--beta",
+                format!("must be a finite number > 0 (got {beta}); equivalently --temperature must be finite and > 0"),
+            ));
+        }
+        if !coupling.is_finite() {
+            return Err(Error::invalid("--coupling", format!("must be finite (got {coupling})")));
+        }
+        if !field.is_finite() {
+            return Err(Error::invalid("--field", format!("must be finite (got {field})")));
+        }
+        Ok(Model { lattice, units, beta, coupling, field })
+    }
+
+    /// Number of table entries: 2 (z + 1).
+    pub fn table_len(&self) -> usize {
+        2 * (self.lattice.coordination() as usize + 1)
+    }
+
+    /// Δ(k) = E(b=0) − E(b=1) for a site with k set neighbours.
+    pub fn gap(&self, k: u32) -> f64 {
+        let z = self.lattice.coordination() as f64;
+        let k = k as f64;
+        match self.units {
+            Units::Bernoulli => self.coupling * k + self.field,
+            Units::Spin => 2.0 * (self.coupling * (2.0 * k - z) + self.field),
+        }
+    }
+
+    /// Flip probability for current bit `bit` and `k` set neighbours under `algorithm`.
+    pub fn flip_probability(&self, algorithm: Algorithm, bit: u32, k: u32) -> f64 {
+        let d = self.beta * self.gap(k);
+        match algorithm {
+            Algorithm::HeatBath => {
+                // P(b'=1) = 1/(1+e^{-d}); flip prob for b=1 is 1-P = 1/(1+e^{d}).
+                let x = if bit == 0 { -d } else { d };
+                1.0 / (1.0 + x.exp())
+            }
+            Algorithm::Metropolis => {
+                let de = if bit == 0 { -d } else { d };
+                if de <= 0.0 { 1.0 } else { (-de).exp() }
+            }
+        }
+    }
+
+    /// The flip-threshold table, index `b (z + 1) + k`, padded with zeros to 16 entries.
+    pub fn flip_thresholds(&self, algorithm: Algorithm) -> [u32; 16] {
+        let z1 = self.lattice.coordination() + 1;
+        let mut t = [0u32; 16];
+        for bit in 0..2 {
+            for k in 0..z1 {
+                t[(bit * z1 + k) as usize] = threshold(self.flip_probability(algorithm, bit, k));
+            }
+        }
+        t
+    }
+
+    /// Σ_i x_i for a configuration with `n1` set sites.
+    pub fn unit_sum(&self, n1: u64) -> f64 {
+        match self.units {
+            Units::Bernoulli => n1 as f64,
+            Units::Spin => 2.0 * n1 as f64 - self.lattice.sites() as f64,
+        }
+    }
+
+    /// Σ_<ij> x_i x_j for a configuration with counts `c`.
+    pub fn bond_sum(&self, c: Counts) -> f64 {
+        match self.units {
+            Units::Bernoulli => c.ones_bonds as f64,
+            Units::Spin => {
+                let z = self.lattice.coordination() as f64;
+                4.0 * c.ones_bonds as f64 - 2.0 * z * c.ones as f64 + self.lattice.bonds() as f64
+            }
+        }
+    }
+
+    /// Total energy E = −J Σ x x − h Σ x.
+    pub fn energy(&self, c: Counts) -> f64 {
+        -self.coupling * self.bond_sum(c) - self.field * self.unit_sum(c.ones)
+    }
+
+    /// Magnetisation per site in ±1 language, s = 2x − 1 for bernoulli units
+    /// (used for susceptibility and Binder cumulant).
+    pub fn spin_magnetization_per_site(&self, c: Counts) -> f64 {
+        (2.0 * c.ones as f64 - self.lattice.sites() as f64) / self.lattice.sites() as f64
+    }
+}
+
+/// u32 threshold of a probability: `round(p · 2³²)`, with values that round to
+/// `2³² − 1` or above meaning certain ([`CERTAIN`]).
+pub fn threshold(p: f64) -> u32 {
+    let t = (p.clamp(0.0, 1.0) * 4_294_967_296.0).round();
+    if t >= CERTAIN as f64 { CERTAIN } else { t as u32 }
+}
+
+/// The kernels' decision: flip iff `r < t` or `t` is [`CERTAIN`].
+#[inline(always)]
+pub fn accept(r: u32, t: u32) -> bool {
+    r < t || t == CERTAIN
+}
+
+/// Counts (n1, n11) of one configuration given as bits.
+pub fn counts(lattice: &Lattice, bits: &[u8]) -> Counts {
+    let mut c = Counts::default();
+    for s in 0..lattice.sites() {
+        let b = bits[s as usize] as u64;
+        c.ones += b;
+        let (f, k) = lattice.forward_neighbours(s);
+        for &t in &f[..k] {
+            c.ones_bonds += b * bits[t as usize] as u64;
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::LatticeKind;
+
+    #[test]
+    fn thresholds_encode_probabilities() {
+        assert_eq!(threshold(0.0), 0);
+        assert_eq!(threshold(1.0), CERTAIN);
+        assert_eq!(threshold(0.5), 1 << 31);
+        assert!(accept(u32::MAX, CERTAIN));
+        assert!(!accept(0, 0));
+    }
+
+    #[test]
+    fn heat_bath_flip_table_is_the_conditional() {
+        let lat = Lattice::new(LatticeKind::Square, 4).unwrap();
+        for units in [Units::Spin, Units::Bernoulli] {
+            let m = Model::new(lat, units, 0.7, -1.3, 0.4).unwrap();
+            for k in 0..=4 {
+                let p1 = m.flip_probability(Algorithm::HeatBath, 0, k);
+                let p0 = m.flip_probability(Algorithm::HeatBath, 1, k);
+                assert!((p1 + p0 - 1.0).abs() < 1e-15);
+                // ratio of conditional probabilities = Boltzmann ratio
+                let ratio = p1 / p0;
+                assert!((ratio - (m.beta * m.gap(k)).exp()).abs() < 1e-12 * ratio.max(1.0));
+                // Metropolis satisfies detailed balance for the same pair
+                let a01 = m.flip_probability(Algorithm::Metropolis, 0, k);
+                let a10 = m.flip_probability(Algorithm::Metropolis, 1, k);
+                assert!((a01 / a10 - ratio).abs() < 1e-12 * ratio.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn energy_from_counts_matches_direct_sum() {
+        let lat = Lattice::new(LatticeKind::Triangular, 6).unwrap();
+        let bits: Vec<u8> = (0..lat.sites()).map(|s| ((s * 7 + s / 5) % 3 == 0) as u8).collect();
+        for units in [Units::Spin, Units::Bernoulli] {
+            let m = Model::new(lat, units, 1.0, 0.8, -0.3).unwrap();
+            let mut e = 0.0;
+            for s in 0..lat.sites() {
+                let xs = units.value(bits[s as usize]) as f64;
+                e -= m.field * xs;
+                let (f, k) = lat.forward_neighbours(s);
+                for &t in &f[..k] {
+                    e -= m.coupling * xs * units.value(bits[t as usize]) as f64;
+                }
+            }
+            assert!((m.energy(counts(&lat, &bits)) - e).abs() < 1e-9);
+        }
+    }
+}

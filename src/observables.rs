@@ -1,0 +1,149 @@
+//! From per-chain integer counts to physical estimates with errors.
+//!
+//! Conventions (all per site, N = number of sites):
+//!
+//! * `energy_per_site` = ⟨E⟩/N with E = −J Σ x x − h Σ x exactly as in [`crate::model`]
+//!   (not divided by J);
+//! * `magnetization_per_site` = ⟨Σx⟩/N in the chosen units (the density for bernoulli);
+//! * `abs_magnetization_per_site` = ⟨|Σx|⟩/N (equal to the density for bernoulli);
+//! * `specific_heat_per_site` c = β² Var(E)/N;
+//! * `susceptibility_per_site` χ = βN(⟨m²⟩ − ⟨|m|⟩²);
+//! * `binder_cumulant` U = 1 − ⟨m⁴⟩/(3⟨m²⟩²);
+//!
+//! where, for χ and U, m is the spin magnetisation per site, computed on s = 2x − 1 for
+//! bernoulli units. Linear observables get binning errors and τ_int; the nonlinear ones get
+//! jackknife errors over the same blocks and their bias-corrected jackknife estimate.
+
+use crate::model::{Counts, Model};
+use crate::stats::{self, Shape};
+use serde::Serialize;
+
+/// One estimate.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Estimate {
+    /// Estimate.
+    pub mean: f64,
+    /// Standard error.
+    pub error: f64,
+    /// Integrated autocorrelation time in measurement intervals (linear observables only).
+    pub tau_int: Option<f64>,
+}
+
+/// All observables of a run, with the blocking used.
+#[derive(Clone, Debug, Serialize)]
+pub struct Observables {
+    /// ⟨E⟩/N.
+    pub energy_per_site: Estimate,
+    /// ⟨Σx⟩/N.
+    pub magnetization_per_site: Estimate,
+    /// ⟨|Σx|⟩/N.
+    pub abs_magnetization_per_site: Estimate,
+    /// β² Var(E)/N.
+    pub specific_heat_per_site: Estimate,
+    /// βN(⟨m²⟩ − ⟨|m|⟩²).
+    pub susceptibility_per_site: Estimate,
+    /// 1 − ⟨m⁴⟩/(3⟨m²⟩²).
+    pub binder_cumulant: Estimate,
+}
+
+/// How the errors were obtained.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    /// Measurements per chain.
+    pub measurements_per_chain: usize,
+    /// Chains.
+    pub chains: usize,
+    /// Block length (measurements) of binning and jackknife.
+    pub block_length: usize,
+    /// Number of blocks.
+    pub blocks: usize,
+    /// Human-readable warnings (e.g. block length below 10 τ_int).
+    pub warnings: Vec<String>,
+}
+
+/// Per-measurement values of one run (measurement-major, `n_time × n_chains`).
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Shape.
+    pub shape: Shape,
+    /// E/N.
+    pub energy: Vec<f64>,
+    /// Σx/N in the model's units.
+    pub magnetization: Vec<f64>,
+    /// Spin magnetisation per site (s = 2x − 1 for bernoulli).
+    pub spin_magnetization: Vec<f64>,
+}
+
+impl Series {
+    /// Converts counts (measurement-major) to per-site values.
+    pub fn from_counts(model: &Model, counts: &[Counts], chains: usize) -> Series {
+        let n = model.lattice.sites() as f64;
+        Series {
+            shape: Shape { n_time: counts.len() / chains, n_chains: chains },
+            energy: counts.iter().map(|&c| model.energy(c) / n).collect(),
+            magnetization: counts.iter().map(|&c| model.unit_sum(c.ones) / n).collect(),
+            spin_magnetization: counts.iter().map(|&c| model.spin_magnetization_per_site(c)).collect(),
+        }
+    }
+}
+
+fn linear(values: &[f64], shape: Shape, name: &str, warnings: &mut Vec<String>) -> Estimate {
+    let b = stats::binning(values, shape);
+    if !b.reliable && b.error > 0.0 {
+        warnings.push(format!(
+            "{name}: {} blocks of {} measurements with tau_int = {:.1}; the error may be underestimated (want blocks >= 10 tau_int and >= {} blocks: measure longer)",
+            b.blocks,
+            b.block_length,
+            b.tau_int,
+            stats::MIN_BLOCKS
+        ));
+    }
+    Estimate { mean: b.mean, error: b.error, tau_int: Some(b.tau_int) }
+}
+
+/// Estimates every observable of a run.
+pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
+    let shape = series.shape;
+    let n = model.lattice.sites() as f64;
+    let beta = model.beta;
+    let mut warnings = Vec::new();
+    let abs_m: Vec<f64> = series.magnetization.iter().map(|m| m.abs()).collect();
+    let energy = linear(&series.energy, shape, "energy_per_site", &mut warnings);
+    let magnetization = linear(&series.magnetization, shape, "magnetization_per_site", &mut warnings);
+    let abs_magnetization = linear(&abs_m, shape, "abs_magnetization_per_site", &mut warnings);
+
+    let b = shape.block_length();
+    let blocks = |f: &dyn Fn(f64) -> f64, v: &[f64]| {
+        let mapped: Vec<f64> = v.iter().map(|&x| f(x)).collect();
+        stats::block_means(&mapped, shape, b)
+    };
+    let e1 = blocks(&|x| x, &series.energy);
+    let e2 = blocks(&|x| x * x, &series.energy);
+    let ms = &series.spin_magnetization;
+    let am = blocks(&|x| x.abs(), ms);
+    let m2 = blocks(&|x| x * x, ms);
+    let m4 = blocks(&|x| x.powi(4), ms);
+    let jk = |blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64| {
+        let j = stats::jackknife(blocks, f);
+        Estimate { mean: j.mean, error: j.error, tau_int: None }
+    };
+    let specific_heat = jk(&[e1.clone(), e2], &|m| beta * beta * n * (m[1] - m[0] * m[0]));
+    let susceptibility = jk(&[m2.clone(), am], &|m| beta * n * (m[0] - m[1] * m[1]));
+    let binder = jk(&[m2.clone(), m4], &|m| 1.0 - m[1] / (3.0 * m[0] * m[0]));
+    let observables = Observables {
+        energy_per_site: energy,
+        magnetization_per_site: magnetization,
+        abs_magnetization_per_site: abs_magnetization,
+        specific_heat_per_site: specific_heat,
+        susceptibility_per_site: susceptibility,
+        binder_cumulant: binder,
+    };
+    let analysis = Analysis {
+        measurements_per_chain: shape.n_time,
+        chains: shape.n_chains,
+        block_length: b,
+        blocks: e1.len(),
+        warnings,
+    };
+    (observables, analysis)
+}

@@ -1,0 +1,45 @@
+//! WGSL sources. Every kernel family is composed from the files in `shaders/` by plain
+//! concatenation (WGSL has no `#include`): shared pieces (`philox.wgsl`, `lattice.wgsl`)
+//! come first, so no code is repeated between kernels. `tests/shaders.rs` validates every
+//! composed module with naga.
+
+/// `shaders/philox.wgsl`: Philox4x32-10.
+pub const PHILOX: &str = include_str!("../shaders/philox.wgsl");
+/// `shaders/lattice.wgsl`: parameters, bindings, lattice indexing.
+pub const LATTICE: &str = include_str!("../shaders/lattice.wgsl");
+/// `shaders/update.wgsl`: one colour of a sweep.
+pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
+/// `shaders/measure.wgsl`: per-chain integer observables.
+pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
+/// `shaders/philox_test.wgsl`: Philox words for given counters (tests).
+pub const PHILOX_TEST: &str = include_str!("../shaders/philox_test.wgsl");
+
+/// A named shader module made of several source files.
+pub struct ShaderModuleSource {
+    /// Module name (label).
+    pub name: &'static str,
+    /// Source files, in order.
+    pub parts: &'static [&'static str],
+}
+
+impl ShaderModuleSource {
+    /// The concatenated source.
+    pub fn source(&self) -> String {
+        self.parts.join("\n")
+    }
+}
+
+/// The lattice sampler: entry points `update` and `measure`.
+pub const SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "sampler",
+    parts: &[PHILOX, LATTICE, UPDATE, MEASURE],
+};
+
+/// Philox test kernel: entry point `philox_words`.
+pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
+    name: "philox_words",
+    parts: &[PHILOX, PHILOX_TEST],
+};
+
+/// Every module the program builds.
+pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS];
