@@ -17,7 +17,9 @@ pub enum Error {
     #[error("{0}")]
     DeviceLimit(String),
     /// `--backend gpu` was requested but no adapter was found.
-    #[error("no GPU adapter found{0} (try --backend cpu; on Debian, `apt-get install mesa-vulkan-drivers` gives a software Vulkan adapter)")]
+    #[error(
+        "no GPU adapter found{0} (try --backend cpu; on Debian, `apt-get install mesa-vulkan-drivers` gives a software Vulkan adapter)"
+    )]
     NoAdapter(String),
     /// wgpu reported an error while running a kernel.
     #[error("GPU error: {0}")]

@@ -9,7 +9,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Checks before a run that `path` can be created later: its directory exists and it is
@@ -19,14 +22,23 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// [`Error::InvalidParameter`] naming `param`.
 pub fn check_output_path(param: &'static str, path: &Path) -> Result<()> {
     if path.as_os_str().is_empty() {
-        return Err(Error::invalid(param, "must be a file path (got an empty string)"));
+        return Err(Error::invalid(
+            param,
+            "must be a file path (got an empty string)",
+        ));
     }
     if path.is_dir() {
-        return Err(Error::invalid(param, format!("{} is a directory; give a file path", path.display())));
+        return Err(Error::invalid(
+            param,
+            format!("{} is a directory; give a file path", path.display()),
+        ));
     }
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(Error::invalid(param, format!("directory {} does not exist", dir.display())));
+        return Err(Error::invalid(
+            param,
+            format!("directory {} does not exist", dir.display()),
+        ));
     }
     Ok(())
 }
@@ -43,9 +55,15 @@ fn parent_dir(path: &Path) -> PathBuf {
 ///
 /// # Errors
 /// [`Error::Io`] on any failure; the temporary file is removed.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = parent_dir(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let file = File::create(&tmp)?;
@@ -65,7 +83,11 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::R
 pub fn write_npy_i8(w: &mut dyn Write, shape: &[usize], data: &[i8]) -> std::io::Result<()> {
     debug_assert_eq!(shape.iter().product::<usize>(), data.len());
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_str = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_str = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let mut header = format!("{{'descr': '|i1', 'fortran_order': False, 'shape': {shape_str}, }}");
     // magic (6) + version (2) + header length (2) + header + '\n' is a multiple of 64
     let unpadded = 10 + header.len() + 1;

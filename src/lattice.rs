@@ -97,7 +97,9 @@ impl Lattice {
         if size < 4 {
             return Err(Error::invalid(
                 "--size",
-                format!("must be at least 4 (got {size}); at L = 2 each bond would be counted twice"),
+                format!(
+                    "must be at least 4 (got {size}); at L = 2 each bond would be counted twice"
+                ),
             ));
         }
         let colours = kind.colours();
@@ -202,7 +204,11 @@ impl Lattice {
         let j = t % lanes;
         let y = row % ly;
         let z = row / ly;
-        let offset = if n == 3 { (colour + y) % 3 } else { (colour + y + z) % 2 };
+        let offset = if n == 3 {
+            (colour + y) % 3
+        } else {
+            (colour + y + z) % 2
+        };
         (row) * self.size + j * n + offset
     }
 

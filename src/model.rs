@@ -111,20 +111,40 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if β is not finite and positive or J, h are not finite.
-    pub fn new(lattice: Lattice, units: Units, beta: f64, coupling: f64, field: f64) -> Result<Self> {
+    pub fn new(
+        lattice: Lattice,
+        units: Units,
+        beta: f64,
+        coupling: f64,
+        field: f64,
+    ) -> Result<Self> {
         if !(beta.is_finite() && beta > 0.0) {
             return Err(Error::invalid(
                 "--beta",
-                format!("must be a finite number > 0 (got {beta}); equivalently --temperature must be finite and > 0"),
+                format!(
+                    "must be a finite number > 0 (got {beta}); equivalently --temperature must be finite and > 0"
+                ),
             ));
         }
         if !coupling.is_finite() {
-            return Err(Error::invalid("--coupling", format!("must be finite (got {coupling})")));
+            return Err(Error::invalid(
+                "--coupling",
+                format!("must be finite (got {coupling})"),
+            ));
         }
         if !field.is_finite() {
-            return Err(Error::invalid("--field", format!("must be finite (got {field})")));
+            return Err(Error::invalid(
+                "--field",
+                format!("must be finite (got {field})"),
+            ));
         }
-        Ok(Model { lattice, units, beta, coupling, field })
+        Ok(Model {
+            lattice,
+            units,
+            beta,
+            coupling,
+            field,
+        })
     }
 
     /// Number of table entries: 2 (z + 1).
@@ -205,7 +225,11 @@ impl Model {
 /// `2³² − 1` or above meaning certain ([`CERTAIN`]).
 pub fn threshold(p: f64) -> u32 {
     let t = (p.clamp(0.0, 1.0) * 4_294_967_296.0).round();
-    if t >= CERTAIN as f64 { CERTAIN } else { t as u32 }
+    if t >= CERTAIN as f64 {
+        CERTAIN
+    } else {
+        t as u32
+    }
 }
 
 /// The kernels' decision: flip iff `r < t` or `t` is [`CERTAIN`].
@@ -265,7 +289,9 @@ mod tests {
     #[test]
     fn energy_from_counts_matches_direct_sum() {
         let lat = Lattice::new(LatticeKind::Triangular, 6).unwrap();
-        let bits: Vec<u8> = (0..lat.sites()).map(|s| ((s * 7 + s / 5) % 3 == 0) as u8).collect();
+        let bits: Vec<u8> = (0..lat.sites())
+            .map(|s| ((s * 7 + s / 5) % 3 == 0) as u8)
+            .collect();
         for units in [Units::Spin, Units::Bernoulli] {
             let m = Model::new(lat, units, 1.0, 0.8, -0.3).unwrap();
             let mut e = 0.0;

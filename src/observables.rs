@@ -79,10 +79,16 @@ impl Series {
     pub fn from_counts(model: &Model, counts: &[Counts], chains: usize) -> Series {
         let n = model.lattice.sites() as f64;
         Series {
-            shape: Shape { n_time: counts.len() / chains, n_chains: chains },
+            shape: Shape {
+                n_time: counts.len() / chains,
+                n_chains: chains,
+            },
             energy: counts.iter().map(|&c| model.energy(c) / n).collect(),
             magnetization: counts.iter().map(|&c| model.unit_sum(c.ones) / n).collect(),
-            spin_magnetization: counts.iter().map(|&c| model.spin_magnetization_per_site(c)).collect(),
+            spin_magnetization: counts
+                .iter()
+                .map(|&c| model.spin_magnetization_per_site(c))
+                .collect(),
         }
     }
 }
@@ -98,7 +104,11 @@ fn linear(values: &[f64], shape: Shape, name: &str, warnings: &mut Vec<String>) 
             stats::MIN_BLOCKS
         ));
     }
-    Estimate { mean: b.mean, error: b.error, tau_int: Some(b.tau_int) }
+    Estimate {
+        mean: b.mean,
+        error: b.error,
+        tau_int: Some(b.tau_int),
+    }
 }
 
 /// Estimates every observable of a run.
@@ -109,7 +119,12 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
     let mut warnings = Vec::new();
     let abs_m: Vec<f64> = series.magnetization.iter().map(|m| m.abs()).collect();
     let energy = linear(&series.energy, shape, "energy_per_site", &mut warnings);
-    let magnetization = linear(&series.magnetization, shape, "magnetization_per_site", &mut warnings);
+    let magnetization = linear(
+        &series.magnetization,
+        shape,
+        "magnetization_per_site",
+        &mut warnings,
+    );
     let abs_magnetization = linear(&abs_m, shape, "abs_magnetization_per_site", &mut warnings);
 
     let b = shape.block_length();
@@ -125,9 +140,15 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
     let m4 = blocks(&|x| x.powi(4), ms);
     let jk = |blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64| {
         let j = stats::jackknife(blocks, f);
-        Estimate { mean: j.mean, error: j.error, tau_int: None }
+        Estimate {
+            mean: j.mean,
+            error: j.error,
+            tau_int: None,
+        }
     };
-    let specific_heat = jk(&[e1.clone(), e2], &|m| beta * beta * n * (m[1] - m[0] * m[0]));
+    let specific_heat = jk(&[e1.clone(), e2], &|m| {
+        beta * beta * n * (m[1] - m[0] * m[0])
+    });
     let susceptibility = jk(&[m2.clone(), am], &|m| beta * n * (m[0] - m[1] * m[1]));
     let binder = jk(&[m2.clone(), m4], &|m| 1.0 - m[1] / (3.0 * m[0] * m[0]));
     let observables = Observables {

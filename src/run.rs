@@ -24,18 +24,30 @@ impl RunPlan {
     /// one measurement interval, or the total does not fit the 32-bit sweep counter.
     pub fn new(thermalize: u32, sweeps: u32, measure_every: u32) -> Result<Self> {
         if measure_every == 0 {
-            return Err(Error::invalid("--measure-every", "must be at least 1 (got 0)"));
+            return Err(Error::invalid(
+                "--measure-every",
+                "must be at least 1 (got 0)",
+            ));
         }
         if sweeps < measure_every {
             return Err(Error::invalid(
                 "--sweeps",
-                format!("must be at least --measure-every = {measure_every} so that one measurement is taken (got {sweeps})"),
+                format!(
+                    "must be at least --measure-every = {measure_every} so that one measurement is taken (got {sweeps})"
+                ),
             ));
         }
         if thermalize.checked_add(sweeps).is_none() {
-            return Err(Error::invalid("--sweeps", "--thermalize plus --sweeps must be below 2^32"));
+            return Err(Error::invalid(
+                "--sweeps",
+                "--thermalize plus --sweeps must be below 2^32",
+            ));
         }
-        Ok(RunPlan { thermalize, sweeps, measure_every })
+        Ok(RunPlan {
+            thermalize,
+            sweeps,
+            measure_every,
+        })
     }
 
     /// Number of measurements per chain.

@@ -66,7 +66,9 @@ pub fn block_means(values: &[f64], shape: Shape, b: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(shape.n_chains * per_chain);
     for c in 0..shape.n_chains {
         for j in 0..per_chain {
-            let s: f64 = (j * b..(j + 1) * b).map(|t| values[t * shape.n_chains + c]).sum();
+            let s: f64 = (j * b..(j + 1) * b)
+                .map(|t| values[t * shape.n_chains + c])
+                .sum();
             out.push(s / b as f64);
         }
     }
@@ -123,7 +125,11 @@ pub fn binning(values: &[f64], shape: Shape) -> Binning {
     let nb = means.len();
     let var_b = variance(&means);
     let error = (var_b / nb as f64).sqrt();
-    let tau_int = if var_x > 0.0 { 0.5 * b as f64 * var_b / var_x } else { 0.5 };
+    let tau_int = if var_x > 0.0 {
+        0.5 * b as f64 * var_b / var_x
+    } else {
+        0.5
+    };
     let mut levels = Vec::new();
     let mut l = 1;
     while shape.blocks(l) >= 2 {
@@ -163,7 +169,10 @@ pub fn jackknife(blocks: &[Vec<f64>], f: impl Fn(&[f64]) -> f64) -> Jackknife {
     let full: Vec<f64> = sums.iter().map(|s| s / nb as f64).collect();
     let theta_hat = f(&full);
     if nb < 2 {
-        return Jackknife { mean: theta_hat, error: f64::NAN };
+        return Jackknife {
+            mean: theta_hat,
+            error: f64::NAN,
+        };
     }
     let mut leave = vec![0.0; k];
     let thetas: Vec<f64> = (0..nb)
@@ -175,7 +184,8 @@ pub fn jackknife(blocks: &[Vec<f64>], f: impl Fn(&[f64]) -> f64) -> Jackknife {
         })
         .collect();
     let bar = mean(&thetas);
-    let var = thetas.iter().map(|t| (t - bar) * (t - bar)).sum::<f64>() * (nb - 1) as f64 / nb as f64;
+    let var =
+        thetas.iter().map(|t| (t - bar) * (t - bar)).sum::<f64>() * (nb - 1) as f64 / nb as f64;
     Jackknife {
         mean: nb as f64 * theta_hat - (nb - 1) as f64 * bar,
         error: var.sqrt(),
@@ -188,10 +198,38 @@ mod tests {
 
     #[test]
     fn block_length_rules() {
-        assert_eq!(Shape { n_time: 1, n_chains: 100 }.block_length(), 1);
-        assert_eq!(Shape { n_time: 1000, n_chains: 64 }.block_length(), 1000);
-        assert_eq!(Shape { n_time: 1 << 20, n_chains: 1 }.block_length(), 1 << 15);
-        assert_eq!(Shape { n_time: 10, n_chains: 1 }.block_length(), 1);
+        assert_eq!(
+            Shape {
+                n_time: 1,
+                n_chains: 100
+            }
+            .block_length(),
+            1
+        );
+        assert_eq!(
+            Shape {
+                n_time: 1000,
+                n_chains: 64
+            }
+            .block_length(),
+            1000
+        );
+        assert_eq!(
+            Shape {
+                n_time: 1 << 20,
+                n_chains: 1
+            }
+            .block_length(),
+            1 << 15
+        );
+        assert_eq!(
+            Shape {
+                n_time: 10,
+                n_chains: 1
+            }
+            .block_length(),
+            1
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ pub struct CpuSampler {
 #[inline]
 fn set_neighbours(lat: &Lattice, chain: &[AtomicU8], site: u32) -> u32 {
     let (nb, k) = lat.neighbours(site);
-    nb[..k].iter().map(|&j| chain[j as usize].load(Relaxed) as u32).sum()
+    nb[..k]
+        .iter()
+        .map(|&j| chain[j as usize].load(Relaxed) as u32)
+        .sum()
 }
 
 /// One site update (twin of the `update` kernel): returns the new bit.
@@ -64,8 +67,14 @@ fn chain_counts(lat: &Lattice, chain: &[AtomicU8], parallel: bool) -> Counts {
     let site_counts = |s: u32| {
         let b = chain[s as usize].load(Relaxed) as u64;
         let (f, k) = lat.forward_neighbours(s);
-        let bb: u64 = f[..k].iter().map(|&t| chain[t as usize].load(Relaxed) as u64).sum();
-        Counts { ones: b, ones_bonds: b * bb }
+        let bb: u64 = f[..k]
+            .iter()
+            .map(|&t| chain[t as usize].load(Relaxed) as u64)
+            .sum();
+        Counts {
+            ones: b,
+            ones_bonds: b * bb,
+        }
     };
     let add = |a: Counts, b: Counts| Counts {
         ones: a.ones + b.ones,
@@ -78,7 +87,9 @@ fn chain_counts(lat: &Lattice, chain: &[AtomicU8], parallel: bool) -> Counts {
             .map(site_counts)
             .reduce(Counts::default, add)
     } else {
-        (0..lat.sites()).map(site_counts).fold(Counts::default(), add)
+        (0..lat.sites())
+            .map(site_counts)
+            .fold(Counts::default(), add)
     }
 }
 
@@ -88,7 +99,10 @@ impl CpuSampler {
     /// # Errors
     /// None at present; the signature leaves room for memory checks.
     pub fn new(spec: ChainSpec, mode: Mode) -> Result<Self> {
-        let bits = initial_configuration(&spec).into_iter().map(AtomicU8::new).collect();
+        let bits = initial_configuration(&spec)
+            .into_iter()
+            .map(AtomicU8::new)
+            .collect();
         Ok(CpuSampler {
             key: seed_key(spec.seed),
             flip: spec.model.flip_thresholds(spec.algorithm),
@@ -145,7 +159,11 @@ impl CpuSampler {
         let lat = self.spec.model.lattice;
         let n = lat.sites() as usize;
         match self.mode {
-            Mode::Reference => self.bits.chunks(n).map(|ch| chain_counts(&lat, ch, false)).collect(),
+            Mode::Reference => self
+                .bits
+                .chunks(n)
+                .map(|ch| chain_counts(&lat, ch, false))
+                .collect(),
             Mode::Threaded => {
                 let parallel_inner = (self.spec.chains as usize) < rayon::current_num_threads();
                 self.bits
@@ -161,9 +179,16 @@ impl Sampler for CpuSampler {
     fn info(&self) -> BackendInfo {
         let (api, adapter) = match self.mode {
             Mode::Reference => ("reference".to_string(), "1 thread".to_string()),
-            Mode::Threaded => ("rayon".to_string(), format!("{} threads", rayon::current_num_threads())),
+            Mode::Threaded => (
+                "rayon".to_string(),
+                format!("{} threads", rayon::current_num_threads()),
+            ),
         };
-        BackendInfo { kind: "cpu".into(), adapter, api }
+        BackendInfo {
+            kind: "cpu".into(),
+            adapter,
+            api,
+        }
     }
 
     fn sweeps_done(&self) -> u32 {

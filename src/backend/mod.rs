@@ -57,7 +57,13 @@ impl ChainSpec {
     /// # Errors
     /// [`Error::InvalidParameter`] naming `--chains` if it is 0 or the total number of sites
     /// does not fit 32-bit indices.
-    pub fn new(model: Model, algorithm: Algorithm, chains: u32, seed: u64, start: Start) -> Result<Self> {
+    pub fn new(
+        model: Model,
+        algorithm: Algorithm,
+        chains: u32,
+        seed: u64,
+        start: Start,
+    ) -> Result<Self> {
         if chains == 0 {
             return Err(Error::invalid("--chains", "must be at least 1 (got 0)"));
         }
@@ -72,7 +78,13 @@ impl ChainSpec {
                 ),
             ));
         }
-        Ok(ChainSpec { model, algorithm, chains, seed, start })
+        Ok(ChainSpec {
+            model,
+            algorithm,
+            chains,
+            seed,
+            start,
+        })
     }
 
     /// Sites per chain.
@@ -138,7 +150,11 @@ pub enum BackendChoice {
 ///
 /// # Errors
 /// Those of [`gpu::GpuSampler::new`] and [`cpu::CpuSampler::new`].
-pub fn open(choice: BackendChoice, spec: ChainSpec, notice: &mut dyn FnMut(&str)) -> Result<Box<dyn Sampler>> {
+pub fn open(
+    choice: BackendChoice,
+    spec: ChainSpec,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Box<dyn Sampler>> {
     match choice {
         BackendChoice::Cpu => Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?)),
         BackendChoice::Gpu => {
@@ -148,7 +164,9 @@ pub fn open(choice: BackendChoice, spec: ChainSpec, notice: &mut dyn FnMut(&str)
         BackendChoice::Auto => match gpu::GpuContext::new() {
             Ok(ctx) => Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?)),
             Err(Error::NoAdapter(why)) => {
-                notice(&format!("note: no GPU adapter found{why}; using the CPU backend"));
+                notice(&format!(
+                    "note: no GPU adapter found{why}; using the CPU backend"
+                ));
                 Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?))
             }
             Err(e) => Err(e),
@@ -161,7 +179,9 @@ pub(crate) fn check_sweep_budget(done: u32, sweeps: u32) -> Result<()> {
     if done.checked_add(sweeps).is_none() {
         return Err(Error::invalid(
             "--sweeps",
-            format!("thermalization plus measured sweeps must be below 2^32 (the sweep counter is 32-bit); {done} + {sweeps} is too many"),
+            format!(
+                "thermalization plus measured sweeps must be below 2^32 (the sweep counter is 32-bit); {done} + {sweeps} is too many"
+            ),
         ));
     }
     Ok(())

@@ -30,12 +30,20 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         return Ok(());
     }
     if adapters.is_empty() {
-        println!("no GPU adapter found (WGPU_BACKEND={})", std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "unset".into()));
-        println!("on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers libvulkan1` gives a software Vulkan adapter");
+        println!(
+            "no GPU adapter found (WGPU_BACKEND={})",
+            std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "unset".into())
+        );
+        println!(
+            "on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers libvulkan1` gives a software Vulkan adapter"
+        );
     }
     for a in &adapters {
         let mark = if a.selected { "*" } else { " " };
-        println!("{mark} {} [{} / {}] {}", a.name, a.api, a.device_type, a.driver);
+        println!(
+            "{mark} {} [{} / {}] {}",
+            a.name, a.api, a.device_type, a.driver
+        );
         let l = &a.limits;
         println!(
             "    max_storage_buffer_binding_size {} MiB, max_buffer_size {} MiB, workgroups/dim {}, invocations/workgroup {}, workgroup memory {} KiB, uniform offset alignment {}",
@@ -48,7 +56,9 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         );
     }
     if !adapters.is_empty() {
-        println!("(* = used by --backend gpu/auto; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)");
+        println!(
+            "(* = used by --backend gpu/auto; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)"
+        );
     }
     println!("cpu backend: {threads} threads");
     Ok(())

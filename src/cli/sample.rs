@@ -165,17 +165,29 @@ impl SampleArgs {
             (Some(b), None) => b,
             (None, Some(t)) => {
                 if !(t.is_finite() && t > 0.0) {
-                    return Err(Error::invalid("--temperature", format!("must be a finite number > 0 (got {t})")));
+                    return Err(Error::invalid(
+                        "--temperature",
+                        format!("must be a finite number > 0 (got {t})"),
+                    ));
                 }
                 1.0 / t
             }
-            _ => return Err(Error::invalid("--beta", "give exactly one of --beta and --temperature")),
+            _ => {
+                return Err(Error::invalid(
+                    "--beta",
+                    "give exactly one of --beta and --temperature",
+                ));
+            }
         };
         let lattice = Lattice::new(self.lattice, self.size)?;
         let model = Model::new(lattice, self.units, beta, self.coupling, self.field)?;
         let spec = ChainSpec::new(model, self.algorithm, self.chains, self.seed, self.start)?;
         let plan = RunPlan::new(self.thermalize, self.sweeps, self.measure_every)?;
-        for (param, path) in [("--output", &self.output), ("--series", &self.series), ("--save-state", &self.save_state)] {
+        for (param, path) in [
+            ("--output", &self.output),
+            ("--series", &self.series),
+            ("--save-state", &self.save_state),
+        ] {
             if let Some(p) = path {
                 io::check_output_path(param, p)?;
             }
@@ -198,7 +210,11 @@ impl SampleArgs {
             start: self.start,
             backend: self.backend,
         };
-        Ok(Job { spec, plan, parameters })
+        Ok(Job {
+            spec,
+            plan,
+            parameters,
+        })
     }
 }
 
@@ -206,7 +222,9 @@ impl SampleArgs {
 fn check_host_memory(spec: &ChainSpec) -> Result<()> {
     // initial bits (1 byte/site) plus the backend's copy (up to 4 bytes/site)
     let need = 5 * spec.sites() as u64 * spec.chains as u64;
-    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else { return Ok(()) };
+    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
+        return Ok(());
+    };
     let available = meminfo
         .lines()
         .find(|l| l.starts_with("MemAvailable:"))
@@ -226,9 +244,11 @@ fn check_host_memory(spec: &ChainSpec) -> Result<()> {
 fn progress_bar(total: u64, quiet: bool) -> (ProgressBar, bool) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} sweeps {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} sweeps {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let can_show = !quiet && std::io::stderr().is_terminal();
     (bar, can_show)
@@ -238,7 +258,11 @@ fn progress_bar(total: u64, quiet: bool) -> (ProgressBar, bool) {
 ///
 /// # Errors
 /// Backend and I/O errors.
-pub fn execute(job: &Job, backend: BackendChoice, quiet: bool) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
+pub fn execute(
+    job: &Job,
+    backend: BackendChoice,
+    quiet: bool,
+) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
     check_host_memory(&job.spec)?;
     let mut notice = |msg: &str| {
         if !quiet {
@@ -269,13 +293,32 @@ fn format_table(results: &SampleResults) -> String {
     let mut s = String::new();
     s += &format!(
         "blockspin sample: {} L={} ({} sites), {} units, {}, beta={} (T={}), J={}, h={}\n",
-        p.lattice, p.size, p.sites, p.units.name(), p.algorithm.name(), p.beta, p.temperature, p.coupling, p.field
+        p.lattice,
+        p.size,
+        p.sites,
+        p.units.name(),
+        p.algorithm.name(),
+        p.beta,
+        p.temperature,
+        p.coupling,
+        p.field
     );
     s += &format!(
         "backend: {} ({}, {}); {} chains x {} measurements (every {} sweeps) after {} thermalization sweeps; blocks of {} ({} blocks)\n\n",
-        b.kind, b.adapter, b.api, p.chains, a.measurements_per_chain, p.measure_every, p.thermalize, a.block_length, a.blocks
+        b.kind,
+        b.adapter,
+        b.api,
+        p.chains,
+        a.measurements_per_chain,
+        p.measure_every,
+        p.thermalize,
+        a.block_length,
+        a.blocks
     );
-    s += &format!("{:<28} {:>14} {:>12} {:>9}\n", "observable", "mean", "error", "tau_int");
+    s += &format!(
+        "{:<28} {:>14} {:>12} {:>9}\n",
+        "observable", "mean", "error", "tau_int"
+    );
     let o = &results.observables;
     let rows: [(&str, &Estimate); 6] = [
         ("energy_per_site", &o.energy_per_site),
@@ -286,7 +329,10 @@ fn format_table(results: &SampleResults) -> String {
         ("binder_cumulant", &o.binder_cumulant),
     ];
     for (name, e) in rows {
-        let tau = e.tau_int.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
+        let tau = e
+            .tau_int
+            .map(|t| format!("{t:.2}"))
+            .unwrap_or_else(|| "-".into());
         s += &format!("{name:<28} {:>14.8} {:>12.8} {tau:>9}\n", e.mean, e.error);
     }
     for w in &a.warnings {
@@ -303,12 +349,19 @@ fn format_table(results: &SampleResults) -> String {
 fn write_series(path: &std::path::Path, job: &Job, series: &Series) -> Result<()> {
     let chains = series.shape.n_chains;
     io::write_atomic(path, |w| {
-        writeln!(w, "measurement,sweep,chain,energy_per_site,magnetization_per_site")?;
+        writeln!(
+            w,
+            "measurement,sweep,chain,energy_per_site,magnetization_per_site"
+        )?;
         for t in 0..series.shape.n_time {
             let sweep = job.plan.thermalize as u64 + (t as u64 + 1) * job.plan.measure_every as u64;
             for c in 0..chains {
                 let i = t * chains + c;
-                writeln!(w, "{t},{sweep},{c},{},{}", series.energy[i], series.magnetization[i])?;
+                writeln!(
+                    w,
+                    "{t},{sweep},{c},{},{}",
+                    series.energy[i], series.magnetization[i]
+                )?;
             }
         }
         Ok(())
@@ -332,7 +385,10 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         backend: info,
         observables: obs,
         analysis,
-        timing: Timing { wall_seconds: out.wall_seconds, spin_updates_per_ns: out.spin_updates_per_ns() },
+        timing: Timing {
+            wall_seconds: out.wall_seconds,
+            spin_updates_per_ns: out.spin_updates_per_ns(),
+        },
     };
     if let Some(path) = &args.output {
         io::write_atomic(path, |w| {

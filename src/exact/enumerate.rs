@@ -58,14 +58,20 @@ pub fn counts_of_state(masks: &[u64], state: u64) -> Counts {
         rest &= rest - 1;
         n11 += (state & masks[i]).count_ones() as u64;
     }
-    Counts { ones: state.count_ones() as u64, ones_bonds: n11 }
+    Counts {
+        ones: state.count_ones() as u64,
+        ones_bonds: n11,
+    }
 }
 
 fn check_size(lattice: &Lattice) -> Result<()> {
     if lattice.sites() > MAX_SITES {
         return Err(Error::invalid(
             "--size",
-            format!("enumeration handles at most {MAX_SITES} sites (got {})", lattice.sites()),
+            format!(
+                "enumeration handles at most {MAX_SITES} sites (got {})",
+                lattice.sites()
+            ),
         ));
     }
     Ok(())
@@ -84,7 +90,10 @@ impl DensityOfStates {
             let c = counts_of_state(&masks, state);
             *multiplicity.entry((c.ones, c.ones_bonds)).or_insert(0) += 1;
         }
-        Ok(DensityOfStates { lattice, multiplicity })
+        Ok(DensityOfStates {
+            lattice,
+            multiplicity,
+        })
     }
 
     /// Exact probabilities of each (n1, n11) under `model` (same lattice).
@@ -94,13 +103,18 @@ impl DensityOfStates {
             .multiplicity
             .iter()
             .map(|(&(n1, n11), &g)| {
-                let e = model.energy(Counts { ones: n1, ones_bonds: n11 });
+                let e = model.energy(Counts {
+                    ones: n1,
+                    ones_bonds: n11,
+                });
                 ((n1, n11), (g as f64).ln() - model.beta * e)
             })
             .collect();
         let max = logw.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logw.iter().map(|x| (x.1 - max).exp()).sum();
-        logw.into_iter().map(|(k, l)| (k, (l - max).exp() / z)).collect()
+        logw.into_iter()
+            .map(|(k, l)| (k, (l - max).exp() / z))
+            .collect()
     }
 
     /// Exact thermal averages under `model`.
@@ -108,7 +122,10 @@ impl DensityOfStates {
         let n = self.lattice.sites() as f64;
         let (mut e1, mut e2, mut m1, mut am, mut m2, mut m4) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for ((n1, n11), p) in self.distribution(model) {
-            let c = Counts { ones: n1, ones_bonds: n11 };
+            let c = Counts {
+                ones: n1,
+                ones_bonds: n11,
+            };
             let e = model.energy(c);
             let ms = model.spin_magnetization_per_site(c);
             e1 += p * e;
@@ -121,13 +138,27 @@ impl DensityOfStates {
         let max = self
             .multiplicity
             .iter()
-            .map(|(&(a, b), &g)| (g as f64).ln() - model.beta * model.energy(Counts { ones: a, ones_bonds: b }))
+            .map(|(&(a, b), &g)| {
+                (g as f64).ln()
+                    - model.beta
+                        * model.energy(Counts {
+                            ones: a,
+                            ones_bonds: b,
+                        })
+            })
             .fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = self
             .multiplicity
             .iter()
             .map(|(&(a, b), &g)| {
-                ((g as f64).ln() - model.beta * model.energy(Counts { ones: a, ones_bonds: b }) - max).exp()
+                ((g as f64).ln()
+                    - model.beta
+                        * model.energy(Counts {
+                            ones: a,
+                            ones_bonds: b,
+                        })
+                    - max)
+                    .exp()
             })
             .sum();
         Thermal {

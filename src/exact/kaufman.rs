@@ -162,7 +162,11 @@ mod tests {
         ];
         for (k, u, c) in cases {
             let t = torus(k, 4, 4);
-            assert!((t.energy_per_site() - u).abs() < 1e-9, "u at K={k}: {}", t.energy_per_site());
+            assert!(
+                (t.energy_per_site() - u).abs() < 1e-9,
+                "u at K={k}: {}",
+                t.energy_per_site()
+            );
             assert!((t.specific_heat_per_site(k) - c).abs() < 1e-9, "c at K={k}");
         }
     }

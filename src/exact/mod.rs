@@ -20,13 +20,19 @@ pub mod triangular;
 /// Complete elliptic integrals K(k) and E(k) of modulus `k` (0 ≤ k < 1) by the
 /// arithmetic-geometric mean.
 pub fn elliptic_ke(k: f64) -> (f64, f64) {
+    elliptic_ke_with_complement(k, (1.0 - k * k).sqrt())
+}
+
+/// K(k) and E(k) given both the modulus and its complement k' = sqrt(1 − k²), which
+/// callers near k = 1 can compute without cancellation.
+pub fn elliptic_ke_with_complement(k: f64, k_complement: f64) -> (f64, f64) {
     let mut a = 1.0f64;
-    let mut b = (1.0 - k * k).sqrt();
+    let mut b = k_complement;
     let mut c = k;
     let mut sum = 0.5 * c * c; // 2^{n-1} c_n^2 at n = 0
     let mut pow = 1.0;
     for _ in 0..64 {
-        if (a - b).abs() <= 1e-16 * a {
+        if (a - b).abs() <= 4.0 * f64::EPSILON * a {
             break;
         }
         let an = 0.5 * (a + b);

@@ -56,8 +56,12 @@ mod tests {
     fn high_temperature_series() {
         for k in [0.01f64, 0.02, 0.04] {
             let t = k.tanh();
-            let series = std::f64::consts::LN_2 + 3.0 * k.cosh().ln() + 2.0 * t.powi(3) + 3.0 * t.powi(4);
-            assert!((ln_z_per_site(k) - series).abs() < 30.0 * t.powi(5), "K={k}");
+            let series =
+                std::f64::consts::LN_2 + 3.0 * k.cosh().ln() + 2.0 * t.powi(3) + 3.0 * t.powi(4);
+            assert!(
+                (ln_z_per_site(k) - series).abs() < 30.0 * t.powi(5),
+                "K={k}"
+            );
         }
     }
 

@@ -115,7 +115,9 @@ fn choose(list: &[wgpu::Adapter]) -> Result<usize> {
             let w = want.to_lowercase();
             list.iter()
                 .position(|a| a.get_info().name.to_lowercase().contains(&w))
-                .ok_or_else(|| Error::NoAdapter(format!(" whose name contains WGPU_ADAPTER_NAME={want:?}")))
+                .ok_or_else(|| {
+                    Error::NoAdapter(format!(" whose name contains WGPU_ADAPTER_NAME={want:?}"))
+                })
         }
         _ if list.is_empty() => Err(Error::NoAdapter(match std::env::var("WGPU_BACKEND") {
             Ok(b) => format!(" for WGPU_BACKEND={b:?}"),
@@ -139,7 +141,9 @@ pub fn list_adapters() -> Vec<AdapterReport> {
                 name: info.name.clone(),
                 api: api_name(info.backend).to_string(),
                 device_type: type_name(info.device_type).to_string(),
-                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
                 limits: LimitsReport::from(&a.limits()),
                 selected: chosen == Some(i),
             }
@@ -203,7 +207,10 @@ impl GpuContext {
 
     /// Returns the first error wgpu reported since the last call, if any.
     pub fn take_error(&self) -> Result<()> {
-        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if v.is_empty() {
             Ok(())
         } else {
@@ -223,10 +230,12 @@ impl GpuContext {
 
     /// Compiles a composed shader module, reporting compilation errors as [`Error::Gpu`].
     pub fn shader(&self, src: &crate::shaders::ShaderModuleSource) -> Result<wgpu::ShaderModule> {
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(src.name),
-            source: wgpu::ShaderSource::Wgsl(src.source().into()),
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(src.name),
+                source: wgpu::ShaderSource::Wgsl(src.source().into()),
+            });
         self.take_error()?;
         Ok(module)
     }
@@ -250,7 +259,9 @@ impl GpuContext {
         rx.recv()
             .map_err(|e| Error::Gpu(e.to_string()))?
             .map_err(|e| Error::Gpu(e.to_string()))?;
-        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(e.to_string()))?;
         let out = view.to_vec();
         drop(view);
         staging.unmap();

@@ -68,7 +68,10 @@ pub struct GpuSampler {
 fn buffer_limit(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
     let l = &ctx.limits;
     let (name, max) = if l.max_storage_buffer_binding_size < l.max_buffer_size {
-        ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size)
+        (
+            "max_storage_buffer_binding_size",
+            l.max_storage_buffer_binding_size,
+        )
     } else {
         ("max_buffer_size", l.max_buffer_size)
     };
@@ -95,7 +98,8 @@ impl GpuSampler {
         let state_bytes = 4 * n * chains;
         buffer_limit(&ctx, "the lattice state (4 bytes per site)", state_bytes)?;
         let slot_bytes = 16 * chains;
-        let slots = (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
+        let slots =
+            (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
         if slots == 0 {
             buffer_limit(&ctx, "one measurement of all chains", slot_bytes)?;
         }
@@ -104,7 +108,9 @@ impl GpuSampler {
         let groups_per_chain = n.div_ceil(MEASURE_WORKGROUP * MEASURE_SITES_PER_THREAD as u64);
         let measure_groups = groups_per_chain * chains;
         if measure_groups > u32::MAX as u64 {
-            return Err(Error::DeviceLimit(format!("{measure_groups} measurement workgroups exceed 2^32")));
+            return Err(Error::DeviceLimit(format!(
+                "{measure_groups} measurement workgroups exceed 2^32"
+            )));
         }
         let measure_grid = ctx.grid(measure_groups)?;
 
@@ -113,14 +119,24 @@ impl GpuSampler {
         let key = seed_key(spec.seed);
         let params = GpuParams {
             dims: [l, ly, lz, lat.sites()],
-            colouring: [lat.colours(), l / lat.colours(), lat.sites_per_colour(), spec.chains],
+            colouring: [
+                lat.colours(),
+                l / lat.colours(),
+                lat.sites_per_colour(),
+                spec.chains,
+            ],
             lattice: [
                 lat.coordination(),
                 (lat.kind() == crate::lattice::LatticeKind::Triangular) as u32,
                 key[0],
                 key[1],
             ],
-            measure: [groups_per_chain as u32, MEASURE_SITES_PER_THREAD, measure_groups as u32, 0],
+            measure: [
+                groups_per_chain as u32,
+                MEASURE_SITES_PER_THREAD,
+                measure_groups as u32,
+                0,
+            ],
             flip: bytemuck::cast(flip),
         };
 
@@ -174,14 +190,18 @@ impl GpuSampler {
             contents: bytemuck::bytes_of(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let step_stride = (size_of::<GpuStep>() as u64).next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
+        let step_stride = (size_of::<GpuStep>() as u64)
+            .next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
         let step_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("steps"),
             size: step_stride * MAX_STEPS as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let initial: Vec<u32> = initial_configuration(&spec).into_iter().map(u32::from).collect();
+        let initial: Vec<u32> = initial_configuration(&spec)
+            .into_iter()
+            .map(u32::from)
+            .collect();
         let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("state"),
             contents: bytemuck::cast_slice(&initial),
@@ -192,7 +212,9 @@ impl GpuSampler {
         let series = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("series"),
             size: series_bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         let series_readback = device.create_buffer(&wgpu::BufferDescriptor {
@@ -205,7 +227,10 @@ impl GpuSampler {
             label: Some("sampler"),
             layout: &layout,
             entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params_buffer.as_entire_binding(),
+                },
                 wgpu::BindGroupEntry {
                     binding: 1,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -214,8 +239,14 @@ impl GpuSampler {
                         size: wgpu::BufferSize::new(size_of::<GpuStep>() as u64),
                     }),
                 },
-                wgpu::BindGroupEntry { binding: 2, resource: state.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: series.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: state.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: series.as_entire_binding(),
+                },
             ],
         });
         ctx.wait()?;
@@ -251,11 +282,22 @@ impl GpuSampler {
         let mut slot = 0;
         for i in 1..=sweeps {
             for colour in 0..colours {
-                let s = GpuStep { sweep: self.sweep + i - 1, colour, slot: 0, total_threads: self.update_threads };
+                let s = GpuStep {
+                    sweep: self.sweep + i - 1,
+                    colour,
+                    slot: 0,
+                    total_threads: self.update_threads,
+                };
                 steps.push((s, false));
             }
             if every > 0 && i % every == 0 {
-                steps.push((GpuStep { slot, ..Default::default() }, true));
+                steps.push((
+                    GpuStep {
+                        slot,
+                        ..Default::default()
+                    },
+                    true,
+                ));
                 slot += 1;
             }
         }
@@ -296,9 +338,10 @@ impl GpuSampler {
             return Ok(Vec::new());
         }
         let (tx, rx) = std::sync::mpsc::channel();
-        self.series_readback.map_async(wgpu::MapMode::Read, ..series_bytes, move |r| {
-            let _ = tx.send(r);
-        });
+        self.series_readback
+            .map_async(wgpu::MapMode::Read, ..series_bytes, move |r| {
+                let _ = tx.send(r);
+            });
         ctx.wait()?;
         rx.recv()
             .map_err(|e| Error::Gpu(e.to_string()))?
@@ -377,6 +420,9 @@ impl Sampler for GpuSampler {
 
     fn configurations(&mut self) -> Result<Vec<u8>> {
         let bytes = self.ctx.read_buffer(&self.state, self.state.size())?;
-        Ok(bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u8).collect())
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u8)
+            .collect())
     }
 }
