@@ -105,8 +105,9 @@ pub struct Binning {
     pub relative_error_of_error: f64,
     /// `(B, SE(B))` for B = 1, 2, 4, … (the plateau plot).
     pub levels: Vec<(usize, f64)>,
-    /// False when the block length is shorter than 10 τ_int or there are fewer than
-    /// [`MIN_BLOCKS`] blocks: the error is then likely underestimated.
+    /// False when the block length is shorter than 10 τ_int, the standard error is still
+    /// growing with the block length (no plateau), or there are fewer than [`MIN_BLOCKS`]
+    /// blocks: the error is then likely underestimated.
     pub reliable: bool,
 }
 
@@ -136,14 +137,21 @@ pub fn binning(values: &[f64], shape: Shape) -> Binning {
         levels.push((l, standard_error(values, shape, l)));
         l *= 2;
     }
-    let reliable = nb >= MIN_BLOCKS && (b == shape.n_time || b as f64 >= 10.0 * tau_int);
+    // Plateau: SE at the chosen B must not exceed SE at the next shorter level by more than
+    // twice its own statistical uncertainty (it still grows while B is not ≫ τ_int).
+    let rel = 1.0 / (2.0 * (nb as f64 - 1.0)).sqrt();
+    let plateau = match levels.iter().rev().find(|(l, _)| *l < b) {
+        Some(&(_, se_prev)) if se_prev > 0.0 => error / se_prev - 1.0 <= 2.0 * rel,
+        _ => true,
+    };
+    let reliable = nb >= MIN_BLOCKS && b as f64 >= 10.0 * tau_int && plateau;
     Binning {
         mean: mean(values),
         error: if var_x > 0.0 { error } else { 0.0 },
         tau_int,
         block_length: b,
         blocks: nb,
-        relative_error_of_error: 1.0 / (2.0 * (nb as f64 - 1.0)).sqrt(),
+        relative_error_of_error: rel,
         levels,
         reliable,
     }
