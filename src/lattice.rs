@@ -212,6 +212,48 @@ impl Lattice {
         (row) * self.size + j * n + offset
     }
 
+    /// Number of rows (lines of L sites along x): N / L.
+    pub fn rows(&self) -> u32 {
+        self.sites() / self.size
+    }
+
+    /// Row geometry for loops that walk a row instead of computing coordinates per site.
+    #[inline]
+    pub fn row(&self, row: u32) -> Row {
+        let [l, ly, lz] = self.dims();
+        let y = row % ly;
+        let z = row / ly;
+        let base = |y: u32, z: u32| (z * ly + y) * l;
+        let (yp, ym) = (
+            if y + 1 == ly { 0 } else { y + 1 },
+            if y == 0 { ly - 1 } else { y - 1 },
+        );
+        let (zp, zm) = (
+            if z + 1 == lz { 0 } else { z + 1 },
+            if z == 0 { lz - 1 } else { z - 1 },
+        );
+        Row {
+            y,
+            z,
+            base: base(y, z),
+            y_plus: (ly > 1).then(|| base(yp, z)),
+            y_minus: (ly > 1).then(|| base(ym, z)),
+            z_plus: (lz > 1).then(|| base(y, zp)),
+            z_minus: (lz > 1).then(|| base(y, zm)),
+        }
+    }
+
+    /// First x of colour `colour` in the row at (y, z); the colour's sites in the row are
+    /// x = offset, offset + colours, … (as in [`Lattice::site_of_colour`]).
+    #[inline]
+    pub fn colour_offset(&self, colour: u32, y: u32, z: u32) -> u32 {
+        if self.colours() == 3 {
+            (colour + y) % 3
+        } else {
+            (colour + y + z) % 2
+        }
+    }
+
     /// The neighbours of `site` reached by a positive step ("forward bonds": +x, +y, +z and,
     /// on the triangular lattice, (+1, −1)). Every bond appears exactly once as
     /// (site, forward neighbour). Returns the array and how many entries are valid.
@@ -275,6 +317,25 @@ impl Lattice {
     }
 }
 
+/// Base indices of one row and of its neighbouring rows (see [`Lattice::row`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    /// y of the row.
+    pub y: u32,
+    /// z of the row.
+    pub z: u32,
+    /// Index of (0, y, z).
+    pub base: u32,
+    /// Index of (0, y+1, z), for 2D and 3D lattices.
+    pub y_plus: Option<u32>,
+    /// Index of (0, y−1, z).
+    pub y_minus: Option<u32>,
+    /// Index of (0, y, z+1), for 3D lattices.
+    pub z_plus: Option<u32>,
+    /// Index of (0, y, z−1).
+    pub z_minus: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +395,40 @@ mod tests {
             bonds.sort();
             bonds.dedup();
             assert_eq!(bonds.len(), total);
+        }
+    }
+
+    #[test]
+    fn row_geometry_agrees_with_site_neighbours() {
+        for lat in all() {
+            for r in 0..lat.rows() {
+                let row = lat.row(r);
+                let l = lat.size();
+                for x in 0..l {
+                    let site = row.base + x;
+                    let xp = (x + 1) % l;
+                    let xm = (x + l - 1) % l;
+                    let mut nb = vec![row.base + xp, row.base + xm];
+                    if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
+                        nb.extend([p + x, m + x]);
+                        if lat.kind() == LatticeKind::Triangular {
+                            nb.extend([m + xp, p + xm]);
+                        }
+                    }
+                    if let (Some(p), Some(m)) = (row.z_plus, row.z_minus) {
+                        nb.extend([p + x, m + x]);
+                    }
+                    let (want, k) = lat.neighbours(site);
+                    let (mut a, mut b) = (nb.clone(), want[..k].to_vec());
+                    a.sort();
+                    b.sort();
+                    assert_eq!(a, b, "{lat:?} site {site}");
+                    assert_eq!(
+                        lat.colour(row.base + lat.colour_offset(lat.colour(site), row.y, row.z)),
+                        lat.colour(site)
+                    );
+                }
+            }
         }
     }
 

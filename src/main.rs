@@ -1,7 +1,29 @@
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() {
-    let cli = blockspin::cli::Cli::parse();
+    let cli = match blockspin::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        Err(e) => {
+            // One line: the message and what it names, without the usage block.
+            let text = e.render().to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            eprintln!("{} (see --help)", line.join(" "));
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = blockspin::cli::run(cli) {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

@@ -68,6 +68,29 @@ fn gpu_equals_cpu_for_every_combination() {
 }
 
 #[test]
+fn row_parallel_cpu_equals_reference() {
+    // Needs no GPU: the row-split threaded path against the reference loop, 1 and 3 chains.
+    use blockspin::backend::Sampler;
+    use blockspin::backend::cpu::{CpuSampler, Mode};
+    for (kind, size) in cases() {
+        for chains in [1, 3] {
+            for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
+                let model = common::model(kind, size, Units::Spin, 0.4, 1.0, 0.2);
+                let spec = common::spec(model, algorithm, chains, 11, Start::Hot);
+                let mut rows = CpuSampler::new(spec, Mode::ThreadedRows).unwrap();
+                let mut r = common::cpu_reference(spec);
+                assert_eq!(
+                    rows.advance(15, 5).unwrap(),
+                    r.advance(15, 5).unwrap(),
+                    "{kind} {chains} chains"
+                );
+                assert_eq!(rows.configurations().unwrap(), r.configurations().unwrap());
+            }
+        }
+    }
+}
+
+#[test]
 fn cold_start_and_long_measurement_intervals_stay_identical() {
     let Some(ctx) = common::gpu() else { return };
     // measure_every large enough that one interval spans several GPU submissions

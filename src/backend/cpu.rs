@@ -1,14 +1,20 @@
-//! CPU backend: the plain Rust twin of `shaders/update.wgsl` and `shaders/measure.wgsl`.
+//! CPU backend.
 //!
-//! [`Mode::Reference`] is a sequential loop, easy to read next to the shader;
-//! [`Mode::Threaded`] runs the same per-site function on rayon's thread pool, split over
-//! chains and rows. Sites of one colour never neighbour each other, so within a colour
-//! every update reads only sites that no other thread writes: the split cannot change
-//! the result, and both modes agree bit for bit with each other and with the GPU.
+//! [`Mode::Reference`] is the plain twin of `shaders/update.wgsl` and
+//! `shaders/measure.wgsl`: one thread, one site at a time, the same thread-index → site map
+//! and the same arithmetic, easy to read side by side with the shaders.
+//!
+//! [`Mode::Threaded`] is the fast path: it walks whole rows (no per-site divisions) and runs
+//! on rayon's pool. With at least as many chains as threads, each task advances one chain
+//! through all requested sweeps (no synchronisation between colours); otherwise each
+//! colour of each sweep is split into blocks of rows. Sites of one colour never neighbour
+//! each other, so a colour update reads only sites no other task writes: the split cannot
+//! change the result, and both modes agree bit for bit with each other and with the GPU
+//! (`tests/bit_exact.rs`).
 
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
-use crate::lattice::Lattice;
+use crate::lattice::{Lattice, LatticeKind};
 use crate::model::{Counts, accept};
 use crate::rng::{Purpose, seed_key, site_word};
 use rayon::prelude::*;
@@ -17,10 +23,131 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 /// How the CPU backend runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// One thread, sites in order.
+    /// One thread, the shader's per-site structure.
     Reference,
-    /// rayon over chains and rows.
+    /// Row-wise loops on rayon's thread pool: chain-parallel when there are at least as many
+    /// chains as threads, row-parallel otherwise.
     Threaded,
+    /// Row-wise loops, always split into blocks of rows (what `Threaded` does for few
+    /// chains); exposed so tests and benches can exercise it on any machine.
+    ThreadedRows,
+}
+
+/// What a site update needs besides the lattice state.
+#[derive(Clone, Copy)]
+struct Rule<'a> {
+    lat: Lattice,
+    flip: &'a [u32; 16],
+    key: [u32; 2],
+    sweep: u32,
+}
+
+impl Rule<'_> {
+    /// The new bit of `site` with `k` set neighbours (the decision of the `update` kernel).
+    #[inline(always)]
+    fn decide(&self, chain_index: u32, site: u32, bit: u8, k: u32) -> u8 {
+        let r = site_word(self.key, site, self.sweep, chain_index, Purpose::Update);
+        let t = self.flip[(bit as u32 * (self.lat.coordination() + 1) + k) as usize];
+        bit ^ accept(r, t) as u8
+    }
+}
+
+#[inline(always)]
+fn ld(chain: &[AtomicU8], i: u32) -> u32 {
+    chain[i as usize].load(Relaxed) as u32
+}
+
+/// Twin of the `update` kernel for thread index `t` of colour `colour`.
+fn update_thread(rule: &Rule, chain_index: u32, chain: &[AtomicU8], colour: u32, t: u32) {
+    let site = rule.lat.site_of_colour(colour, t);
+    let (nb, z) = rule.lat.neighbours(site);
+    let k = nb[..z].iter().map(|&j| ld(chain, j)).sum();
+    let b = chain[site as usize].load(Relaxed);
+    chain[site as usize].store(rule.decide(chain_index, site, b, k), Relaxed);
+}
+
+/// Twin of the `measure` kernel for one chain.
+fn counts_reference(lat: &Lattice, chain: &[AtomicU8]) -> Counts {
+    let mut c = Counts::default();
+    for s in 0..lat.sites() {
+        let b = ld(chain, s) as u64;
+        let (f, k) = lat.forward_neighbours(s);
+        c.ones += b;
+        c.ones_bonds += b * f[..k].iter().map(|&t| ld(chain, t) as u64).sum::<u64>();
+    }
+    c
+}
+
+/// Fast path: updates the sites of `colour` in rows `rows` of one chain.
+fn update_rows(
+    rule: &Rule,
+    chain_index: u32,
+    chain: &[AtomicU8],
+    colour: u32,
+    rows: std::ops::Range<u32>,
+) {
+    let lat = &rule.lat;
+    let l = lat.size();
+    let step = lat.colours() as usize;
+    let triangular = lat.kind() == LatticeKind::Triangular;
+    for r in rows {
+        let row = lat.row(r);
+        let first = lat.colour_offset(colour, row.y, row.z);
+        for x in (first..l).step_by(step) {
+            let xp = if x + 1 == l { 0 } else { x + 1 };
+            let xm = if x == 0 { l - 1 } else { x - 1 };
+            let mut k = ld(chain, row.base + xp) + ld(chain, row.base + xm);
+            if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
+                k += ld(chain, p + x) + ld(chain, m + x);
+                if triangular {
+                    k += ld(chain, m + xp) + ld(chain, p + xm);
+                }
+            }
+            if let (Some(p), Some(m)) = (row.z_plus, row.z_minus) {
+                k += ld(chain, p + x) + ld(chain, m + x);
+            }
+            let site = row.base + x;
+            let b = chain[site as usize].load(Relaxed);
+            chain[site as usize].store(rule.decide(chain_index, site, b, k), Relaxed);
+        }
+    }
+}
+
+/// Fast path: counts of rows `rows` of one chain.
+fn count_rows(lat: &Lattice, chain: &[AtomicU8], rows: std::ops::Range<u32>) -> Counts {
+    let l = lat.size();
+    let triangular = lat.kind() == LatticeKind::Triangular;
+    let mut c = Counts::default();
+    for r in rows {
+        let row = lat.row(r);
+        for x in 0..l {
+            let b = ld(chain, row.base + x);
+            if b == 0 {
+                continue;
+            }
+            let xp = if x + 1 == l { 0 } else { x + 1 };
+            let mut k = ld(chain, row.base + xp);
+            if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
+                k += ld(chain, p + x);
+                if triangular {
+                    k += ld(chain, m + xp);
+                }
+            }
+            if let Some(p) = row.z_plus {
+                k += ld(chain, p + x);
+            }
+            c.ones += 1;
+            c.ones_bonds += k as u64;
+        }
+    }
+    c
+}
+
+fn add(a: Counts, b: Counts) -> Counts {
+    Counts {
+        ones: a.ones + b.ones,
+        ones_bonds: a.ones_bonds + b.ones_bonds,
+    }
 }
 
 /// The CPU sampler. Bits live in `AtomicU8`s accessed with relaxed ordering (plain loads and
@@ -34,70 +161,11 @@ pub struct CpuSampler {
     sweep: u32,
 }
 
-/// Number of set neighbours of `site` (twin of `set_neighbours` in lattice.wgsl).
-#[inline]
-fn set_neighbours(lat: &Lattice, chain: &[AtomicU8], site: u32) -> u32 {
-    let (nb, k) = lat.neighbours(site);
-    nb[..k]
-        .iter()
-        .map(|&j| chain[j as usize].load(Relaxed) as u32)
-        .sum()
-}
-
-/// One site update (twin of the `update` kernel): returns the new bit.
-#[inline]
-pub fn update_site(
-    lat: &Lattice,
-    flip: &[u32; 16],
-    key: [u32; 2],
-    chain_index: u32,
-    sweep: u32,
-    chain: &[AtomicU8],
-    site: u32,
-) -> u8 {
-    let b = chain[site as usize].load(Relaxed);
-    let k = set_neighbours(lat, chain, site);
-    let r = site_word(key, site, sweep, chain_index, Purpose::Update);
-    let t = flip[(b as u32 * (lat.coordination() + 1) + k) as usize];
-    b ^ accept(r, t) as u8
-}
-
-/// Counts of one chain (twin of the `measure` kernel).
-fn chain_counts(lat: &Lattice, chain: &[AtomicU8], parallel: bool) -> Counts {
-    let site_counts = |s: u32| {
-        let b = chain[s as usize].load(Relaxed) as u64;
-        let (f, k) = lat.forward_neighbours(s);
-        let bb: u64 = f[..k]
-            .iter()
-            .map(|&t| chain[t as usize].load(Relaxed) as u64)
-            .sum();
-        Counts {
-            ones: b,
-            ones_bonds: b * bb,
-        }
-    };
-    let add = |a: Counts, b: Counts| Counts {
-        ones: a.ones + b.ones,
-        ones_bonds: a.ones_bonds + b.ones_bonds,
-    };
-    if parallel {
-        (0..lat.sites())
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(site_counts)
-            .reduce(Counts::default, add)
-    } else {
-        (0..lat.sites())
-            .map(site_counts)
-            .fold(Counts::default(), add)
-    }
-}
-
 impl CpuSampler {
     /// Initialises the chains (see [`super::initial_configuration`]).
     ///
     /// # Errors
-    /// None at present; the signature leaves room for memory checks.
+    /// None at present; the signature matches the GPU backend's.
     pub fn new(spec: ChainSpec, mode: Mode) -> Result<Self> {
         let bits = initial_configuration(&spec)
             .into_iter()
@@ -113,65 +181,102 @@ impl CpuSampler {
         })
     }
 
-    fn sweep_once(&mut self) {
-        let lat = self.spec.model.lattice;
-        let n = lat.sites() as usize;
-        let per_colour = lat.sites_per_colour();
-        let (flip, key, sweep) = (&self.flip, self.key, self.sweep);
-        for colour in 0..lat.colours() {
-            match self.mode {
-                Mode::Reference => {
-                    for (c, chain) in self.bits.chunks(n).enumerate() {
-                        for t in 0..per_colour {
-                            let site = lat.site_of_colour(colour, t);
-                            let b = update_site(&lat, flip, key, c as u32, sweep, chain, site);
-                            chain[site as usize].store(b, Relaxed);
-                        }
-                    }
-                }
-                Mode::Threaded => {
-                    // Tasks: (chain, block of rows); a row holds L / colours sites of a colour.
-                    let lanes = lat.size() / lat.colours();
-                    let rows = per_colour / lanes;
-                    let chains = self.spec.chains;
-                    let want = 4 * rayon::current_num_threads() as u32;
-                    let blocks = want.div_ceil(chains).clamp(1, rows);
-                    let rows_per_block = rows.div_ceil(blocks);
-                    let bits = &self.bits;
-                    (0..chains * blocks).into_par_iter().for_each(|task| {
-                        let c = task / blocks;
-                        let r0 = (task % blocks) * rows_per_block;
-                        let r1 = (r0 + rows_per_block).min(rows);
-                        let chain = &bits[c as usize * n..(c as usize + 1) * n];
-                        for t in r0 * lanes..r1 * lanes {
-                            let site = lat.site_of_colour(colour, t);
-                            let b = update_site(&lat, flip, key, c, sweep, chain, site);
-                            chain[site as usize].store(b, Relaxed);
-                        }
-                    });
-                }
-            }
+    fn rule(&self, sweep: u32) -> Rule<'_> {
+        Rule {
+            lat: self.spec.model.lattice,
+            flip: &self.flip,
+            key: self.key,
+            sweep,
         }
-        self.sweep += 1;
     }
 
-    fn measure(&self) -> Vec<Counts> {
+    fn chain(&self, c: usize) -> &[AtomicU8] {
+        let n = self.spec.sites();
+        &self.bits[c * n..(c + 1) * n]
+    }
+
+    fn advance_reference(&self, sweeps: u32, every: u32) -> Vec<Counts> {
         let lat = self.spec.model.lattice;
-        let n = lat.sites() as usize;
-        match self.mode {
-            Mode::Reference => self
-                .bits
-                .chunks(n)
-                .map(|ch| chain_counts(&lat, ch, false))
-                .collect(),
-            Mode::Threaded => {
-                let parallel_inner = (self.spec.chains as usize) < rayon::current_num_threads();
-                self.bits
-                    .par_chunks(n)
-                    .map(|ch| chain_counts(&lat, ch, parallel_inner))
-                    .collect()
+        let mut out = Vec::new();
+        for i in 1..=sweeps {
+            let rule = self.rule(self.sweep + i - 1);
+            for colour in 0..lat.colours() {
+                for c in 0..self.spec.chains {
+                    for t in 0..lat.sites_per_colour() {
+                        update_thread(&rule, c, self.chain(c as usize), colour, t);
+                    }
+                }
+            }
+            if every > 0 && i % every == 0 {
+                out.extend(
+                    (0..self.spec.chains as usize).map(|c| counts_reference(&lat, self.chain(c))),
+                );
             }
         }
+        out
+    }
+
+    /// Each task runs one chain through every sweep; results transposed to measurement-major.
+    fn advance_chain_parallel(&self, sweeps: u32, every: u32) -> Vec<Counts> {
+        let lat = self.spec.model.lattice;
+        let per_chain: Vec<Vec<Counts>> = (0..self.spec.chains)
+            .into_par_iter()
+            .map(|c| {
+                let chain = self.chain(c as usize);
+                let mut series = Vec::new();
+                for i in 1..=sweeps {
+                    let rule = self.rule(self.sweep + i - 1);
+                    for colour in 0..lat.colours() {
+                        update_rows(&rule, c, chain, colour, 0..lat.rows());
+                    }
+                    if every > 0 && i % every == 0 {
+                        series.push(count_rows(&lat, chain, 0..lat.rows()));
+                    }
+                }
+                series
+            })
+            .collect();
+        let m = per_chain.first().map_or(0, Vec::len);
+        (0..m)
+            .flat_map(|t| per_chain.iter().map(move |s| s[t]))
+            .collect()
+    }
+
+    /// Each colour of each sweep is split into blocks of rows of every chain.
+    fn advance_row_parallel(&self, sweeps: u32, every: u32) -> Vec<Counts> {
+        let lat = self.spec.model.lattice;
+        let rows = lat.rows();
+        let chains = self.spec.chains;
+        let blocks = (8 * rayon::current_num_threads() as u32)
+            .div_ceil(chains)
+            .clamp(1, rows);
+        let per_block = rows.div_ceil(blocks);
+        let block_rows = move |b: u32| (b * per_block).min(rows)..((b + 1) * per_block).min(rows);
+        let mut out = Vec::new();
+        for i in 1..=sweeps {
+            let rule = self.rule(self.sweep + i - 1);
+            for colour in 0..lat.colours() {
+                (0..chains * blocks).into_par_iter().for_each(|task| {
+                    let c = task / blocks;
+                    update_rows(
+                        &rule,
+                        c,
+                        self.chain(c as usize),
+                        colour,
+                        block_rows(task % blocks),
+                    );
+                });
+            }
+            if every > 0 && i % every == 0 {
+                out.extend((0..chains).map(|c| {
+                    (0..blocks)
+                        .into_par_iter()
+                        .map(|b| count_rows(&lat, self.chain(c as usize), block_rows(b)))
+                        .reduce(Counts::default, add)
+                }));
+            }
+        }
+        out
     }
 }
 
@@ -179,7 +284,7 @@ impl Sampler for CpuSampler {
     fn info(&self) -> BackendInfo {
         let (api, adapter) = match self.mode {
             Mode::Reference => ("reference".to_string(), "1 thread".to_string()),
-            Mode::Threaded => (
+            Mode::Threaded | Mode::ThreadedRows => (
                 "rayon".to_string(),
                 format!("{} threads", rayon::current_num_threads()),
             ),
@@ -197,13 +302,14 @@ impl Sampler for CpuSampler {
 
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
         check_sweep_budget(self.sweep, sweeps)?;
-        let mut out = Vec::new();
-        for i in 1..=sweeps {
-            self.sweep_once();
-            if measure_every > 0 && i % measure_every == 0 {
-                out.extend(self.measure());
+        let out = match self.mode {
+            Mode::Reference => self.advance_reference(sweeps, measure_every),
+            Mode::Threaded if self.spec.chains as usize >= rayon::current_num_threads() => {
+                self.advance_chain_parallel(sweeps, measure_every)
             }
-        }
+            Mode::Threaded | Mode::ThreadedRows => self.advance_row_parallel(sweeps, measure_every),
+        };
+        self.sweep += sweeps;
         Ok(out)
     }
 

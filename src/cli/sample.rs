@@ -19,13 +19,14 @@ use std::time::{Duration, Instant};
 /// Energy E = −J Σ_<ij> x_i x_j − h Σ_i x_i with x = ±1 (spin) or 0/1 (bernoulli),
 /// weight e^{−βE}.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_override_self = true)]
 #[command(group(ArgGroup::new("temperature_or_beta").required(true).args(["beta", "temperature"])))]
 pub struct SampleArgs {
     /// Lattice (periodic).
     #[arg(long, value_enum, default_value_t = LatticeKind::Square)]
     pub lattice: LatticeKind,
     /// Linear size L (≥ 4; even for chain/square/cubic, a multiple of 3 for triangular).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     pub size: u32,
     /// Unit values: spin (±1) or bernoulli (0/1).
     #[arg(long, value_enum, default_value_t = Units::Spin)]
@@ -46,19 +47,19 @@ pub struct SampleArgs {
     #[arg(long, value_enum, default_value_t = Algorithm::HeatBath)]
     pub algorithm: Algorithm,
     /// Sweeps discarded before measuring.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub thermalize: u32,
     /// Sweeps after thermalization.
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = 10000, allow_negative_numbers = true)]
     pub sweeps: u32,
     /// Measure every K sweeps.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub measure_every: u32,
     /// Independent chains (run in parallel).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     pub chains: u32,
     /// Seed of the counter-based RNG (same seed, same result on every backend).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Initial configuration: hot (random) or cold (all bits 1: spins up / sites occupied).
     #[arg(long, value_enum, default_value_t = Start::Hot)]
