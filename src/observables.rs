@@ -46,6 +46,23 @@ pub struct Observables {
     pub binder_cumulant: Estimate,
 }
 
+impl Observables {
+    /// (results-file name, estimate) for every observable, in table order.
+    pub fn named(&self) -> [(&'static str, &Estimate); 6] {
+        [
+            ("energy_per_site", &self.energy_per_site),
+            ("magnetization_per_site", &self.magnetization_per_site),
+            (
+                "abs_magnetization_per_site",
+                &self.abs_magnetization_per_site,
+            ),
+            ("specific_heat_per_site", &self.specific_heat_per_site),
+            ("susceptibility_per_site", &self.susceptibility_per_site),
+            ("binder_cumulant", &self.binder_cumulant),
+        ]
+    }
+}
+
 /// How the errors were obtained.
 #[derive(Clone, Debug, Serialize)]
 pub struct Analysis {

@@ -2,10 +2,11 @@
 
 use crate::backend::{self, BackendChoice, BackendInfo, ChainSpec, Start};
 use crate::error::{Error, Result};
+use crate::exact::reference::{self, Reference};
 use crate::io;
 use crate::lattice::{Lattice, LatticeKind};
 use crate::model::{Algorithm, Model, Units};
-use crate::observables::{self, Analysis, Estimate, Observables, Series};
+use crate::observables::{self, Analysis, Observables, Series};
 use crate::run::{self, RunOutput, RunPlan};
 use clap::ArgGroup;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -133,6 +134,8 @@ pub struct SampleResults {
     pub observables: Observables,
     /// Blocking used for the errors.
     pub analysis: Analysis,
+    /// Exact values for this model where known (null otherwise).
+    pub exact: Option<Reference>,
     /// Timing.
     pub timing: Timing,
 }
@@ -317,24 +320,26 @@ fn format_table(results: &SampleResults) -> String {
         a.blocks
     );
     s += &format!(
-        "{:<28} {:>14} {:>12} {:>9}\n",
-        "observable", "mean", "error", "tau_int"
+        "{:<28} {:>14} {:>12} {:>9} {:>14} {:>7}\n",
+        "observable", "mean", "error", "tau_int", "exact", "z"
     );
-    let o = &results.observables;
-    let rows: [(&str, &Estimate); 6] = [
-        ("energy_per_site", &o.energy_per_site),
-        ("magnetization_per_site", &o.magnetization_per_site),
-        ("abs_magnetization_per_site", &o.abs_magnetization_per_site),
-        ("specific_heat_per_site", &o.specific_heat_per_site),
-        ("susceptibility_per_site", &o.susceptibility_per_site),
-        ("binder_cumulant", &o.binder_cumulant),
-    ];
-    for (name, e) in rows {
+    for (name, e) in results.observables.named() {
         let tau = e
             .tau_int
             .map(|t| format!("{t:.2}"))
             .unwrap_or_else(|| "-".into());
-        s += &format!("{name:<28} {:>14.8} {:>12.8} {tau:>9}\n", e.mean, e.error);
+        let exact = results.exact.as_ref().and_then(|r| r.get(name));
+        let (ex, z) = match exact {
+            Some(x) => (format!("{x:.8}"), format!("{:.2}", (e.mean - x) / e.error)),
+            None => ("-".into(), "-".into()),
+        };
+        s += &format!(
+            "{name:<28} {:>14.8} {:>12.8} {tau:>9} {ex:>14} {z:>7}\n",
+            e.mean, e.error
+        );
+    }
+    if let Some(r) = &results.exact {
+        s += &format!("exact: {}; z = (mean - exact) / error\n", r.source);
     }
     for w in &a.warnings {
         s += &format!("warning: {w}\n");
@@ -386,6 +391,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         backend: info,
         observables: obs,
         analysis,
+        exact: reference::reference(&model),
         timing: Timing {
             wall_seconds: out.wall_seconds,
             spin_updates_per_ns: out.spin_updates_per_ns(),

@@ -6,7 +6,8 @@
 //!   two K-derivatives, hence u and c for any L at any K;
 //! * [`onsager`]: the infinite square lattice (u, c, −βf, Yang's M, K_c);
 //! * [`chain`]: the 1D ring;
-//! * [`triangular`]: the infinite triangular lattice (Houtappel/Wannier free energy).
+//! * [`triangular`]: the infinite triangular lattice (Houtappel/Wannier free energy);
+//! * [`reference`]: picks whichever of these applies to a given model.
 //!
 //! Per-site conventions for the Ising model `E = −J Σ s s` with `K = βJ`:
 //! `u = ⟨E⟩/(N J)` and `c = C/N = K² ∂²ln Z/∂K² / N`.
@@ -15,6 +16,7 @@ pub mod chain;
 pub mod enumerate;
 pub mod kaufman;
 pub mod onsager;
+pub mod reference;
 pub mod triangular;
 
 /// Complete elliptic integrals K(k) and E(k) of modulus `k` (0 ≤ k < 1) by the

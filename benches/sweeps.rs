@@ -1,0 +1,57 @@
+//! Throughput of one heat-bath sweep of the 2D Ising model, per kernel family:
+//! CPU reference loop, CPU threaded path, GPU reference kernel. Reported as site updates
+//! (elements) per second. GPU timings wrap `advance`, which waits on `device.poll`.
+//!
+//! `cargo bench --bench sweeps` (add `-- --quick` for a short run).
+
+use blockspin::backend::cpu::{CpuSampler, Mode};
+use blockspin::backend::gpu::{GpuContext, GpuSampler};
+use blockspin::backend::{ChainSpec, Sampler, Start};
+use blockspin::lattice::{Lattice, LatticeKind};
+use blockspin::model::{Algorithm, Model, Units};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+
+fn spec(size: u32) -> ChainSpec {
+    let lattice = Lattice::new(LatticeKind::Square, size).unwrap();
+    let model = Model::new(lattice, Units::Spin, 0.44, 1.0, 0.0).unwrap();
+    ChainSpec::new(model, Algorithm::HeatBath, 1, 1, Start::Hot).unwrap()
+}
+
+fn timed(s: &mut dyn Sampler, iters: u64) -> Duration {
+    let t = Instant::now();
+    s.advance(iters as u32, 0).unwrap();
+    t.elapsed()
+}
+
+fn sweeps(c: &mut Criterion) {
+    let gpu = GpuContext::new().ok();
+    let mut group = c.benchmark_group("square-heat-bath-sweep");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for size in [64u32, 256, 1024] {
+        let spec = spec(size);
+        group.throughput(Throughput::Elements(spec.sites() as u64));
+        for (name, mode) in [
+            ("cpu-reference", Mode::Reference),
+            ("cpu-threaded", Mode::ThreadedRows),
+        ] {
+            let mut s = CpuSampler::new(spec, mode).unwrap();
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
+        }
+        if let Some(ctx) = &gpu {
+            let mut s = GpuSampler::new(ctx.clone(), spec).unwrap();
+            group.bench_function(BenchmarkId::new("gpu", size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sweeps);
+criterion_main!(benches);
