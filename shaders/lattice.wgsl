@@ -1,15 +1,17 @@
 // Shared lattice indexing and bindings of the sampler kernels (update.wgsl, measure.wgsl).
 // Twin of src/lattice.rs: site = (z * Ly + y) * L + x; one u32 per site holding the bit b
-// (unit value 2b-1 for spins, b for bernoulli).
+// (unit value 2b-1 for spins, b for bernoulli). Kernels work on rows (lines along x):
+// row = z * Ly + y; the row geometry is computed once per invocation, so no integer
+// division happens per site.
 
 struct Params {
     // L, Ly, Lz, sites per chain
     dims: vec4<u32>,
-    // colours, lanes per row (L / colours), sites per colour, chains
+    // colours, lanes per row (L / colours), update threads per row, chains
     colouring: vec4<u32>,
     // coordination z, triangular (0/1), seed low word, seed high word
     lattice: vec4<u32>,
-    // measure kernel: workgroups per chain, sites per thread, total workgroups, 0
+    // measure kernel: workgroups per chain, sites per segment, total workgroups, segments per row
     measure: vec4<u32>,
     // flip thresholds, index b * (z + 1) + k, four per vec4
     flip: array<vec4<u32>, 4>,
@@ -30,10 +32,6 @@ struct Step {
 
 const CERTAIN: u32 = 0xFFFFFFFFu;
 
-fn site_at(x: u32, y: u32, z: u32) -> u32 {
-    return (z * params.dims.y + y) * params.dims.x + x;
-}
-
 fn inc_wrap(a: u32, n: u32) -> u32 {
     return select(a + 1u, 0u, a + 1u == n);
 }
@@ -42,47 +40,76 @@ fn dec_wrap(a: u32, n: u32) -> u32 {
     return select(a - 1u, n - 1u, a == 0u);
 }
 
-// The t-th site of a colour (Lattice::site_of_colour).
-fn site_of_colour(colour: u32, t: u32) -> u32 {
-    let n = params.colouring.x;
-    let lanes = params.colouring.y;
-    let row = t / lanes;
-    let j = t % lanes;
-    let y = row % params.dims.y;
-    let z = row / params.dims.y;
-    var offset: u32;
-    if (n == 3u) {
-        offset = (colour + y) % 3u;
-    } else {
-        offset = (colour + y + z) & 1u;
-    }
-    return row * params.dims.x + j * n + offset;
+// Buffer indices of (0, y, z) for a row and its neighbouring rows (Lattice::row),
+// offset by the chain's base. Absent axes point at the row itself and are never read.
+struct Row {
+    y: u32,
+    z: u32,
+    here: u32,
+    y_plus: u32,
+    y_minus: u32,
+    z_plus: u32,
+    z_minus: u32,
 }
 
-// Number of set neighbours of `site` in the chain starting at `base` (Lattice::neighbours).
-fn set_neighbours(base: u32, site: u32) -> u32 {
+fn row_geometry(base: u32, row: u32) -> Row {
     let l = params.dims.x;
     let ly = params.dims.y;
     let lz = params.dims.z;
-    let x = site % l;
-    let row = site / l;
     let y = row % ly;
     let z = row / ly;
+    var r: Row;
+    r.y = y;
+    r.z = z;
+    r.here = base + row * l;
+    r.y_plus = base + (z * ly + inc_wrap(y, ly)) * l;
+    r.y_minus = base + (z * ly + dec_wrap(y, ly)) * l;
+    r.z_plus = base + (inc_wrap(z, lz) * ly + y) * l;
+    r.z_minus = base + (dec_wrap(z, lz) * ly + y) * l;
+    return r;
+}
+
+// Number of set neighbours of site x of a row (Lattice::neighbours).
+fn set_neighbours(r: Row, x: u32) -> u32 {
+    let l = params.dims.x;
     let xp = inc_wrap(x, l);
     let xm = dec_wrap(x, l);
-    var k = state[base + site_at(xp, y, z)] + state[base + site_at(xm, y, z)];
-    if (ly > 1u) {
-        let yp = inc_wrap(y, ly);
-        let ym = dec_wrap(y, ly);
-        k = k + state[base + site_at(x, yp, z)] + state[base + site_at(x, ym, z)];
+    var k = state[r.here + xp] + state[r.here + xm];
+    if (params.dims.y > 1u) {
+        k = k + state[r.y_plus + x] + state[r.y_minus + x];
         if (params.lattice.y == 1u) {
-            k = k + state[base + site_at(xp, ym, z)] + state[base + site_at(xm, yp, z)];
+            k = k + state[r.y_minus + xp] + state[r.y_plus + xm];
         }
     }
-    if (lz > 1u) {
-        k = k + state[base + site_at(x, y, inc_wrap(z, lz))] + state[base + site_at(x, y, dec_wrap(z, lz))];
+    if (params.dims.z > 1u) {
+        k = k + state[r.z_plus + x] + state[r.z_minus + x];
     }
     return k;
+}
+
+// Number of set forward neighbours of site x of a row (Lattice::forward_neighbours):
+// +x, +y, +z and, triangular, (+1, -1).
+fn set_forward_neighbours(r: Row, x: u32) -> u32 {
+    let xp = inc_wrap(x, params.dims.x);
+    var k = state[r.here + xp];
+    if (params.dims.y > 1u) {
+        k = k + state[r.y_plus + x];
+        if (params.lattice.y == 1u) {
+            k = k + state[r.y_minus + xp];
+        }
+    }
+    if (params.dims.z > 1u) {
+        k = k + state[r.z_plus + x];
+    }
+    return k;
+}
+
+// First x of a colour in a row (Lattice::colour_offset).
+fn colour_offset(colour: u32, r: Row) -> u32 {
+    if (params.colouring.x == 3u) {
+        return (colour + r.y) % 3u;
+    }
+    return (colour + r.y + r.z) & 1u;
 }
 
 // Linear invocation index of a 2D dispatch of 1D workgroups of size `size`.

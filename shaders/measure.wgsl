@@ -1,34 +1,14 @@
-// Per-chain integer observables n1 = sum_i b_i and n11 = sum over bonds of b_i b_j,
-// reduced in workgroup memory and added as 64-bit (lo, hi) pairs into
-// series[(slot * chains + chain) * 4 + {0,1 | 2,3}]. CPU twin: model::counts.
+// Per-chain integer observables n1 = sum_i b_i and n11 = sum over bonds of b_i b_j.
+// Each invocation walks a segment of one row (row geometry computed once: no division per
+// site, which software adapters scalarise).
+// Workgroups never span chains: each sums with workgroup atomics (zero-initialised by WGSL)
+// and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * 4 + ..].
+// CPU twin: backend::cpu::counts_reference.
 
 const MEASURE_WORKGROUP: u32 = 256u;
 
-var<workgroup> partial_ones: array<u32, 256>;
-var<workgroup> partial_bonds: array<u32, 256>;
-
-// Forward bonds of a site (Lattice::forward_neighbours): +x, +y, +z and, triangular, (+1, -1).
-fn set_forward_bonds(base: u32, site: u32) -> u32 {
-    let l = params.dims.x;
-    let ly = params.dims.y;
-    let lz = params.dims.z;
-    let x = site % l;
-    let row = site / l;
-    let y = row % ly;
-    let z = row / ly;
-    let xp = inc_wrap(x, l);
-    var k = state[base + site_at(xp, y, z)];
-    if (ly > 1u) {
-        k = k + state[base + site_at(x, inc_wrap(y, ly), z)];
-        if (params.lattice.y == 1u) {
-            k = k + state[base + site_at(xp, dec_wrap(y, ly), z)];
-        }
-    }
-    if (lz > 1u) {
-        k = k + state[base + site_at(x, y, inc_wrap(z, lz))];
-    }
-    return k;
-}
+var<workgroup> group_ones: atomic<u32>;
+var<workgroup> group_bonds: atomic<u32>;
 
 fn add64(i: u32, v: u32) {
     let old = atomicAdd(&series[i], v);
@@ -44,38 +24,34 @@ fn measure(
     @builtin(local_invocation_index) local: u32,
 ) {
     let group = wg.y * nwg.x + wg.x;
-    var ones = 0u;
-    var bonds = 0u;
+    // measure: workgroups per chain, sites per segment, total workgroups, segments per row
     let groups_per_chain = params.measure.x;
-    let per_thread = params.measure.y;
-    let n = params.dims.w;
+    let segment = params.measure.y;
+    let segments = params.measure.w;
+    let rows = params.dims.w / params.dims.x;
+    var counts = vec2<u32>(0u, 0u);
     if (group < params.measure.z) {
         let chain = group / groups_per_chain;
-        let base = chain * n;
-        let start = (group % groups_per_chain) * MEASURE_WORKGROUP * per_thread + local;
-        for (var i = 0u; i < per_thread; i = i + 1u) {
-            let site = start + i * MEASURE_WORKGROUP;
-            if (site < n) {
-                let b = state[base + site];
-                ones = ones + b;
-                bonds = bonds + b * set_forward_bonds(base, site);
+        let t = (group % groups_per_chain) * MEASURE_WORKGROUP + local;
+        if (t < rows * segments) {
+            let row = t / segments;
+            let x0 = (t % segments) * segment;
+            let r = row_geometry(chain * params.dims.w, row);
+            for (var x = x0; x < min(x0 + segment, params.dims.x); x = x + 1u) {
+                let b = state[r.here + x];
+                counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
             }
         }
     }
-    partial_ones[local] = ones;
-    partial_bonds[local] = bonds;
-    workgroupBarrier();
-    for (var stride = MEASURE_WORKGROUP / 2u; stride > 0u; stride = stride >> 1u) {
-        if (local < stride) {
-            partial_ones[local] = partial_ones[local] + partial_ones[local + stride];
-            partial_bonds[local] = partial_bonds[local] + partial_bonds[local + stride];
-        }
-        workgroupBarrier();
+    if (counts.x > 0u) {
+        atomicAdd(&group_ones, counts.x);
+        atomicAdd(&group_bonds, counts.y);
     }
+    workgroupBarrier();
     if (local == 0u && group < params.measure.z) {
         let chain = group / groups_per_chain;
         let out = (step.slot * params.colouring.w + chain) * 4u;
-        add64(out, partial_ones[0]);
-        add64(out + 2u, partial_bonds[0]);
+        add64(out, atomicLoad(&group_ones));
+        add64(out + 2u, atomicLoad(&group_bonds));
     }
 }

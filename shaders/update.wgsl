@@ -1,5 +1,7 @@
-// One colour of a checkerboard sweep, all chains at once: each invocation updates one
-// site. CPU twin: backend::cpu::update_site.
+// One colour of a checkerboard sweep, all chains at once. Invocation u of a row updates
+// that row's sites of the colour with lane index j = u, u + T, u + 2T, ... (T = update
+// threads per row), so neighbouring invocations touch neighbouring sites.
+// CPU twin: backend::cpu::update_thread.
 
 const UPDATE_WORKGROUP: u32 = 64u;
 
@@ -17,17 +19,28 @@ fn update(
     if (t >= step.total_threads) {
         return;
     }
-    let per_chain = params.colouring.z;
+    let colours = params.colouring.x;
+    let lanes = params.colouring.y;
+    let per_row = params.colouring.z;
+    let rows = params.dims.w / params.dims.x;
+    let per_chain = rows * per_row;
     let chain = t / per_chain;
-    let site = site_of_colour(step.colour, t % per_chain);
+    let row = (t % per_chain) / per_row;
     let base = chain * params.dims.w;
-    let b = state[base + site];
-    let k = set_neighbours(base, site);
-    let r = philox4x32_10(
-        vec4<u32>(site, step.sweep, chain, PURPOSE_UPDATE),
-        params.lattice.zw,
-    ).x;
-    let th = flip_threshold(b * (params.lattice.x + 1u) + k);
-    let flip = (r < th) || (th == CERTAIN);
-    state[base + site] = b ^ select(0u, 1u, flip);
+    let r = row_geometry(base, row);
+    let first = colour_offset(step.colour, r);
+    let z1 = params.lattice.x + 1u;
+    for (var j = t % per_row; j < lanes; j = j + per_row) {
+        let x = j * colours + first;
+        let site = row * params.dims.x + x;
+        let b = state[r.here + x];
+        let k = set_neighbours(r, x);
+        let word = philox4x32_10(
+            vec4<u32>(site, step.sweep, chain, PURPOSE_UPDATE),
+            params.lattice.zw,
+        ).x;
+        let th = flip_threshold(b * z1 + k);
+        let flip = (word < th) || (th == CERTAIN);
+        state[r.here + x] = b ^ select(0u, 1u, flip);
+    }
 }

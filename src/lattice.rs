@@ -160,9 +160,9 @@ impl Lattice {
     pub fn colours(&self) -> u32 {
         self.kind.colours()
     }
-    /// Sites of each colour, N / colours.
-    pub fn sites_per_colour(&self) -> u32 {
-        self.sites() / self.colours()
+    /// Sites of one colour in one row, L / colours ("lanes").
+    pub fn lanes(&self) -> u32 {
+        self.size / self.colours()
     }
     /// Shape of one configuration as an array, slowest axis first: `[L]`, `[L, L]` or `[L, L, L]`.
     pub fn shape(&self) -> Vec<usize> {
@@ -191,25 +191,6 @@ impl Lattice {
             LatticeKind::Triangular => (x + 2 * y) % 3,
             _ => (x + y + z) % 2,
         }
-    }
-
-    /// The `t`-th site of colour `colour` (`t < sites_per_colour()`); the map used by the
-    /// update kernels to turn a thread index into a site.
-    #[inline]
-    pub fn site_of_colour(&self, colour: u32, t: u32) -> u32 {
-        let [_, ly, _] = self.dims();
-        let n = self.colours();
-        let lanes = self.size / n;
-        let row = t / lanes;
-        let j = t % lanes;
-        let y = row % ly;
-        let z = row / ly;
-        let offset = if n == 3 {
-            (colour + y) % 3
-        } else {
-            (colour + y + z) % 2
-        };
-        (row) * self.size + j * n + offset
     }
 
     /// Number of rows (lines of L sites along x): N / L.
@@ -244,7 +225,7 @@ impl Lattice {
     }
 
     /// First x of colour `colour` in the row at (y, z); the colour's sites in the row are
-    /// x = offset, offset + colours, … (as in [`Lattice::site_of_colour`]).
+    /// x = offset + j · colours for lanes j = 0 … L/colours − 1.
     #[inline]
     pub fn colour_offset(&self, colour: u32, y: u32, z: u32) -> u32 {
         if self.colours() == 3 {
@@ -370,10 +351,13 @@ mod tests {
             }
             let mut seen = vec![0u32; n as usize];
             for c in 0..lat.colours() {
-                for t in 0..lat.sites_per_colour() {
-                    let s = lat.site_of_colour(c, t);
-                    assert_eq!(lat.colour(s), c);
-                    seen[s as usize] += 1;
+                for r in 0..lat.rows() {
+                    let row = lat.row(r);
+                    for j in 0..lat.lanes() {
+                        let s = row.base + lat.colour_offset(c, row.y, row.z) + j * lat.colours();
+                        assert_eq!(lat.colour(s), c);
+                        seen[s as usize] += 1;
+                    }
                 }
             }
             assert!(seen.iter().all(|&v| v == 1));

@@ -109,6 +109,10 @@ fn sample_writes_results_series_and_state() {
         (0.0..=1.0).contains(&density),
         "bernoulli magnetization is a density"
     );
+    assert!(
+        v["exact"].is_null(),
+        "no exact reference in a field off the symmetric point"
+    );
     assert!(v["timing"]["wall_seconds"].as_f64().unwrap() > 0.0);
     assert!(v["timing"]["spin_updates_per_ns"].as_f64().unwrap() > 0.0);
 
@@ -146,6 +150,54 @@ fn sample_writes_results_series_and_state() {
     let data = &bytes[10 + hlen..];
     assert_eq!(data.len(), 3 * 64);
     assert!(data.iter().all(|&b| b == 0 || b == 1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn small_lattice_results_match_enumeration() {
+    // 4x4 torus in a field: every observable has an exact value by enumeration in the file.
+    let dir = temp_dir("exact");
+    let json = dir.join("r.json");
+    let out = blockspin(&[
+        "sample",
+        "--size",
+        "4",
+        "--beta",
+        "0.35",
+        "--field",
+        "0.05",
+        "--sweeps",
+        "5000",
+        "--thermalize",
+        "200",
+        "--chains",
+        "32",
+        "--seed",
+        "9",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--output",
+        s(&json),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = read_json(&json);
+    assert!(
+        v["exact"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("enumeration")
+    );
+    for (key, o) in v["observables"].as_object().unwrap() {
+        let exact = v["exact"][key].as_f64().unwrap();
+        let (mean, error) = (o["mean"].as_f64().unwrap(), o["error"].as_f64().unwrap());
+        let z = (mean - exact) / error;
+        assert!(z.abs() < 4.0, "{key}: {mean} ± {error} vs {exact}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

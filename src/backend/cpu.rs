@@ -57,13 +57,19 @@ fn ld(chain: &[AtomicU8], i: u32) -> u32 {
     chain[i as usize].load(Relaxed) as u32
 }
 
-/// Twin of the `update` kernel for thread index `t` of colour `colour`.
+/// Twin of the `update` kernel: invocation `t` (within one chain) of colour `colour`.
 fn update_thread(rule: &Rule, chain_index: u32, chain: &[AtomicU8], colour: u32, t: u32) {
-    let site = rule.lat.site_of_colour(colour, t);
-    let (nb, z) = rule.lat.neighbours(site);
-    let k = nb[..z].iter().map(|&j| ld(chain, j)).sum();
-    let b = chain[site as usize].load(Relaxed);
-    chain[site as usize].store(rule.decide(chain_index, site, b, k), Relaxed);
+    let lat = &rule.lat;
+    let per_row = super::update_threads_per_row(lat);
+    let row = lat.row(t / per_row);
+    let first = lat.colour_offset(colour, row.y, row.z);
+    for j in (t % per_row..lat.lanes()).step_by(per_row as usize) {
+        let site = row.base + j * lat.colours() + first;
+        let (nb, z) = lat.neighbours(site);
+        let k = nb[..z].iter().map(|&i| ld(chain, i)).sum();
+        let b = chain[site as usize].load(Relaxed);
+        chain[site as usize].store(rule.decide(chain_index, site, b, k), Relaxed);
+    }
 }
 
 /// Twin of the `measure` kernel for one chain.
@@ -202,7 +208,7 @@ impl CpuSampler {
             let rule = self.rule(self.sweep + i - 1);
             for colour in 0..lat.colours() {
                 for c in 0..self.spec.chains {
-                    for t in 0..lat.sites_per_colour() {
+                    for t in 0..lat.rows() * super::update_threads_per_row(&lat) {
                         update_thread(&rule, c, self.chain(c as usize), colour, t);
                     }
                 }

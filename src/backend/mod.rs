@@ -17,6 +17,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Sites of one colour of a row updated by one `update` invocation (at most).
+pub const UPDATE_SITES_PER_THREAD: u32 = 4;
+
+/// `update` invocations per row: each handles lanes j = u, u + T, … of its row (T = this).
+pub fn update_threads_per_row(lattice: &crate::lattice::Lattice) -> u32 {
+    lattice.lanes().div_ceil(UPDATE_SITES_PER_THREAD)
+}
+
 /// Initial configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]

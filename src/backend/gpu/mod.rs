@@ -23,7 +23,8 @@ pub const MAX_STEPS: u32 = 1024;
 const MAX_SLOTS: u32 = 256;
 const UPDATE_WORKGROUP: u64 = 64;
 const MEASURE_WORKGROUP: u64 = 256;
-const MEASURE_SITES_PER_THREAD: u32 = 16;
+/// Sites of a row summed by one `measure` invocation.
+const MEASURE_SEGMENT: u32 = 32;
 
 /// Uniform block `Params` of `shaders/lattice.wgsl`.
 #[repr(C)]
@@ -103,9 +104,12 @@ impl GpuSampler {
         if slots == 0 {
             buffer_limit(&ctx, "one measurement of all chains", slot_bytes)?;
         }
-        let update_threads = spec.chains * lat.sites_per_colour();
+        let per_row = super::update_threads_per_row(&lat);
+        let update_threads = spec.chains * lat.rows() * per_row;
         let update_grid = ctx.grid((update_threads as u64).div_ceil(UPDATE_WORKGROUP))?;
-        let groups_per_chain = n.div_ceil(MEASURE_WORKGROUP * MEASURE_SITES_PER_THREAD as u64);
+        let segment = MEASURE_SEGMENT.min(lat.size());
+        let segments = lat.size().div_ceil(segment);
+        let groups_per_chain = (lat.rows() as u64 * segments as u64).div_ceil(MEASURE_WORKGROUP);
         let measure_groups = groups_per_chain * chains;
         if measure_groups > u32::MAX as u64 {
             return Err(Error::DeviceLimit(format!(
@@ -119,12 +123,7 @@ impl GpuSampler {
         let key = seed_key(spec.seed);
         let params = GpuParams {
             dims: [l, ly, lz, lat.sites()],
-            colouring: [
-                lat.colours(),
-                l / lat.colours(),
-                lat.sites_per_colour(),
-                spec.chains,
-            ],
+            colouring: [lat.colours(), l / lat.colours(), per_row, spec.chains],
             lattice: [
                 lat.coordination(),
                 (lat.kind() == crate::lattice::LatticeKind::Triangular) as u32,
@@ -133,9 +132,9 @@ impl GpuSampler {
             ],
             measure: [
                 groups_per_chain as u32,
-                MEASURE_SITES_PER_THREAD,
+                segment,
                 measure_groups as u32,
-                0,
+                segments,
             ],
             flip: bytemuck::cast(flip),
         };
