@@ -106,6 +106,9 @@ fn cold_start_and_long_measurement_intervals_stay_identical() {
     );
     assert_eq!(g.configurations().unwrap(), r.configurations().unwrap());
     assert_eq!(g.sweeps_done(), 2 * every + 5);
+    // measuring every sweep: more measurements than one submission's series slots
+    assert_eq!(g.advance(700, 1).unwrap(), r.advance(700, 1).unwrap());
+    assert_eq!(g.configurations().unwrap(), r.configurations().unwrap());
 }
 
 #[test]

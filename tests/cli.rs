@@ -12,6 +12,14 @@ fn blockspin(args: &[&str]) -> Output {
         .expect("run blockspin")
 }
 
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("blockspin-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -65,11 +73,7 @@ fn sample_writes_results_series_and_state() {
         "--save-state",
         s(&npy),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("energy_per_site") && table.contains("binder_cumulant"),
@@ -180,11 +184,7 @@ fn small_lattice_results_match_enumeration() {
         "--output",
         s(&json),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v = read_json(&json);
     assert!(
         v["exact"]["source"]
@@ -232,11 +232,7 @@ fn spin_state_holds_plus_minus_one_and_gpu_matches_cpu() {
             "--output",
             s(&json),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         (std::fs::read(&npy).unwrap(), read_json(&json))
     };
     let (gpu_state, gpu_json) = run("gpu");

@@ -46,6 +46,16 @@ fn energy_magnetization_z(
     (z_at(model), z_at(&wrong))
 }
 
+/// The fit is good (z < 5) and the negative control is rejected (z > 5).
+fn assert_balanced(what: &str, z: f64, z_wrong: f64) {
+    println!("{what}: z = {z:.2}, z(wrong beta) = {z_wrong:.1}");
+    assert!(z < 5.0, "{what}: chi-squared z = {z}");
+    assert!(
+        z_wrong > 5.0,
+        "{what}: a wrong beta is not detected (z = {z_wrong})"
+    );
+}
+
 fn square_models() -> Vec<Model> {
     vec![
         common::model(LatticeKind::Square, 4, Units::Spin, 0.35, 1.0, 0.0),
@@ -61,12 +71,7 @@ fn square_4x4_energy_magnetization_histogram_cpu() {
         for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
             let spec = common::spec(model, algorithm, CHAINS, 1000 + i as u64, Start::Hot);
             let (z, z_wrong) = energy_magnetization_z(common::cpu(spec).as_mut(), &model, &dos);
-            println!("{model:?} {algorithm:?}: z = {z:.2}, z(wrong beta) = {z_wrong:.1}");
-            assert!(z < 5.0, "{model:?} {algorithm:?}: chi-squared z = {z}");
-            assert!(
-                z_wrong > 5.0,
-                "{model:?} {algorithm:?}: a 10% wrong beta is not detected (z = {z_wrong})"
-            );
+            assert_balanced(&format!("{model:?} {algorithm:?}"), z, z_wrong);
         }
     }
 }
@@ -83,11 +88,7 @@ fn square_4x4_energy_magnetization_histogram_gpu() {
             &model,
             &dos,
         );
-        println!("GPU {algorithm:?}: z = {z:.2}, z(wrong beta) = {z_wrong:.1}");
-        assert!(
-            z < 5.0 && z_wrong > 5.0,
-            "{algorithm:?}: z = {z}, z(wrong) = {z_wrong}"
-        );
+        assert_balanced(&format!("GPU {algorithm:?}"), z, z_wrong);
     }
 }
 
@@ -150,12 +151,7 @@ fn chain_all_states_cpu() {
     for (i, model) in chain_models().into_iter().enumerate() {
         for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
             let (z, z_wrong) = chain_states_z(&common::cpu, model, algorithm, 77 + i as u64);
-            println!("{model:?} {algorithm:?}: z = {z:.2}, z(wrong beta) = {z_wrong:.1}");
-            assert!(z < 5.0, "{model:?} {algorithm:?}: chi-squared z = {z}");
-            assert!(
-                z_wrong > 5.0,
-                "{model:?} {algorithm:?}: a 10% wrong beta is not detected (z = {z_wrong})"
-            );
+            assert_balanced(&format!("{model:?} {algorithm:?}"), z, z_wrong);
         }
     }
 }
@@ -167,10 +163,6 @@ fn chain_all_states_gpu() {
     for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
         let make = |spec| common::gpu_sampler(ctx.clone(), spec);
         let (z, z_wrong) = chain_states_z(&make, model, algorithm, 5);
-        println!("GPU {algorithm:?}: z = {z:.2}, z(wrong beta) = {z_wrong:.1}");
-        assert!(
-            z < 5.0 && z_wrong > 5.0,
-            "{algorithm:?}: z = {z}, z(wrong) = {z_wrong}"
-        );
+        assert_balanced(&format!("GPU {algorithm:?}"), z, z_wrong);
     }
 }

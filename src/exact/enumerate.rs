@@ -96,8 +96,8 @@ impl DensityOfStates {
         })
     }
 
-    /// Exact probabilities of each (n1, n11) under `model` (same lattice).
-    pub fn distribution(&self, model: &Model) -> BTreeMap<(u64, u64), f64> {
+    /// ln(multiplicity · e^{−βE}) of each (n1, n11), and ln Z.
+    fn log_weights(&self, model: &Model) -> (Vec<((u64, u64), f64)>, f64) {
         assert_eq!(model.lattice, self.lattice);
         let logw: Vec<((u64, u64), f64)> = self
             .multiplicity
@@ -112,8 +112,14 @@ impl DensityOfStates {
             .collect();
         let max = logw.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logw.iter().map(|x| (x.1 - max).exp()).sum();
+        (logw, max + z.ln())
+    }
+
+    /// Exact probabilities of each (n1, n11) under `model` (same lattice).
+    pub fn distribution(&self, model: &Model) -> BTreeMap<(u64, u64), f64> {
+        let (logw, ln_z) = self.log_weights(model);
         logw.into_iter()
-            .map(|(k, l)| (k, (l - max).exp() / z))
+            .map(|(k, l)| (k, (l - ln_z).exp()))
             .collect()
     }
 
@@ -135,34 +141,8 @@ impl DensityOfStates {
             m2 += p * ms * ms;
             m4 += p * ms.powi(4);
         }
-        let max = self
-            .multiplicity
-            .iter()
-            .map(|(&(a, b), &g)| {
-                (g as f64).ln()
-                    - model.beta
-                        * model.energy(Counts {
-                            ones: a,
-                            ones_bonds: b,
-                        })
-            })
-            .fold(f64::NEG_INFINITY, f64::max);
-        let z: f64 = self
-            .multiplicity
-            .iter()
-            .map(|(&(a, b), &g)| {
-                ((g as f64).ln()
-                    - model.beta
-                        * model.energy(Counts {
-                            ones: a,
-                            ones_bonds: b,
-                        })
-                    - max)
-                    .exp()
-            })
-            .sum();
         Thermal {
-            ln_z: max + z.ln(),
+            ln_z: self.log_weights(model).1,
             energy_per_site: e1 / n,
             specific_heat_per_site: model.beta * model.beta * (e2 - e1 * e1) / n,
             magnetization_per_site: m1,

@@ -251,20 +251,26 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
+        self.map_read(&staging, size)
+    }
+
+    /// Waits for the queue, maps the first `size` bytes of a `MAP_READ` buffer, copies them
+    /// out and unmaps it.
+    pub fn map_read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        buffer.map_async(wgpu::MapMode::Read, ..size, move |r| {
             let _ = tx.send(r);
         });
         self.wait()?;
         rx.recv()
             .map_err(|e| Error::Gpu(e.to_string()))?
             .map_err(|e| Error::Gpu(e.to_string()))?;
-        let view = staging
-            .get_mapped_range(..)
+        let view = buffer
+            .get_mapped_range(..size)
             .map_err(|e| Error::Gpu(e.to_string()))?;
         let out = view.to_vec();
         drop(view);
-        staging.unmap();
+        buffer.unmap();
         Ok(out)
     }
 

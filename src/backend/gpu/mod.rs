@@ -273,94 +273,81 @@ impl GpuSampler {
         &self.ctx
     }
 
-    /// Runs `sweeps` sweeps in one submission, measuring after sweeps `i` (1-based) with
-    /// `i % every == 0`; returns the measurements.
-    fn submit(&mut self, sweeps: u32, every: u32) -> Result<Vec<Counts>> {
-        let colours = self.spec.model.lattice.colours();
-        let mut steps: Vec<(GpuStep, bool)> = Vec::new();
-        let mut slot = 0;
-        for i in 1..=sweeps {
-            for colour in 0..colours {
-                let s = GpuStep {
-                    sweep: self.sweep + i - 1,
+    /// Records `steps` (at most [`MAX_STEPS`], at most `slots` measurements) into one
+    /// submission, waits for it, and returns the measurements it took.
+    fn submit(&mut self, steps: &[Step]) -> Result<Vec<Counts>> {
+        debug_assert!(steps.len() as u32 <= MAX_STEPS);
+        let stride = self.step_stride as usize;
+        let mut table = vec![0u8; stride * steps.len()];
+        let mut slots = 0;
+        for (i, step) in steps.iter().enumerate() {
+            let entry = match *step {
+                Step::Update { sweep, colour } => GpuStep {
+                    sweep,
                     colour,
                     slot: 0,
                     total_threads: self.update_threads,
-                };
-                steps.push((s, false));
-            }
-            if every > 0 && i % every == 0 {
-                steps.push((
+                },
+                Step::Measure => {
+                    slots += 1;
                     GpuStep {
-                        slot,
+                        slot: slots - 1,
                         ..Default::default()
-                    },
-                    true,
-                ));
-                slot += 1;
-            }
+                    }
+                }
+            };
+            table[i * stride..i * stride + size_of::<GpuStep>()]
+                .copy_from_slice(bytemuck::bytes_of(&entry));
         }
-        debug_assert!(steps.len() as u32 <= MAX_STEPS && slot <= self.slots);
-        let mut table = vec![0u8; (self.step_stride as usize) * steps.len()];
-        for (i, (s, _)) in steps.iter().enumerate() {
-            let at = i * self.step_stride as usize;
-            table[at..at + size_of::<GpuStep>()].copy_from_slice(bytemuck::bytes_of(s));
-        }
+        debug_assert!(slots <= self.slots);
         let ctx = &self.ctx;
         ctx.queue.write_buffer(&self.step_buffer, 0, &table);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let series_bytes = 16 * self.spec.chains as u64 * slot as u64;
-        if slot > 0 {
+        let series_bytes = 16 * self.spec.chains as u64 * slots as u64;
+        if slots > 0 {
             enc.clear_buffer(&self.series, 0, Some(series_bytes));
         }
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            for (i, (_, is_measure)) in steps.iter().enumerate() {
-                let offset = (i as u64 * self.step_stride) as u32;
-                pass.set_bind_group(0, &self.bind_group, &[offset]);
-                let (pipeline, (x, y)) = if *is_measure {
-                    (&self.measure, self.measure_grid)
-                } else {
-                    (&self.update, self.update_grid)
+            for (i, step) in steps.iter().enumerate() {
+                pass.set_bind_group(0, &self.bind_group, &[(i * stride) as u32]);
+                let (pipeline, (x, y)) = match step {
+                    Step::Update { .. } => (&self.update, self.update_grid),
+                    Step::Measure => (&self.measure, self.measure_grid),
                 };
                 pass.set_pipeline(pipeline);
                 pass.dispatch_workgroups(x, y, 1);
             }
         }
-        if slot > 0 {
-            enc.copy_buffer_to_buffer(&self.series, 0, &self.series_readback, 0, series_bytes);
-        }
-        ctx.queue.submit([enc.finish()]);
-        self.sweep += sweeps;
-        if slot == 0 {
+        if slots == 0 {
+            ctx.queue.submit([enc.finish()]);
             ctx.wait()?;
             return Ok(Vec::new());
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.series_readback
-            .map_async(wgpu::MapMode::Read, ..series_bytes, move |r| {
-                let _ = tx.send(r);
-            });
-        ctx.wait()?;
-        rx.recv()
-            .map_err(|e| Error::Gpu(e.to_string()))?
-            .map_err(|e| Error::Gpu(e.to_string()))?;
-        let view = self
-            .series_readback
-            .get_mapped_range(..series_bytes)
-            .map_err(|e| Error::Gpu(e.to_string()))?;
-        let words: &[u32] = bytemuck::cast_slice(&view);
-        let out = words
-            .chunks_exact(4)
-            .map(|w| Counts {
-                ones: w[0] as u64 | (w[1] as u64) << 32,
-                ones_bonds: w[2] as u64 | (w[3] as u64) << 32,
+        enc.copy_buffer_to_buffer(&self.series, 0, &self.series_readback, 0, series_bytes);
+        ctx.queue.submit([enc.finish()]);
+        let bytes = ctx.map_read(&self.series_readback, series_bytes)?;
+        let word = |c: &[u8], i: usize| {
+            u32::from_le_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) as u64
+        };
+        let out = bytes
+            .chunks_exact(16)
+            .map(|c| Counts {
+                ones: word(c, 0) | word(c, 1) << 32,
+                ones_bonds: word(c, 2) | word(c, 3) << 32,
             })
             .collect();
-        drop(view);
-        self.series_readback.unmap();
         Ok(out)
     }
+}
+
+/// One dispatch of a submission.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// One colour of one sweep.
+    Update { sweep: u32, colour: u32 },
+    /// Measure all chains into the next series slot.
+    Measure,
 }
 
 impl Sampler for GpuSampler {
@@ -379,41 +366,38 @@ impl Sampler for GpuSampler {
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
         check_sweep_budget(self.sweep, sweeps)?;
         let colours = self.spec.model.lattice.colours();
-        // Sweeps per submission: whole measurement intervals when measuring.
-        let per_submit = if measure_every > 0 {
-            let intervals = (MAX_STEPS / (measure_every * colours + 1)).clamp(1, self.slots);
-            if measure_every * colours + 1 > MAX_STEPS {
-                // A single interval longer than one submission: run it in pieces.
-                0
-            } else {
-                intervals * measure_every
-            }
-        } else {
-            MAX_STEPS / colours
-        };
+        let first = self.sweep;
+        // The whole schedule, generated lazily and cut into submissions that hold at most
+        // MAX_STEPS dispatches and `slots` measurements.
+        let mut schedule = (0..sweeps).flat_map(move |i| {
+            let measure = measure_every > 0 && (i + 1) % measure_every == 0;
+            (0..colours)
+                .map(move |colour| Step::Update {
+                    sweep: first + i,
+                    colour,
+                })
+                .chain(measure.then_some(Step::Measure))
+        });
         let mut out = Vec::new();
-        let mut left = sweeps;
-        while left > 0 {
-            if per_submit == 0 {
-                // Long interval: advance without measuring, then one measured sweep.
-                let gap = measure_every - 1;
-                let mut g = gap.min(left);
-                while g > 0 {
-                    let chunk = g.min(MAX_STEPS / colours);
-                    self.submit(chunk, 0)?;
-                    g -= chunk;
-                    left -= chunk;
+        let mut batch = Vec::with_capacity(MAX_STEPS as usize);
+        loop {
+            batch.clear();
+            let mut measurements = 0;
+            while batch.len() < MAX_STEPS as usize && measurements < self.slots {
+                match schedule.next() {
+                    Some(step) => {
+                        measurements += matches!(step, Step::Measure) as u32;
+                        batch.push(step);
+                    }
+                    None => break,
                 }
-                if left > 0 {
-                    out.extend(self.submit(1, 1)?);
-                    left -= 1;
-                }
-            } else {
-                let chunk = left.min(per_submit);
-                out.extend(self.submit(chunk, measure_every)?);
-                left -= chunk;
             }
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(self.submit(&batch)?);
         }
+        self.sweep += sweeps;
         Ok(out)
     }
 
