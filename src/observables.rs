@@ -112,7 +112,7 @@ impl Series {
 
 fn linear(values: &[f64], shape: Shape, name: &str, warnings: &mut Vec<String>) -> Estimate {
     let b = stats::binning(values, shape);
-    if !b.reliable && b.error > 0.0 {
+    if !b.reliable && b.error != 0.0 {
         warnings.push(format!(
             "{name}: {} blocks of {} measurements, tau_int = {:.1}: the error may be underestimated (want >= {} blocks, each >= 10 tau_int, and a binning plateau); measure longer",
             b.blocks,

@@ -126,10 +126,12 @@ pub fn binning(values: &[f64], shape: Shape) -> Binning {
     let nb = means.len();
     let var_b = variance(&means);
     let error = (var_b / nb as f64).sqrt();
-    let tau_int = if var_x > 0.0 {
-        0.5 * b as f64 * var_b / var_x
-    } else {
+    // a constant series has no error; fewer than two samples or blocks have an undefined one
+    let constant = var_x == 0.0;
+    let tau_int = if constant {
         0.5
+    } else {
+        0.5 * b as f64 * var_b / var_x
     };
     let mut levels = Vec::new();
     let mut l = 1;
@@ -147,7 +149,7 @@ pub fn binning(values: &[f64], shape: Shape) -> Binning {
     let reliable = nb >= MIN_BLOCKS && b as f64 >= 10.0 * tau_int && plateau;
     Binning {
         mean: mean(values),
-        error: if var_x > 0.0 { error } else { 0.0 },
+        error: if constant { 0.0 } else { error },
         tau_int,
         block_length: b,
         blocks: nb,
