@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod dbm;
 pub mod error;
 pub mod exact;
 pub mod io;

@@ -1,0 +1,8 @@
+//! Deep Boltzmann machines: model files, the exact Gaussian renormalization recursion,
+//! block Gibbs samplers at every level, cumulant estimators and the validator.
+//! Physics: `../shared/docs/physics.md` §1–3, §6.
+
+pub mod analytic;
+pub mod model;
+
+pub use model::{Dbm, Layer, VisibleUnits};
