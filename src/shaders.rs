@@ -11,6 +11,8 @@ pub const LATTICE: &str = include_str!("../shaders/lattice.wgsl");
 pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
 /// `shaders/measure.wgsl`: per-chain integer observables.
 pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
+/// `shaders/dbm.wgsl`: deep Boltzmann machine block Gibbs kernels.
+pub const DBM: &str = include_str!("../shaders/dbm.wgsl");
 /// `shaders/philox_test.wgsl`: Philox words for given counters (tests).
 pub const PHILOX_TEST: &str = include_str!("../shaders/philox_test.wgsl");
 
@@ -41,5 +43,12 @@ pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
     parts: &[PHILOX, PHILOX_TEST],
 };
 
+/// DBM samplers: `dbm_hidden`, `dbm_outer`, `dbm_noise`, `dbm_hidden_reduced`,
+/// `dbm_visible_pairwise`.
+pub const DBM_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "dbm_sampler",
+    parts: &[PHILOX, DBM],
+};
+
 /// Every module the program builds.
-pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS];
+pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS, DBM_SAMPLER];

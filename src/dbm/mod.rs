@@ -4,5 +4,6 @@
 
 pub mod analytic;
 pub mod model;
+pub mod sampler;
 
 pub use model::{Dbm, Layer, VisibleUnits};
