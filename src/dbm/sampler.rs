@@ -60,24 +60,31 @@ const PURPOSE_DEEP: u32 = 4;
 const PURPOSE_INIT: u32 = 5;
 const PURPOSE_ACCEPT: u32 = 6;
 
-/// Offsets into the f32 coefficient array (same order as `DbmParams` in dbm.wgsl).
-#[derive(Clone, Copy, Debug, Default)]
-struct Offsets {
-    a: usize,
-    w: usize,
-    m: usize,
-    hidden_p1: usize,
-    hidden_p2: usize,
-    deep_p1: usize,
-    deep_p2: usize,
-    k: usize,
-    m0: usize,
-    l: usize,
-    j: usize,
-    f: usize,
+/// Slots of vectors in the coefficient array and of CSR matrices (three slots each: row
+/// pointers and columns in the index array, values in the coefficient array); the same
+/// numbers as the `SLOT_*`/`MAT_*` constants of dbm.wgsl.
+#[derive(Clone, Copy)]
+enum Slot {
+    A = 0,
+    HiddenP1 = 1,
+    HiddenP2 = 2,
+    DeepP1 = 3,
+    DeepP2 = 4,
+    M0 = 5,
+    F = 6,
+    JDiag = 7,
+    WRows = 8,
+    WCols = 11,
+    MRows = 14,
+    MCols = 17,
+    K = 20,
+    L = 23,
+    J = 26,
 }
 
-/// Everything a sampler needs, flattened to f32.
+const SLOTS: usize = 32;
+
+/// Everything a sampler needs: f32 values and u32 CSR structure, located by slots.
 #[derive(Clone, Debug)]
 pub struct Coefficients {
     nv: usize,
@@ -86,8 +93,9 @@ pub struct Coefficients {
     spin: bool,
     hidden_gaussian: bool,
     deep_gaussian: bool,
-    off: Offsets,
-    data: Vec<f32>,
+    slots: [u32; SLOTS],
+    values: Vec<f32>,
+    index: Vec<u32>,
     /// Bernoulli deep biases in f64 (softplus-reduced model).
     deep_bias: Vec<f64>,
 }
@@ -100,53 +108,105 @@ fn layer_params(layer: &Layer) -> (Vec<f64>, Vec<f64>) {
 }
 
 impl Coefficients {
+    fn vector(&mut self, slot: Slot, xs: impl Iterator<Item = f64>) {
+        self.slots[slot as usize] = self.values.len() as u32;
+        self.values.extend(xs.map(|x| x as f32));
+    }
+
+    /// Stores `rows × cols` entries `entry(r, c)` as CSR, keeping nonzeros (and skipping the
+    /// diagonal if asked).
+    fn matrix(&mut self, slot: Slot, rows: usize, cols: usize, skip_diagonal: bool, entry: impl Fn(usize, usize) -> f64) {
+        let s = slot as usize;
+        self.slots[s] = self.index.len() as u32;
+        let mut cols_list = Vec::new();
+        let mut vals = Vec::new();
+        let mut ptr = vec![0u32];
+        for r in 0..rows {
+            for c in 0..cols {
+                let x = entry(r, c);
+                if x != 0.0 && !(skip_diagonal && r == c) {
+                    cols_list.push(c as u32);
+                    vals.push(x as f32);
+                }
+            }
+            ptr.push(cols_list.len() as u32);
+        }
+        self.index.extend(ptr);
+        self.slots[s + 1] = self.index.len() as u32;
+        self.index.extend(cols_list);
+        self.slots[s + 2] = self.values.len() as u32;
+        self.values.extend(vals);
+    }
+
     /// Flattens the model and (where it exists) its recursion.
     pub fn new(model: &Dbm, r: &Recursion) -> Self {
         let (nv, nh, ns) = model.sizes();
-        let mut data: Vec<f32> = Vec::new();
-        let push = |v: &mut Vec<f32>, xs: &mut dyn Iterator<Item = f64>| {
-            let at = v.len();
-            v.extend(xs.map(|x| x as f32));
-            at
-        };
         let (hp1, hp2) = layer_params(&model.hidden);
         let (dp1, dp2) = layer_params(&model.deep);
-        let mut off = Offsets {
-            a: push(&mut data, &mut model.visible_bias.iter().copied()),
-            w: push(&mut data, &mut model.visible_hidden.iter().flatten().copied()),
-            m: push(&mut data, &mut model.hidden_deep.iter().flatten().copied()),
-            hidden_p1: push(&mut data, &mut hp1.into_iter()),
-            hidden_p2: push(&mut data, &mut hp2.into_iter()),
-            deep_p1: push(&mut data, &mut dp1.iter().copied()),
-            deep_p2: push(&mut data, &mut dp2.into_iter()),
-            ..Default::default()
-        };
-        if let (Some(cov), Some(mean)) = (&r.hidden_covariance, &r.hidden_mean) {
-            let w = super::analytic::weights(model).0;
-            let k = cov * w.transpose();
-            let l = cov.clone().cholesky().map(|c| c.l()).unwrap_or_else(|| cov.clone() * 0.0);
-            off.k = push(&mut data, &mut (0..nh).flat_map(|j| (0..nv).map(move |i| (j, i))).map(|(j, i)| k[(j, i)]));
-            off.m0 = push(&mut data, &mut mean.iter().copied());
-            off.l = push(&mut data, &mut (0..nh).flat_map(|j| (0..nh).map(move |c| (j, c))).map(|(j, c)| l[(j, c)]));
-        }
-        if let (Some(j), Some(f)) = (&r.visible_coupling, &r.visible_field) {
-            off.j = push(&mut data, &mut (0..nv).flat_map(|a| (0..nv).map(move |b| (a, b))).map(|(a, b)| j[(a, b)]));
-            off.f = push(&mut data, &mut f.iter().copied());
-        }
-        if data.is_empty() {
-            data.push(0.0);
-        }
-        Coefficients {
+        let mut c = Coefficients {
             nv,
             nh,
             ns,
             spin: model.visible_units == VisibleUnits::Spin,
             hidden_gaussian: model.hidden.is_gaussian(),
             deep_gaussian: model.deep.is_gaussian(),
-            off,
-            data,
-            deep_bias: dp1,
+            slots: [0; SLOTS],
+            values: Vec::new(),
+            index: Vec::new(),
+            deep_bias: dp1.clone(),
+        };
+        let (w, m) = (&model.visible_hidden, &model.hidden_deep);
+        c.vector(Slot::A, model.visible_bias.iter().copied());
+        c.vector(Slot::HiddenP1, hp1.into_iter());
+        c.vector(Slot::HiddenP2, hp2.into_iter());
+        c.vector(Slot::DeepP1, dp1.into_iter());
+        c.vector(Slot::DeepP2, dp2.into_iter());
+        c.matrix(Slot::WRows, nv, nh, false, |i, j| w[i][j]);
+        c.matrix(Slot::WCols, nh, nv, false, |j, i| w[i][j]);
+        c.matrix(Slot::MRows, nh, ns, false, |j, k| m[j][k]);
+        c.matrix(Slot::MCols, ns, nh, false, |k, j| m[j][k]);
+        if let (Some(cov), Some(mean)) = (&r.hidden_covariance, &r.hidden_mean) {
+            let k = cov * super::analytic::weights(model).0.transpose();
+            let l = cov.clone().cholesky().map(|ch| ch.l()).unwrap_or_else(|| cov * 0.0);
+            c.vector(Slot::M0, mean.iter().copied());
+            c.matrix(Slot::K, nh, nv, false, |j, i| k[(j, i)]);
+            c.matrix(Slot::L, nh, nh, false, |j, l2| if l2 <= j { l[(j, l2)] } else { 0.0 });
         }
+        if let (Some(j), Some(f)) = (&r.visible_coupling, &r.visible_field) {
+            c.vector(Slot::F, f.iter().copied());
+            c.vector(Slot::JDiag, (0..nv).map(|i| j[(i, i)]));
+            c.matrix(Slot::J, nv, nv, true, |a, b| j[(a, b)]);
+        }
+        for v in [&mut c.values] {
+            if v.is_empty() {
+                v.push(0.0);
+            }
+        }
+        if c.index.is_empty() {
+            c.index.push(0);
+        }
+        c
+    }
+
+    fn at(&self, slot: Slot, i: usize) -> f32 {
+        self.values[self.slots[slot as usize] as usize + i]
+    }
+
+    /// Σ_k value · x[col] over row `row` of a CSR matrix, in storage order (as the kernels).
+    fn row_dot(&self, mat: Slot, row: usize, x: &[f32]) -> f32 {
+        let s = mat as usize;
+        let ptr = self.slots[s] as usize;
+        let (cols, vals) = (self.slots[s + 1] as usize, self.slots[s + 2] as usize);
+        let mut acc = 0.0f32;
+        for k in self.index[ptr + row] as usize..self.index[ptr + row + 1] as usize {
+            acc += self.values[vals + k] * x[self.index[cols + k] as usize];
+        }
+        acc
+    }
+
+    /// Total stored nonzeros (a cost measure).
+    pub fn nonzeros(&self) -> usize {
+        self.values.len()
     }
 }
 
@@ -231,13 +291,13 @@ fn initial(c: &Coefficients, chains: usize, key: [u32; 2], visible_present: bool
             if c.spin { 2.0 * b - 1.0 } else { b }
         })
         .collect();
-    let start = |gaussian: bool, p1: usize, n: usize| -> Vec<f32> {
-        (0..chains * n).map(|t| if gaussian { c.data[p1 + t % n] } else { 0.0 }).collect()
+    let start = |gaussian: bool, p1: Slot, n: usize| -> Vec<f32> {
+        (0..chains * n).map(|t| if gaussian { c.at(p1, t % n) } else { 0.0 }).collect()
     };
     Snapshot {
         visible,
-        hidden: start(c.hidden_gaussian, c.off.hidden_p1, c.nh),
-        deep: start(c.deep_gaussian, c.off.deep_p1, c.ns),
+        hidden: start(c.hidden_gaussian, Slot::HiddenP1, c.nh),
+        deep: start(c.deep_gaussian, Slot::DeepP1, c.ns),
     }
 }
 
@@ -245,45 +305,48 @@ fn initial(c: &Coefficients, chains: usize, key: [u32; 2], visible_present: bool
 
 /// Twin of `dbm_hidden`.
 fn hidden_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, j: usize, v: &[f32], s: &[f32], visible_present: bool) -> f32 {
+    // the kernel adds the W and M terms into one accumulator, in this order
     let mut x = 0.0f32;
     if visible_present {
-        for i in 0..c.nv {
-            x += c.data[c.off.w + i * c.nh + j] * v[i];
-        }
+        x = c.row_dot(Slot::WCols, j, v);
     }
-    for k in 0..c.ns {
-        x += c.data[c.off.m + j * c.ns + k] * s[k];
-    }
+    x = add_row(c, Slot::MRows, j, s, x);
     let w = words(key, j, sweep, chain, PURPOSE_HIDDEN);
-    let p1 = c.data[c.off.hidden_p1 + j];
+    let p1 = c.at(Slot::HiddenP1, j);
     if c.hidden_gaussian {
-        let sd = c.data[c.off.hidden_p2 + j];
+        let sd = c.at(Slot::HiddenP2, j);
         p1 + sd * sd * x + sd * normal_draw(w)
     } else {
         bernoulli_draw(w[0], sigmoid32(p1 + x))
     }
 }
 
+/// `start` plus the row's terms, accumulated in storage order.
+fn add_row(c: &Coefficients, mat: Slot, row: usize, x: &[f32], start: f32) -> f32 {
+    let s = mat as usize;
+    let ptr = c.slots[s] as usize;
+    let (cols, vals) = (c.slots[s + 1] as usize, c.slots[s + 2] as usize);
+    let mut acc = start;
+    for k in c.index[ptr + row] as usize..c.index[ptr + row + 1] as usize {
+        acc += c.values[vals + k] * x[c.index[cols + k] as usize];
+    }
+    acc
+}
+
 /// Twin of the visible half of `dbm_outer`.
 fn visible_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, i: usize, h: &[f32]) -> f32 {
-    let mut x = c.data[c.off.a + i];
-    for j in 0..c.nh {
-        x += c.data[c.off.w + i * c.nh + j] * h[j];
-    }
+    let x = add_row(c, Slot::WRows, i, h, c.at(Slot::A, i));
     let w = words(key, i, sweep, chain, PURPOSE_VISIBLE);
     if c.spin { 2.0 * bernoulli_draw(w[0], sigmoid32(2.0 * x)) - 1.0 } else { bernoulli_draw(w[0], sigmoid32(x)) }
 }
 
 /// Twin of the deep half of `dbm_outer`.
 fn deep_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, k: usize, h: &[f32]) -> f32 {
-    let mut x = 0.0f32;
-    for j in 0..c.nh {
-        x += c.data[c.off.m + j * c.ns + k] * h[j];
-    }
+    let x = c.row_dot(Slot::MCols, k, h);
     let w = words(key, k, sweep, chain, PURPOSE_DEEP);
-    let p1 = c.data[c.off.deep_p1 + k];
+    let p1 = c.at(Slot::DeepP1, k);
     if c.deep_gaussian {
-        let sd = c.data[c.off.deep_p2 + k];
+        let sd = c.at(Slot::DeepP2, k);
         p1 + sd * sd * x + sd * normal_draw(w)
     } else {
         bernoulli_draw(w[0], sigmoid32(p1 + x))
@@ -294,32 +357,20 @@ fn deep_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, k: usize
 fn hidden_reduced(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &[f32], h: &mut [f32]) {
     let z: Vec<f32> = (0..c.nh).map(|j| normal_draw(words(key, j, sweep, chain, PURPOSE_HIDDEN))).collect();
     for (j, hj) in h.iter_mut().enumerate() {
-        let mut x = c.data[c.off.m0 + j];
-        for i in 0..c.nv {
-            x += c.data[c.off.k + j * c.nv + i] * v[i];
-        }
-        for (l, zl) in z.iter().enumerate().take(j + 1) {
-            x += c.data[c.off.l + j * c.nh + l] * zl;
-        }
-        *hj = x;
+        let x = add_row(c, Slot::K, j, v, c.at(Slot::M0, j));
+        *hj = add_row(c, Slot::L, j, &z, x);
     }
 }
 
 /// Twin of `dbm_visible_pairwise` for one chain.
 fn visible_pairwise(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &mut [f32]) {
-    let nv = c.nv;
-    for i in 0..nv {
-        let mut x = c.data[c.off.f + i];
-        for j in 0..nv {
-            if j != i {
-                x += c.data[c.off.j + i * nv + j] * v[j];
-            }
-        }
+    for i in 0..c.nv {
+        let x = add_row(c, Slot::J, i, v, c.at(Slot::F, i));
         let w = words(key, i, sweep, chain, PURPOSE_VISIBLE);
         v[i] = if c.spin {
             2.0 * bernoulli_draw(w[0], sigmoid32(2.0 * x)) - 1.0
         } else {
-            bernoulli_draw(w[0], sigmoid32(x + 0.5 * c.data[c.off.j + i * nv + i]))
+            bernoulli_draw(w[0], sigmoid32(x + 0.5 * c.at(Slot::JDiag, i)))
         };
     }
 }
@@ -327,21 +378,11 @@ fn visible_pairwise(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v
 /// h | v of the softplus-reduced model (bernoulli deep layer): independence MH proposing
 /// h' ~ N(μ + σ²Wᵀv, σ²), accepted with min(1, exp(Σ_k softplus(d_k + (Mᵀh')_k) − (same at h))).
 fn hidden_softplus(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &[f32], h: &mut [f32]) {
-    let log_w = |h: &[f32]| -> f64 {
-        (0..c.ns)
-            .map(|k| {
-                let t: f64 = (0..c.nh).map(|j| c.data[c.off.m + j * c.ns + k] as f64 * h[j] as f64).sum();
-                softplus(c.deep_bias[k] + t)
-            })
-            .sum()
-    };
+    let log_w = |h: &[f32]| -> f64 { (0..c.ns).map(|k| softplus(c.deep_bias[k] + c.row_dot(Slot::MCols, k, h) as f64)).sum() };
     let proposal: Vec<f32> = (0..c.nh)
         .map(|j| {
-            let mut x = 0.0f32;
-            for i in 0..c.nv {
-                x += c.data[c.off.w + i * c.nh + j] * v[i];
-            }
-            let (mu, sd) = (c.data[c.off.hidden_p1 + j], c.data[c.off.hidden_p2 + j]);
+            let x = c.row_dot(Slot::WCols, j, v);
+            let (mu, sd) = (c.at(Slot::HiddenP1, j), c.at(Slot::HiddenP2, j));
             mu + sd * sd * x + sd * normal_draw(words(key, j, sweep, chain, PURPOSE_HIDDEN))
         })
         .collect();
@@ -452,10 +493,8 @@ impl DbmSampler for CpuDbmSampler {
 struct GpuDbmParams {
     sizes: [u32; 4],
     flags: [u32; 4],
-    key_a_w: [u32; 4],
-    offsets1: [u32; 4],
-    offsets2: [u32; 4],
-    offsets3: [u32; 4],
+    key: [u32; 4],
+    slots: [u32; SLOTS],
 }
 
 /// Uniform block `DbmStep` of dbm.wgsl.
@@ -507,7 +546,8 @@ impl GpuDbmSampler {
         let init = initial(&c, chains, key, spec.level != Level::HiddenPrior);
         let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
         for (what, bytes) in [
-            ("the model coefficients", 4 * c.data.len() as u64),
+            ("the model coefficients", 4 * c.values.len() as u64),
+            ("the model's sparse structure", 4 * c.index.len() as u64),
             ("the visible states", 4 * (chains * nv) as u64),
             ("the hidden states", 4 * (chains * nh) as u64),
         ] {
@@ -517,7 +557,6 @@ impl GpuDbmSampler {
                 )));
             }
         }
-        let o = c.off;
         let params = GpuDbmParams {
             sizes: [nv as u32, nh as u32, ns as u32, spec.chains],
             flags: [
@@ -526,10 +565,8 @@ impl GpuDbmSampler {
                 c.deep_gaussian as u32,
                 (spec.level != Level::HiddenPrior) as u32,
             ],
-            key_a_w: [key[0], key[1], o.a as u32, o.w as u32],
-            offsets1: [o.m as u32, o.hidden_p1 as u32, o.hidden_p2 as u32, o.deep_p1 as u32],
-            offsets2: [o.deep_p2 as u32, o.k as u32, o.m0 as u32, o.l as u32],
-            offsets3: [o.j as u32, o.f as u32, 0, 0],
+            key: [key[0], key[1], 0, 0],
+            slots: c.slots,
         };
         let device = &ctx.device;
         let module = ctx.shader(&crate::shaders::DBM_SAMPLER)?;
@@ -549,10 +586,11 @@ impl GpuDbmSampler {
                     min_binding_size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
                 }),
                 entry(2, storage(true)),
-                entry(3, storage(false)),
+                entry(3, storage(true)),
                 entry(4, storage(false)),
                 entry(5, storage(false)),
                 entry(6, storage(false)),
+                entry(7, storage(false)),
             ],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -589,7 +627,12 @@ impl GpuDbmSampler {
             contents: bytemuck::bytes_of(&params),
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let coef = buf("dbm coefficients", &c.data, wgpu::BufferUsages::STORAGE);
+        let coef = buf("dbm coefficients", &c.values, wgpu::BufferUsages::STORAGE);
+        let index = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("dbm sparse structure"),
+            contents: bytemuck::cast_slice(&c.index),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
         let buffers = [
             buf("visible", &nonempty(&init.visible), rw),
             buf("hidden", &nonempty(&init.hidden), rw),
@@ -617,10 +660,11 @@ impl GpuDbmSampler {
                     }),
                 },
                 wgpu::BindGroupEntry { binding: 2, resource: coef.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: buffers[0].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: buffers[1].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 5, resource: buffers[2].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 6, resource: noise.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: index.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: buffers[0].as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 5, resource: buffers[1].as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 6, resource: buffers[2].as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 7, resource: noise.as_entire_binding() },
             ],
         });
         for (_, threads) in &kernels {
