@@ -1,15 +1,21 @@
 // Block Gibbs sampling of three-layer deep Boltzmann machines and of the models the
-// exact recursion produces (physics.md §1-2). One invocation per (chain, unit), or per
-// chain for the sequential visible-only sweep. All arithmetic in f32; the CPU twins in
+// exact recursion produces (physics.md §1-2). All arithmetic in f32; the CPU twins in
 // src/dbm/sampler.rs repeat it operation for operation.
+//
+// Layout: unit-major, x[unit * chains + chain]. An invocation handles a group of four
+// units of one chain, and neighbouring invocations handle neighbouring chains, so all
+// lanes walk the same matrix row (uniform control flow, broadcast loads) and read and
+// write consecutive addresses. The visible-only sweep is sequential within a chain: one
+// invocation per chain.
 //
 // Matrices are stored sparse (CSR): `index` holds row pointers and column indices, `coef`
 // the values, so lattice-structured models cost what their bonds cost. Every vector and
 // matrix is located by slots of `dbm.slots` (see `Slot` in sampler.rs).
 //
-// Randomness: Philox4x32-10 at counter (unit, sweep, chain, purpose), key = seed.
-// A Bernoulli unit takes 1 iff (word0 >> 8) * 2^-24 < p; a Gaussian draw is Box-Muller of
-// words 0 and 1.
+// Randomness: Philox4x32-10 at counter (c0, sweep, chain, purpose), key = seed. Unit
+// u = 4g + o of a group: a Bernoulli unit uses word o of counter c0 = g and takes 1 iff
+// (word >> 8) * 2^-24 < p; a Gaussian unit uses counter c0 = 2g + o/2, whose words 0 and 1
+// give (r, θ) by Box-Muller, and takes r cos θ (o even) or r sin θ (o odd).
 
 const PURPOSE_DBM_VISIBLE: u32 = 2u;
 const PURPOSE_DBM_HIDDEN: u32 = 3u;
@@ -71,16 +77,8 @@ fn row_range(mat: u32, row: u32) -> vec2<u32> {
     return vec2<u32>(index[ptr + row], index[ptr + row + 1u]);
 }
 
-fn col_at(mat: u32, k: u32) -> u32 {
-    return index[slot(mat + 1u) + k];
-}
-
-fn val_at(mat: u32, k: u32) -> f32 {
-    return coef[slot(mat + 2u) + k];
-}
-
-fn dbm_words(unit: u32, chain: u32, purpose: u32) -> vec4<u32> {
-    return philox4x32_10(vec4<u32>(unit, dbm_step.sweep, chain, purpose), dbm.key.xy);
+fn dbm_words(c0: u32, chain: u32, purpose: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(c0, dbm_step.sweep, chain, purpose), dbm.key.xy);
 }
 
 fn unit_uniform(w: u32) -> f32 {
@@ -95,14 +93,73 @@ fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }
 
-fn normal_draw(w: vec4<u32>) -> f32 {
+// Two standard normals (r cos θ, r sin θ) from words 0 and 1.
+fn box_muller(w: vec4<u32>) -> vec2<f32> {
     let u1 = (f32(w.x >> 8u) + 0.5) * 5.9604645e-8;
     let u2 = f32(w.y >> 8u) * 5.9604645e-8;
-    return sqrt(-2.0 * log(u1)) * cos(6.2831855 * u2);
+    let r = sqrt(-2.0 * log(u1));
+    let th = 6.2831855 * u2;
+    return vec2<f32>(r * cos(th), r * sin(th));
+}
+
+// The four normals of group g.
+fn group_normals(g: u32, chain: u32, purpose: u32) -> vec4<f32> {
+    let a = box_muller(dbm_words(2u * g, chain, purpose));
+    let b = box_muller(dbm_words(2u * g + 1u, chain, purpose));
+    return vec4<f32>(a.x, a.y, b.x, b.y);
 }
 
 fn dbm_thread(wg: vec3<u32>, nwg: vec3<u32>, local: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * DBM_WORKGROUP + local;
+}
+
+// Σ over row `row` of a CSR matrix of value * x[col * chains + chain], for each state array.
+fn dot_visible(mat: u32, row: u32, chain: u32) -> f32 {
+    let chains = dbm.sizes.w;
+    let r = row_range(mat, row);
+    let cols = slot(mat + 1u);
+    let vals = slot(mat + 2u);
+    var x = 0.0;
+    for (var k = r.x; k < r.y; k = k + 1u) {
+        x = x + coef[vals + k] * visible[index[cols + k] * chains + chain];
+    }
+    return x;
+}
+
+fn dot_hidden(mat: u32, row: u32, chain: u32) -> f32 {
+    let chains = dbm.sizes.w;
+    let r = row_range(mat, row);
+    let cols = slot(mat + 1u);
+    let vals = slot(mat + 2u);
+    var x = 0.0;
+    for (var k = r.x; k < r.y; k = k + 1u) {
+        x = x + coef[vals + k] * hidden[index[cols + k] * chains + chain];
+    }
+    return x;
+}
+
+fn dot_deep(mat: u32, row: u32, chain: u32) -> f32 {
+    let chains = dbm.sizes.w;
+    let r = row_range(mat, row);
+    let cols = slot(mat + 1u);
+    let vals = slot(mat + 2u);
+    var x = 0.0;
+    for (var k = r.x; k < r.y; k = k + 1u) {
+        x = x + coef[vals + k] * deep[index[cols + k] * chains + chain];
+    }
+    return x;
+}
+
+fn dot_noise(mat: u32, row: u32, chain: u32) -> f32 {
+    let chains = dbm.sizes.w;
+    let r = row_range(mat, row);
+    let cols = slot(mat + 1u);
+    let vals = slot(mat + 2u);
+    var x = 0.0;
+    for (var k = r.x; k < r.y; k = k + 1u) {
+        x = x + coef[vals + k] * noise[index[cols + k] * chains + chain];
+    }
+    return x;
 }
 
 // h | v, s (full model; with the visible layer absent, v does not enter).
@@ -112,33 +169,39 @@ fn dbm_hidden(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     if (t >= dbm_step.total_threads) {
         return;
     }
-    let nv = dbm.sizes.x;
     let nh = dbm.sizes.y;
-    let ns = dbm.sizes.z;
-    let chain = t / nh;
-    let j = t % nh;
-    var x = 0.0;
-    if (dbm.flags.w == 1u) {
-        let r = row_range(MAT_W_COLS, j);
-        for (var k = r.x; k < r.y; k = k + 1u) {
-            x = x + val_at(MAT_W_COLS, k) * visible[chain * nv + col_at(MAT_W_COLS, k)];
-        }
-    }
-    let r = row_range(MAT_M_ROWS, j);
-    for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + val_at(MAT_M_ROWS, k) * deep[chain * ns + col_at(MAT_M_ROWS, k)];
-    }
-    let w = dbm_words(j, chain, PURPOSE_DBM_HIDDEN);
-    let p1 = coef[slot(SLOT_HIDDEN_P1) + j];
-    if (dbm.flags.y == 1u) {
-        let sd = coef[slot(SLOT_HIDDEN_P2) + j];
-        hidden[t] = p1 + sd * sd * x + sd * normal_draw(w);
+    let chains = dbm.sizes.w;
+    let g = t / chains;
+    let chain = t % chains;
+    let gaussian = dbm.flags.y == 1u;
+    var normals = vec4<f32>(0.0);
+    var bits = vec4<u32>(0u);
+    if (gaussian) {
+        normals = group_normals(g, chain, PURPOSE_DBM_HIDDEN);
     } else {
-        hidden[t] = bernoulli_draw(w.x, sigmoid(p1 + x));
+        bits = dbm_words(g, chain, PURPOSE_DBM_HIDDEN);
+    }
+    for (var o = 0u; o < 4u; o = o + 1u) {
+        let j = 4u * g + o;
+        if (j >= nh) {
+            break;
+        }
+        var x = 0.0;
+        if (dbm.flags.w == 1u) {
+            x = dot_visible(MAT_W_COLS, j, chain);
+        }
+        x = x + dot_deep(MAT_M_ROWS, j, chain);
+        let p1 = coef[slot(SLOT_HIDDEN_P1) + j];
+        if (gaussian) {
+            let sd = coef[slot(SLOT_HIDDEN_P2) + j];
+            hidden[j * chains + chain] = p1 + sd * sd * x + sd * normals[o];
+        } else {
+            hidden[j * chains + chain] = bernoulli_draw(bits[o], sigmoid(p1 + x));
+        }
     }
 }
 
-// v | h for unit u < n_v (if the visible layer is present), s | h for the rest.
+// v | h for groups g < ceil(n_v / 4) (if the visible layer is present), s | h for the rest.
 @compute @workgroup_size(64)
 fn dbm_outer(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = dbm_thread(wg, nwg, local);
@@ -146,41 +209,52 @@ fn dbm_outer(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         return;
     }
     let nv = dbm.sizes.x;
-    let nh = dbm.sizes.y;
     let ns = dbm.sizes.z;
-    let per_chain = nv + ns;
-    let chain = t / per_chain;
-    let u = t % per_chain;
-    if (u < nv) {
+    let chains = dbm.sizes.w;
+    let visible_groups = (nv + 3u) / 4u;
+    let g = t / chains;
+    let chain = t % chains;
+    if (g < visible_groups) {
         if (dbm.flags.w == 0u) {
             return;
         }
-        var x = coef[slot(SLOT_A) + u];
-        let r = row_range(MAT_W_ROWS, u);
-        for (var k = r.x; k < r.y; k = k + 1u) {
-            x = x + val_at(MAT_W_ROWS, k) * hidden[chain * nh + col_at(MAT_W_ROWS, k)];
-        }
-        let w = dbm_words(u, chain, PURPOSE_DBM_VISIBLE);
-        if (dbm.flags.x == 1u) {
-            visible[chain * nv + u] = 2.0 * bernoulli_draw(w.x, sigmoid(2.0 * x)) - 1.0;
-        } else {
-            visible[chain * nv + u] = bernoulli_draw(w.x, sigmoid(x));
+        let bits = dbm_words(g, chain, PURPOSE_DBM_VISIBLE);
+        for (var o = 0u; o < 4u; o = o + 1u) {
+            let i = 4u * g + o;
+            if (i >= nv) {
+                break;
+            }
+            let x = coef[slot(SLOT_A) + i] + dot_hidden(MAT_W_ROWS, i, chain);
+            if (dbm.flags.x == 1u) {
+                visible[i * chains + chain] = 2.0 * bernoulli_draw(bits[o], sigmoid(2.0 * x)) - 1.0;
+            } else {
+                visible[i * chains + chain] = bernoulli_draw(bits[o], sigmoid(x));
+            }
         }
         return;
     }
-    let d = u - nv;
-    var x = 0.0;
-    let r = row_range(MAT_M_COLS, d);
-    for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + val_at(MAT_M_COLS, k) * hidden[chain * nh + col_at(MAT_M_COLS, k)];
-    }
-    let w = dbm_words(d, chain, PURPOSE_DBM_DEEP);
-    let p1 = coef[slot(SLOT_DEEP_P1) + d];
-    if (dbm.flags.z == 1u) {
-        let sd = coef[slot(SLOT_DEEP_P2) + d];
-        deep[chain * ns + d] = p1 + sd * sd * x + sd * normal_draw(w);
+    let gd = g - visible_groups;
+    let gaussian = dbm.flags.z == 1u;
+    var normals = vec4<f32>(0.0);
+    var bits = vec4<u32>(0u);
+    if (gaussian) {
+        normals = group_normals(gd, chain, PURPOSE_DBM_DEEP);
     } else {
-        deep[chain * ns + d] = bernoulli_draw(w.x, sigmoid(p1 + x));
+        bits = dbm_words(gd, chain, PURPOSE_DBM_DEEP);
+    }
+    for (var o = 0u; o < 4u; o = o + 1u) {
+        let k = 4u * gd + o;
+        if (k >= ns) {
+            break;
+        }
+        let x = dot_hidden(MAT_M_COLS, k, chain);
+        let p1 = coef[slot(SLOT_DEEP_P1) + k];
+        if (gaussian) {
+            let sd = coef[slot(SLOT_DEEP_P2) + k];
+            deep[k * chains + chain] = p1 + sd * sd * x + sd * normals[o];
+        } else {
+            deep[k * chains + chain] = bernoulli_draw(bits[o], sigmoid(p1 + x));
+        }
     }
 }
 
@@ -192,7 +266,16 @@ fn dbm_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         return;
     }
     let nh = dbm.sizes.y;
-    noise[t] = normal_draw(dbm_words(t % nh, t / nh, PURPOSE_DBM_HIDDEN));
+    let chains = dbm.sizes.w;
+    let g = t / chains;
+    let chain = t % chains;
+    let normals = group_normals(g, chain, PURPOSE_DBM_HIDDEN);
+    for (var o = 0u; o < 4u; o = o + 1u) {
+        let j = 4u * g + o;
+        if (j < nh) {
+            noise[j * chains + chain] = normals[o];
+        }
+    }
 }
 
 // h | v ~ N(A^-1 (b0 + W^T v), A^-1) = m0 + K v + L z (reduced model, s integrated out).
@@ -202,20 +285,18 @@ fn dbm_hidden_reduced(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
     if (t >= dbm_step.total_threads) {
         return;
     }
-    let nv = dbm.sizes.x;
     let nh = dbm.sizes.y;
-    let chain = t / nh;
-    let j = t % nh;
-    var x = coef[slot(SLOT_M0) + j];
-    let rk = row_range(MAT_K, j);
-    for (var k = rk.x; k < rk.y; k = k + 1u) {
-        x = x + val_at(MAT_K, k) * visible[chain * nv + col_at(MAT_K, k)];
+    let chains = dbm.sizes.w;
+    let g = t / chains;
+    let chain = t % chains;
+    for (var o = 0u; o < 4u; o = o + 1u) {
+        let j = 4u * g + o;
+        if (j >= nh) {
+            break;
+        }
+        let x = coef[slot(SLOT_M0) + j] + dot_visible(MAT_K, j, chain);
+        hidden[j * chains + chain] = x + dot_noise(MAT_L, j, chain);
     }
-    let rl = row_range(MAT_L, j);
-    for (var k = rl.x; k < rl.y; k = k + 1u) {
-        x = x + val_at(MAT_L, k) * noise[chain * nh + col_at(MAT_L, k)];
-    }
-    hidden[t] = x;
 }
 
 // Visible-only pairwise model p(v) ∝ exp(f.v + ½ v^T J v): one invocation per chain sweeps
@@ -227,19 +308,19 @@ fn dbm_visible_pairwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
         return;
     }
     let nv = dbm.sizes.x;
+    let chains = dbm.sizes.w;
     let spin = dbm.flags.x == 1u;
+    var bits = vec4<u32>(0u);
     for (var i = 0u; i < nv; i = i + 1u) {
-        var x = coef[slot(SLOT_F) + i];
-        let r = row_range(MAT_J, i);
-        for (var k = r.x; k < r.y; k = k + 1u) {
-            x = x + val_at(MAT_J, k) * visible[chain * nv + col_at(MAT_J, k)];
+        if ((i & 3u) == 0u) {
+            bits = dbm_words(i / 4u, chain, PURPOSE_DBM_VISIBLE);
         }
-        let w = dbm_words(i, chain, PURPOSE_DBM_VISIBLE);
+        let x = coef[slot(SLOT_F) + i] + dot_visible(MAT_J, i, chain);
         if (spin) {
-            visible[chain * nv + i] = 2.0 * bernoulli_draw(w.x, sigmoid(2.0 * x)) - 1.0;
+            visible[i * chains + chain] = 2.0 * bernoulli_draw(bits[i & 3u], sigmoid(2.0 * x)) - 1.0;
         } else {
             // v_i^2 = v_i: half the diagonal coupling acts as a field
-            visible[chain * nv + i] = bernoulli_draw(w.x, sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
+            visible[i * chains + chain] = bernoulli_draw(bits[i & 3u], sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
         }
     }
 }

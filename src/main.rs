@@ -24,8 +24,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = blockspin::cli::run(cli) {
-        eprintln!("error: {e}");
-        std::process::exit(e.exit_code());
+    match blockspin::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
     }
 }

@@ -146,3 +146,85 @@ fn jackknife_variance_of_ar1() {
     assert!(j.error > 0.002 && j.error < 0.008, "error {}", j.error);
     assert!((j.mean - 1.0).abs() < 4.0 * j.error);
 }
+
+#[test]
+fn k_statistics_of_known_distributions() {
+    use blockspin::stats::k_statistics;
+    // Exponential(1): cumulants kappa_n = (n-1)!  (1, 1, 2, 6), from Philox uniforms.
+    let n = 400_000usize;
+    let mut s = [0.0; 4];
+    let mut i = 0u32;
+    let mut count = 0;
+    while count < n {
+        let w = philox4x32_10([i, 9, 0, 0], [5, 6]);
+        i += 1;
+        for word in w {
+            if count == n {
+                break;
+            }
+            let x = -((word as f64 + 0.5) / 4294967296.0).ln() - 1.0; // shifted by the mean
+            for (r, sr) in s.iter_mut().enumerate() {
+                *sr += x.powi(r as i32 + 1);
+            }
+            count += 1;
+        }
+    }
+    let k = k_statistics(n as f64, s);
+    let want = [0.0, 1.0, 2.0, 6.0];
+    // standard errors of k_r for Exp(1) at this n: ~ sqrt(var/n) with var 1, 8, 264, 34560-ish
+    let tol = [0.01, 0.03, 0.2, 2.0];
+    for r in 0..4 {
+        assert!((k[r] - want[r]).abs() < tol[r], "k{} = {}", r + 1, k[r]);
+    }
+}
+
+#[test]
+fn two_sided_quantiles() {
+    use blockspin::stats::two_sided_z;
+    assert!((two_sided_z(0.05) - 1.959964).abs() < 1e-4);
+    assert!((two_sided_z(1e-3) - 3.290527).abs() < 1e-4);
+    assert!((two_sided_z(1e-6) - 4.891638).abs() < 1e-3);
+}
+
+#[test]
+fn k_statistics_are_exactly_unbiased() {
+    // physics.md §6: E[k_r] = kappa_r exactly, by summing over all n-tuples of a 3-point law.
+    use blockspin::stats::k_statistics;
+    let xs = [-1.0, 0.5, 2.0];
+    let ps = [0.2, 0.5, 0.3];
+    let mean: f64 = xs.iter().zip(&ps).map(|(x, p)| x * p).sum();
+    let c = |r: i32| -> f64 {
+        xs.iter()
+            .zip(&ps)
+            .map(|(x, p)| p * (x - mean).powi(r))
+            .sum()
+    };
+    let kappa = [mean, c(2), c(3), c(4) - 3.0 * c(2) * c(2)];
+    for n in [4usize, 5, 7] {
+        let mut expect = [0.0; 4];
+        for t in 0..3usize.pow(n as u32) {
+            let (mut s, mut p, mut rest) = ([0.0; 4], 1.0, t);
+            for _ in 0..n {
+                let i = rest % 3;
+                rest /= 3;
+                p *= ps[i];
+                for (r, sr) in s.iter_mut().enumerate() {
+                    *sr += xs[i].powi(r as i32 + 1);
+                }
+            }
+            let k = k_statistics(n as f64, s);
+            for r in 0..4 {
+                expect[r] += p * k[r];
+            }
+        }
+        for r in 0..4 {
+            assert!(
+                (expect[r] - kappa[r]).abs() < 1e-12,
+                "n = {n}, k{}: {} vs {}",
+                r + 1,
+                expect[r],
+                kappa[r]
+            );
+        }
+    }
+}

@@ -166,10 +166,10 @@ pub fn open(
     match choice {
         BackendChoice::Cpu => Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?)),
         BackendChoice::Gpu => {
-            let ctx = gpu::GpuContext::new()?;
+            let ctx = gpu::GpuContext::shared()?;
             Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?))
         }
-        BackendChoice::Auto => match gpu::GpuContext::new() {
+        BackendChoice::Auto => match gpu::GpuContext::shared() {
             Ok(ctx) => Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?)),
             Err(Error::NoAdapter(why)) => {
                 notice(&format!(

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand. `main.rs` only parses and maps
 //! errors to exit codes (2 for bad input, 1 otherwise).
 
+pub mod dbm;
 pub mod info;
 pub mod sample;
 
@@ -31,6 +32,9 @@ pub enum Command {
     /// z = (mean − exact)/error. Same --seed, same result on every backend. See
     /// docs/conventions.md.
     Sample(Box<sample::SampleArgs>),
+    /// Deep Boltzmann machines: generate, analyze (exact recursion), sample, validate.
+    #[command(subcommand)]
+    Dbm(dbm::DbmCommand),
 }
 
 /// Runs a parsed command line.
@@ -38,9 +42,12 @@ pub enum Command {
 /// # Errors
 /// Any [`crate::Error`]; bad input is [`crate::Error::InvalidParameter`] or
 /// [`crate::Error::DeviceLimit`] (exit status 2).
-pub fn run(cli: Cli) -> Result<()> {
+/// Returns the process exit status on success (0, or 1 when `dbm validate` finds a
+/// failing check).
+pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Info(a) => info::run(&a),
-        Command::Sample(a) => sample::run(&a),
+        Command::Info(a) => info::run(&a).map(|_| 0),
+        Command::Sample(a) => sample::run(&a).map(|_| 0),
+        Command::Dbm(c) => dbm::run(&c),
     }
 }

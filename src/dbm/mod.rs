@@ -5,5 +5,6 @@
 pub mod analytic;
 pub mod model;
 pub mod sampler;
+pub mod validate;
 
 pub use model::{Dbm, Layer, VisibleUnits};

@@ -17,10 +17,10 @@
 //! always decision for decision, but not bit for bit (GPU `exp`, `log`, `cos` and fused
 //! multiply-adds differ in the last bits).
 
-use super::analytic::{Recursion, recursion, softplus};
+use super::analytic::{Recursion, softplus};
 use super::model::{Dbm, Layer, VisibleUnits};
-use crate::backend::gpu::GpuContext;
 use crate::backend::BackendInfo;
+use crate::backend::gpu::GpuContext;
 use crate::error::{Error, Result};
 use crate::rng::{philox4x32_10, seed_key};
 use rayon::prelude::*;
@@ -115,7 +115,14 @@ impl Coefficients {
 
     /// Stores `rows × cols` entries `entry(r, c)` as CSR, keeping nonzeros (and skipping the
     /// diagonal if asked).
-    fn matrix(&mut self, slot: Slot, rows: usize, cols: usize, skip_diagonal: bool, entry: impl Fn(usize, usize) -> f64) {
+    fn matrix(
+        &mut self,
+        slot: Slot,
+        rows: usize,
+        cols: usize,
+        skip_diagonal: bool,
+        entry: impl Fn(usize, usize) -> f64,
+    ) {
         let s = slot as usize;
         self.slots[s] = self.index.len() as u32;
         let mut cols_list = Vec::new();
@@ -167,10 +174,16 @@ impl Coefficients {
         c.matrix(Slot::MCols, ns, nh, false, |k, j| m[j][k]);
         if let (Some(cov), Some(mean)) = (&r.hidden_covariance, &r.hidden_mean) {
             let k = cov * super::analytic::weights(model).0.transpose();
-            let l = cov.clone().cholesky().map(|ch| ch.l()).unwrap_or_else(|| cov * 0.0);
+            let l = cov
+                .clone()
+                .cholesky()
+                .map(|ch| ch.l())
+                .unwrap_or_else(|| cov * 0.0);
             c.vector(Slot::M0, mean.iter().copied());
             c.matrix(Slot::K, nh, nv, false, |j, i| k[(j, i)]);
-            c.matrix(Slot::L, nh, nh, false, |j, l2| if l2 <= j { l[(j, l2)] } else { 0.0 });
+            c.matrix(Slot::L, nh, nh, false, |j, l2| {
+                if l2 <= j { l[(j, l2)] } else { 0.0 }
+            });
         }
         if let (Some(j), Some(f)) = (&r.visible_coupling, &r.visible_field) {
             c.vector(Slot::F, f.iter().copied());
@@ -213,7 +226,10 @@ impl Coefficients {
 /// What a level needs; an error names what is missing.
 fn check_level(level: Level, model: &Dbm, r: &Recursion) -> Result<()> {
     let missing = |what: &str| {
-        Err(Error::invalid("--level", format!("{} needs {what}", level.name())))
+        Err(Error::invalid(
+            "--level",
+            format!("{} needs {what}", level.name()),
+        ))
     };
     match level {
         Level::Full => Ok(()),
@@ -274,12 +290,6 @@ fn sigmoid32(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-fn normal_draw(w: [u32; 4]) -> f32 {
-    let u1 = ((w[0] >> 8) as f32 + 0.5) * 5.960_464_5e-8;
-    let u2 = (w[1] >> 8) as f32 * 5.960_464_5e-8;
-    (-2.0 * u1.ln()).sqrt() * (6.283_185_5 * u2).cos()
-}
-
 /// Initial values: visible bits from Philox, hidden and deep at their means (0 for bernoulli).
 fn initial(c: &Coefficients, chains: usize, key: [u32; 2], visible_present: bool) -> Snapshot {
     let visible = (0..chains * c.nv)
@@ -292,7 +302,9 @@ fn initial(c: &Coefficients, chains: usize, key: [u32; 2], visible_present: bool
         })
         .collect();
     let start = |gaussian: bool, p1: Slot, n: usize| -> Vec<f32> {
-        (0..chains * n).map(|t| if gaussian { c.at(p1, t % n) } else { 0.0 }).collect()
+        (0..chains * n)
+            .map(|t| if gaussian { c.at(p1, t % n) } else { 0.0 })
+            .collect()
     };
     Snapshot {
         visible,
@@ -303,87 +315,145 @@ fn initial(c: &Coefficients, chains: usize, key: [u32; 2], visible_present: bool
 
 // ---- CPU twins of the kernels (one chain's slices) ----
 
-/// Twin of `dbm_hidden`.
-fn hidden_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, j: usize, v: &[f32], s: &[f32], visible_present: bool) -> f32 {
-    // the kernel adds the W and M terms into one accumulator, in this order
+/// Bernoulli random word of unit u: word u % 4 of counter u / 4.
+fn unit_word(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) -> u32 {
+    words(key, u / 4, sweep, chain, purpose)[u % 4]
+}
+
+/// Standard normal of unit u: Box–Muller of counter 2(u/4) + (u%4)/2, cos for even u, sin
+/// for odd (as `group_normals` in dbm.wgsl).
+fn unit_normal(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) -> f32 {
+    let w = words(key, 2 * (u / 4) + (u % 4) / 2, sweep, chain, purpose);
+    let u1 = ((w[0] >> 8) as f32 + 0.5) * 5.960_464_5e-8;
+    let u2 = (w[1] >> 8) as f32 * 5.960_464_5e-8;
+    let r = (-2.0 * u1.ln()).sqrt();
+    let th = 6.283_185_5 * u2;
+    if u % 2 == 0 {
+        r * th.cos()
+    } else {
+        r * th.sin()
+    }
+}
+
+/// Twin of `dbm_hidden` for unit j of one chain.
+fn hidden_unit(
+    c: &Coefficients,
+    key: [u32; 2],
+    sweep: u32,
+    chain: usize,
+    j: usize,
+    v: &[f32],
+    s: &[f32],
+    visible_present: bool,
+) -> f32 {
     let mut x = 0.0f32;
     if visible_present {
         x = c.row_dot(Slot::WCols, j, v);
     }
-    x = add_row(c, Slot::MRows, j, s, x);
-    let w = words(key, j, sweep, chain, PURPOSE_HIDDEN);
+    x += c.row_dot(Slot::MRows, j, s);
     let p1 = c.at(Slot::HiddenP1, j);
     if c.hidden_gaussian {
         let sd = c.at(Slot::HiddenP2, j);
-        p1 + sd * sd * x + sd * normal_draw(w)
+        p1 + sd * sd * x + sd * unit_normal(key, j, sweep, chain, PURPOSE_HIDDEN)
     } else {
-        bernoulli_draw(w[0], sigmoid32(p1 + x))
+        bernoulli_draw(
+            unit_word(key, j, sweep, chain, PURPOSE_HIDDEN),
+            sigmoid32(p1 + x),
+        )
     }
-}
-
-/// `start` plus the row's terms, accumulated in storage order.
-fn add_row(c: &Coefficients, mat: Slot, row: usize, x: &[f32], start: f32) -> f32 {
-    let s = mat as usize;
-    let ptr = c.slots[s] as usize;
-    let (cols, vals) = (c.slots[s + 1] as usize, c.slots[s + 2] as usize);
-    let mut acc = start;
-    for k in c.index[ptr + row] as usize..c.index[ptr + row + 1] as usize {
-        acc += c.values[vals + k] * x[c.index[cols + k] as usize];
-    }
-    acc
 }
 
 /// Twin of the visible half of `dbm_outer`.
-fn visible_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, i: usize, h: &[f32]) -> f32 {
-    let x = add_row(c, Slot::WRows, i, h, c.at(Slot::A, i));
-    let w = words(key, i, sweep, chain, PURPOSE_VISIBLE);
-    if c.spin { 2.0 * bernoulli_draw(w[0], sigmoid32(2.0 * x)) - 1.0 } else { bernoulli_draw(w[0], sigmoid32(x)) }
+fn visible_unit(
+    c: &Coefficients,
+    key: [u32; 2],
+    sweep: u32,
+    chain: usize,
+    i: usize,
+    h: &[f32],
+) -> f32 {
+    let x = c.at(Slot::A, i) + c.row_dot(Slot::WRows, i, h);
+    let w = unit_word(key, i, sweep, chain, PURPOSE_VISIBLE);
+    if c.spin {
+        2.0 * bernoulli_draw(w, sigmoid32(2.0 * x)) - 1.0
+    } else {
+        bernoulli_draw(w, sigmoid32(x))
+    }
 }
 
 /// Twin of the deep half of `dbm_outer`.
-fn deep_unit(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, k: usize, h: &[f32]) -> f32 {
+fn deep_unit(
+    c: &Coefficients,
+    key: [u32; 2],
+    sweep: u32,
+    chain: usize,
+    k: usize,
+    h: &[f32],
+) -> f32 {
     let x = c.row_dot(Slot::MCols, k, h);
-    let w = words(key, k, sweep, chain, PURPOSE_DEEP);
     let p1 = c.at(Slot::DeepP1, k);
     if c.deep_gaussian {
         let sd = c.at(Slot::DeepP2, k);
-        p1 + sd * sd * x + sd * normal_draw(w)
+        p1 + sd * sd * x + sd * unit_normal(key, k, sweep, chain, PURPOSE_DEEP)
     } else {
-        bernoulli_draw(w[0], sigmoid32(p1 + x))
+        bernoulli_draw(
+            unit_word(key, k, sweep, chain, PURPOSE_DEEP),
+            sigmoid32(p1 + x),
+        )
     }
 }
 
 /// Twin of `dbm_noise` followed by `dbm_hidden_reduced`, for all hidden units of a chain.
-fn hidden_reduced(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &[f32], h: &mut [f32]) {
-    let z: Vec<f32> = (0..c.nh).map(|j| normal_draw(words(key, j, sweep, chain, PURPOSE_HIDDEN))).collect();
+fn hidden_reduced(
+    c: &Coefficients,
+    key: [u32; 2],
+    sweep: u32,
+    chain: usize,
+    v: &[f32],
+    h: &mut [f32],
+) {
+    let z: Vec<f32> = (0..c.nh)
+        .map(|j| unit_normal(key, j, sweep, chain, PURPOSE_HIDDEN))
+        .collect();
     for (j, hj) in h.iter_mut().enumerate() {
-        let x = add_row(c, Slot::K, j, v, c.at(Slot::M0, j));
-        *hj = add_row(c, Slot::L, j, &z, x);
+        let x = c.at(Slot::M0, j) + c.row_dot(Slot::K, j, v);
+        *hj = x + c.row_dot(Slot::L, j, &z);
     }
 }
 
 /// Twin of `dbm_visible_pairwise` for one chain.
 fn visible_pairwise(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &mut [f32]) {
     for i in 0..c.nv {
-        let x = add_row(c, Slot::J, i, v, c.at(Slot::F, i));
-        let w = words(key, i, sweep, chain, PURPOSE_VISIBLE);
+        let x = c.at(Slot::F, i) + c.row_dot(Slot::J, i, v);
+        let w = unit_word(key, i, sweep, chain, PURPOSE_VISIBLE);
         v[i] = if c.spin {
-            2.0 * bernoulli_draw(w[0], sigmoid32(2.0 * x)) - 1.0
+            2.0 * bernoulli_draw(w, sigmoid32(2.0 * x)) - 1.0
         } else {
-            bernoulli_draw(w[0], sigmoid32(x + 0.5 * c.at(Slot::JDiag, i)))
+            bernoulli_draw(w, sigmoid32(x + 0.5 * c.at(Slot::JDiag, i)))
         };
     }
 }
 
 /// h | v of the softplus-reduced model (bernoulli deep layer): independence MH proposing
 /// h' ~ N(μ + σ²Wᵀv, σ²), accepted with min(1, exp(Σ_k softplus(d_k + (Mᵀh')_k) − (same at h))).
-fn hidden_softplus(c: &Coefficients, key: [u32; 2], sweep: u32, chain: usize, v: &[f32], h: &mut [f32]) {
-    let log_w = |h: &[f32]| -> f64 { (0..c.ns).map(|k| softplus(c.deep_bias[k] + c.row_dot(Slot::MCols, k, h) as f64)).sum() };
+fn hidden_softplus(
+    c: &Coefficients,
+    key: [u32; 2],
+    sweep: u32,
+    chain: usize,
+    v: &[f32],
+    h: &mut [f32],
+) {
+    let log_w = |h: &[f32]| -> f64 {
+        (0..c.ns)
+            .map(|k| softplus(c.deep_bias[k] + c.row_dot(Slot::MCols, k, h) as f64))
+            .sum()
+    };
     let proposal: Vec<f32> = (0..c.nh)
         .map(|j| {
             let x = c.row_dot(Slot::WCols, j, v);
             let (mu, sd) = (c.at(Slot::HiddenP1, j), c.at(Slot::HiddenP2, j));
-            mu + sd * sd * x + sd * normal_draw(words(key, j, sweep, chain, PURPOSE_HIDDEN))
+            mu + sd * sd * x + sd * unit_normal(key, j, sweep, chain, PURPOSE_HIDDEN)
         })
         .collect();
     let log_ratio = log_w(&proposal) - log_w(h);
@@ -404,17 +474,28 @@ pub struct CpuDbmSampler {
 }
 
 impl CpuDbmSampler {
-    /// Builds the chains.
+    /// Builds the chains of `model` (with its recursion `r`, which supplies the reduced
+    /// models' parameters).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if the level does not exist for this model.
-    pub fn new(model: &Dbm, spec: DbmSpec) -> Result<Self> {
-        let r = recursion(model)?;
-        check_level(spec.level, model, &r)?;
-        let c = Coefficients::new(model, &r);
+    pub fn new(model: &Dbm, r: &Recursion, spec: DbmSpec) -> Result<Self> {
+        check_level(spec.level, model, r)?;
+        let c = Coefficients::new(model, r);
         let key = seed_key(spec.seed);
-        let state = initial(&c, spec.chains as usize, key, spec.level != Level::HiddenPrior);
-        Ok(CpuDbmSampler { c: Arc::new(c), spec, key, state, sweep: 0 })
+        let state = initial(
+            &c,
+            spec.chains as usize,
+            key,
+            spec.level != Level::HiddenPrior,
+        );
+        Ok(CpuDbmSampler {
+            c: Arc::new(c),
+            spec,
+            key,
+            state,
+            sweep: 0,
+        })
     }
 
     fn sweep_chain(&self, chain: usize, v: &mut [f32], h: &mut [f32], s: &mut [f32], sweep: u32) {
@@ -487,6 +568,13 @@ impl DbmSampler for CpuDbmSampler {
     }
 }
 
+/// Transposes a `rows × cols` row-major array (chain-major ↔ unit-major).
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols * rows)
+        .map(|t| x[(t % rows) * cols + t / rows])
+        .collect()
+}
+
 /// Uniform block `DbmParams` of dbm.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -530,21 +618,23 @@ impl GpuDbmSampler {
     /// # Errors
     /// [`Error::InvalidParameter`] if the level does not exist for this model (or is the
     /// CPU-only softplus model); [`Error::DeviceLimit`] if it does not fit; [`Error::Gpu`].
-    pub fn new(ctx: Arc<GpuContext>, model: &Dbm, spec: DbmSpec) -> Result<Self> {
-        let r = recursion(model)?;
-        check_level(spec.level, model, &r)?;
+    pub fn new(ctx: Arc<GpuContext>, model: &Dbm, r: &Recursion, spec: DbmSpec) -> Result<Self> {
+        check_level(spec.level, model, r)?;
         if spec.level == Level::VisibleHidden && !model.deep.is_gaussian() {
             return Err(Error::invalid(
                 "--backend",
                 "the softplus-reduced (v, h) model of a bernoulli deep layer runs on the CPU backend only",
             ));
         }
-        let c = Coefficients::new(model, &r);
+        let c = Coefficients::new(model, r);
         let chains = spec.chains as usize;
         let (nv, nh, ns) = (c.nv, c.nh, c.ns);
         let key = seed_key(spec.seed);
         let init = initial(&c, chains, key, spec.level != Level::HiddenPrior);
-        let limit = ctx.limits.max_storage_buffer_binding_size.min(ctx.limits.max_buffer_size);
+        let limit = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
         for (what, bytes) in [
             ("the model coefficients", 4 * c.values.len() as u64),
             ("the model's sparse structure", 4 * c.index.len() as u64),
@@ -575,16 +665,31 @@ impl GpuDbmSampler {
             has_dynamic_offset: false,
             min_binding_size: None,
         };
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry { binding, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None };
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("dbm"),
             entries: &[
-                entry(0, wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Uniform, has_dynamic_offset: false, min_binding_size: None }),
-                entry(1, wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: true,
-                    min_binding_size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
-                }),
+                entry(
+                    0,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
+                entry(
+                    1,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
+                    },
+                ),
                 entry(2, storage(true)),
                 entry(3, storage(true)),
                 entry(4, storage(false)),
@@ -608,17 +713,39 @@ impl GpuDbmSampler {
                 cache: None,
             })
         };
-        let (c32, h32, o32) = ((chains) as u32, (chains * nh) as u32, (chains * (nv + ns)) as u32);
+        // invocations: one per group of four units and chain (one per chain for the pairwise sweep)
+        let groups = |n: usize| (n.div_ceil(4) * chains) as u32;
         let kernels: Vec<(&str, u32)> = match spec.level {
-            Level::Full | Level::HiddenPrior => vec![("dbm_hidden", h32), ("dbm_outer", o32)],
-            Level::VisibleHidden => vec![("dbm_noise", h32), ("dbm_hidden_reduced", h32), ("dbm_outer", (chains * nv) as u32)],
-            Level::Visible => vec![("dbm_visible_pairwise", c32)],
+            Level::Full | Level::HiddenPrior => vec![
+                ("dbm_hidden", groups(nh)),
+                ("dbm_outer", groups(nv) + groups(ns)),
+            ],
+            Level::VisibleHidden => vec![
+                ("dbm_noise", groups(nh)),
+                ("dbm_hidden_reduced", groups(nh)),
+                ("dbm_outer", groups(nv)),
+            ],
+            Level::Visible => vec![("dbm_visible_pairwise", chains as u32)],
         };
         // dbm_outer threads cover v and s; in the reduced model only v (s is absent)
-        let params = if spec.level == Level::VisibleHidden { GpuDbmParams { sizes: [nv as u32, nh as u32, 0, spec.chains], ..params } } else { params };
-        let pipelines = kernels.iter().map(|(n, threads)| (pipeline(n), *threads)).collect();
+        let params = if spec.level == Level::VisibleHidden {
+            GpuDbmParams {
+                sizes: [nv as u32, nh as u32, 0, spec.chains],
+                ..params
+            }
+        } else {
+            params
+        };
+        let pipelines = kernels
+            .iter()
+            .map(|(n, threads)| (pipeline(n), *threads))
+            .collect();
         let buf = |label, contents: &[f32], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: bytemuck::cast_slice(contents), usage })
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(contents),
+                usage,
+            })
         };
         let rw = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let nonempty = |v: &[f32]| if v.is_empty() { vec![0.0] } else { v.to_vec() };
@@ -634,12 +761,25 @@ impl GpuDbmSampler {
             usage: wgpu::BufferUsages::STORAGE,
         });
         let buffers = [
-            buf("visible", &nonempty(&init.visible), rw),
-            buf("hidden", &nonempty(&init.hidden), rw),
-            buf("deep", &nonempty(&init.deep), rw),
+            buf(
+                "visible",
+                &nonempty(&transpose(&init.visible, chains, nv)),
+                rw,
+            ),
+            buf(
+                "hidden",
+                &nonempty(&transpose(&init.hidden, chains, nh)),
+                rw,
+            ),
+            buf("deep", &nonempty(&transpose(&init.deep, chains, ns)), rw),
         ];
-        let noise = buf("noise", &vec![0.0; (chains * nh).max(1)], wgpu::BufferUsages::STORAGE);
-        let step_stride = (size_of::<GpuDbmStep>() as u64).next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
+        let noise = buf(
+            "noise",
+            &vec![0.0; (chains * nh).max(1)],
+            wgpu::BufferUsages::STORAGE,
+        );
+        let step_stride = (size_of::<GpuDbmStep>() as u64)
+            .next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
         let step_buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dbm steps"),
             size: step_stride * MAX_DBM_STEPS as u64,
@@ -650,7 +790,10 @@ impl GpuDbmSampler {
             label: Some("dbm"),
             layout: &layout,
             entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params_buffer.as_entire_binding(),
+                },
                 wgpu::BindGroupEntry {
                     binding: 1,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -659,25 +802,59 @@ impl GpuDbmSampler {
                         size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
                     }),
                 },
-                wgpu::BindGroupEntry { binding: 2, resource: coef.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: index.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: buffers[0].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 5, resource: buffers[1].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 6, resource: buffers[2].as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 7, resource: noise.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: coef.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: index.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: buffers[0].as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: buffers[1].as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 6,
+                    resource: buffers[2].as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 7,
+                    resource: noise.as_entire_binding(),
+                },
             ],
         });
         for (_, threads) in &kernels {
             ctx.grid((*threads as u64).div_ceil(DBM_WORKGROUP))?;
         }
         ctx.wait()?;
-        Ok(GpuDbmSampler { ctx, spec, nv, nh, ns, pipelines, bind_group, step_buffer, step_stride, buffers, sweep: 0 })
+        Ok(GpuDbmSampler {
+            ctx,
+            spec,
+            nv,
+            nh,
+            ns,
+            pipelines,
+            bind_group,
+            step_buffer,
+            step_stride,
+            buffers,
+            sweep: 0,
+        })
     }
 }
 
 impl DbmSampler for GpuDbmSampler {
     fn info(&self) -> BackendInfo {
-        BackendInfo { kind: "gpu".into(), adapter: self.ctx.adapter_name.clone(), api: self.ctx.api.clone() }
+        BackendInfo {
+            kind: "gpu".into(),
+            adapter: self.ctx.adapter_name.clone(),
+            api: self.ctx.api.clone(),
+        }
     }
 
     fn advance(&mut self, sweeps: u32) -> Result<()> {
@@ -690,9 +867,14 @@ impl DbmSampler for GpuDbmSampler {
             let mut table = vec![0u8; stride * n as usize * per_sweep];
             for i in 0..n as usize {
                 for (p, (_, threads)) in self.pipelines.iter().enumerate() {
-                    let step = GpuDbmStep { sweep: self.sweep + done + i as u32, total_threads: *threads, pad: [0; 2] };
+                    let step = GpuDbmStep {
+                        sweep: self.sweep + done + i as u32,
+                        total_threads: *threads,
+                        pad: [0; 2],
+                    };
                     let at = (i * per_sweep + p) * stride;
-                    table[at..at + size_of::<GpuDbmStep>()].copy_from_slice(bytemuck::bytes_of(&step));
+                    table[at..at + size_of::<GpuDbmStep>()]
+                        .copy_from_slice(bytemuck::bytes_of(&step));
                 }
             }
             self.ctx.queue.write_buffer(&self.step_buffer, 0, &table);
@@ -721,11 +903,23 @@ impl DbmSampler for GpuDbmSampler {
             if n == 0 {
                 return Ok(Vec::new());
             }
-            let bytes = self.ctx.read_buffer(b, 4 * n as u64)?;
-            Ok(bytes.chunks_exact(4).map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect())
+            let bytes = self.ctx.read_buffer(b, 4 * (n * chains) as u64)?;
+            let unit_major: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            Ok(transpose(&unit_major, n, chains))
         };
-        let deep = if self.spec.level == Level::VisibleHidden { Vec::new() } else { read(&self.buffers[2], chains * self.ns)? };
-        Ok(Snapshot { visible: read(&self.buffers[0], chains * self.nv)?, hidden: read(&self.buffers[1], chains * self.nh)?, deep })
+        let deep = if self.spec.level == Level::VisibleHidden {
+            Vec::new()
+        } else {
+            read(&self.buffers[2], self.ns)?
+        };
+        Ok(Snapshot {
+            visible: read(&self.buffers[0], self.nv)?,
+            hidden: read(&self.buffers[1], self.nh)?,
+            deep,
+        })
     }
 }
 
@@ -737,20 +931,28 @@ impl DbmSampler for GpuDbmSampler {
 pub fn open(
     backend: crate::backend::BackendChoice,
     model: &Dbm,
+    r: &Recursion,
     spec: DbmSpec,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn DbmSampler>> {
     use crate::backend::BackendChoice;
     let cpu_only = spec.level == Level::VisibleHidden && !model.deep.is_gaussian();
     match backend {
-        BackendChoice::Cpu => Ok(Box::new(CpuDbmSampler::new(model, spec)?)),
-        BackendChoice::Auto if cpu_only => Ok(Box::new(CpuDbmSampler::new(model, spec)?)),
-        BackendChoice::Gpu => Ok(Box::new(GpuDbmSampler::new(GpuContext::new()?, model, spec)?)),
-        BackendChoice::Auto => match GpuContext::new() {
-            Ok(ctx) => Ok(Box::new(GpuDbmSampler::new(ctx, model, spec)?)),
+        BackendChoice::Cpu => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
+        BackendChoice::Auto if cpu_only => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
+        BackendChoice::Gpu => Ok(Box::new(GpuDbmSampler::new(
+            GpuContext::shared()?,
+            model,
+            r,
+            spec,
+        )?)),
+        BackendChoice::Auto => match GpuContext::shared() {
+            Ok(ctx) => Ok(Box::new(GpuDbmSampler::new(ctx, model, r, spec)?)),
             Err(Error::NoAdapter(why)) => {
-                notice(&format!("note: no GPU adapter found{why}; using the CPU backend"));
-                Ok(Box::new(CpuDbmSampler::new(model, spec)?))
+                notice(&format!(
+                    "note: no GPU adapter found{why}; using the CPU backend"
+                ));
+                Ok(Box::new(CpuDbmSampler::new(model, r, spec)?))
             }
             Err(e) => Err(e),
         },

@@ -205,6 +205,28 @@ impl GpuContext {
         }))
     }
 
+    /// One context per process, opened on first use (the samplers of one command share
+    /// it). An error is returned again on every call.
+    ///
+    /// # Errors
+    /// As [`GpuContext::new`].
+    pub fn shared() -> Result<Arc<Self>> {
+        static SHARED: std::sync::OnceLock<std::result::Result<Arc<GpuContext>, String>> =
+            std::sync::OnceLock::new();
+        match SHARED.get_or_init(|| {
+            GpuContext::new().map_err(|e| match e {
+                Error::NoAdapter(why) => format!("\0{why}"),
+                other => other.to_string(),
+            })
+        }) {
+            Ok(c) => Ok(c.clone()),
+            Err(msg) => match msg.strip_prefix('\0') {
+                Some(why) => Err(Error::NoAdapter(why.to_string())),
+                None => Err(Error::Gpu(msg.clone())),
+            },
+        }
+    }
+
     /// Returns the first error wgpu reported since the last call, if any.
     pub fn take_error(&self) -> Result<()> {
         let mut v = self

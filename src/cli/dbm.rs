@@ -1,0 +1,570 @@
+//! `blockspin dbm`: generate, analyze, sample and validate deep Boltzmann machines.
+
+use crate::backend::BackendChoice;
+use crate::dbm::analytic::{self, rows};
+use crate::dbm::model::{self, Dbm, GenerateSpec, LatticeSpec, VisibleUnits};
+use crate::dbm::sampler::{self, Level};
+use crate::dbm::validate::{self, Report, ValidateOptions};
+use crate::error::{Error, Result};
+use crate::io;
+use crate::stats::GroupSums;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// `blockspin dbm` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbmCommand {
+    /// Write a lattice-structured (or dense random) three-layer model as TOML.
+    Generate(GenerateArgs),
+    /// Integrate out the deep and hidden layers exactly (physics.md §2-3).
+    Analyze(AnalyzeArgs),
+    /// Block Gibbs sampling of a model at one level of the recursion.
+    Sample(SampleArgs),
+    /// Check the analytic recursion against sampling at every level (exit 1 on failure).
+    Validate(ValidateArgs),
+}
+
+/// Arguments of `dbm generate`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct GenerateArgs {
+    /// Visible geometry: chain or square (periodic receptive fields).
+    #[arg(long, default_value = "square", value_parser = ["chain", "square"])]
+    pub lattice: String,
+    /// Visible linear size L (a multiple of --stride).
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
+    pub size: u32,
+    /// Receptive field side b: each hidden unit sees b (chain) or b×b (square) visible sites.
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
+    pub block: u32,
+    /// Hidden units every `stride` visible sites (stride < block overlaps the fields).
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub stride: u32,
+    /// Each deep unit sees a disjoint b2 (or b2×b2) block of hidden units.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub deep_block: u32,
+    /// Mean visible-hidden weight.
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
+    pub weight: f64,
+    /// Mean hidden-deep weight.
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    pub deep_weight: f64,
+    /// Standard deviation of the Gaussian jitter added to every weight.
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
+    pub jitter: f64,
+    /// Visible units.
+    #[arg(long, value_enum, default_value_t = VisibleUnits::Bernoulli)]
+    pub units: VisibleUnits,
+    /// Visible bias (all units).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub visible_bias: f64,
+    /// Hidden standard deviation σ (means 0).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub hidden_std: f64,
+    /// Deep standard deviation τ (means 0).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub deep_std: f64,
+    /// A dense random model instead (sizes from --visible, --hidden, --deep).
+    #[arg(long)]
+    pub dense: bool,
+    /// Dense model: visible units.
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
+    pub visible: usize,
+    /// Dense model: hidden units.
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
+    pub hidden: usize,
+    /// Dense model: deep units.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub deep: usize,
+    /// Seed of the jitter.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub seed: u64,
+    /// Output model file (TOML).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// Arguments of `dbm analyze`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct AnalyzeArgs {
+    /// Model file (TOML).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Cumulant order for a bernoulli deep layer.
+    #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
+    pub order: usize,
+    /// Write the results as JSON.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments shared by `dbm sample` and `dbm validate`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Model file (TOML).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Independent chains (per level).
+    #[arg(long, default_value_t = 2048, allow_negative_numbers = true)]
+    pub chains: u32,
+    /// Sweeps discarded first.
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    pub thermalize: u32,
+    /// Sweeps measured.
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    pub sweeps: u32,
+    /// Take a snapshot of every chain every K sweeps.
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    pub measure_every: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub seed: u64,
+    /// auto: GPU if an adapter exists, else CPU; gpu; cpu.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// No notices on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `dbm sample`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct SampleArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Which model: full, visible-hidden (s integrated out), visible (pairwise J_v, f_v),
+    /// hidden-prior ((h, s) without v).
+    #[arg(long, value_enum, default_value_t = Level::Full)]
+    pub level: Level,
+    /// Write means with errors as JSON.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Write every snapshot of the visible units as NPY int8 [snapshots, chains, n_visible].
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+}
+
+/// Arguments of `dbm validate`.
+#[derive(Debug, Args)]
+#[command(args_override_self = true)]
+pub struct ValidateArgs {
+    /// Common options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Most visible pairs checked (all when n_visible ≤ 24).
+    #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
+    pub max_pairs: usize,
+    /// Family-wise error rate of the verdict (Bonferroni over all checks).
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub alpha: f64,
+    /// Write the report (JSON, schema blockspin/dbm-validate/1).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Test hook: multiply the analytic J_v by this factor (the validator must then fail).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        hide = true,
+        allow_negative_numbers = true
+    )]
+    pub perturb_visible_coupling: f64,
+}
+
+/// Runs a `dbm` subcommand. Returns the process status (validate: 1 when a check fails).
+///
+/// # Errors
+/// Bad input ([`Error::InvalidParameter`], exit 2) and backend errors.
+pub fn run(cmd: &DbmCommand) -> Result<i32> {
+    match cmd {
+        DbmCommand::Generate(a) => generate(a).map(|_| 0),
+        DbmCommand::Analyze(a) => analyze(a).map(|_| 0),
+        DbmCommand::Sample(a) => sample(a).map(|_| 0),
+        DbmCommand::Validate(a) => validate_cmd(a),
+    }
+}
+
+fn write_json(path: &std::path::Path, v: &impl serde::Serialize) -> Result<()> {
+    io::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+}
+
+fn generate(a: &GenerateArgs) -> Result<()> {
+    io::check_output_path("--output", &a.output)?;
+    for (name, v) in [
+        ("--weight", a.weight),
+        ("--deep-weight", a.deep_weight),
+        ("--jitter", a.jitter),
+        ("--visible-bias", a.visible_bias),
+    ] {
+        if !v.is_finite() {
+            return Err(Error::invalid(name, format!("must be finite (got {v})")));
+        }
+    }
+    for (name, v) in [("--hidden-std", a.hidden_std), ("--deep-std", a.deep_std)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(Error::invalid(
+                name,
+                format!("must be finite and > 0 (got {v})"),
+            ));
+        }
+    }
+    if a.jitter < 0.0 {
+        return Err(Error::invalid(
+            "--jitter",
+            format!("must be >= 0 (got {})", a.jitter),
+        ));
+    }
+    let spec = GenerateSpec {
+        visible_units: a.units,
+        weight: a.weight,
+        deep_weight: a.deep_weight,
+        jitter: a.jitter,
+        visible_bias: a.visible_bias,
+        hidden_std: a.hidden_std,
+        deep_std: a.deep_std,
+        seed: a.seed,
+    };
+    let m = if a.dense {
+        model::generate_dense(a.visible, a.hidden, a.deep, &spec)?
+    } else {
+        let dimension = if a.lattice == "chain" { 1 } else { 2 };
+        model::generate_lattice(
+            &LatticeSpec {
+                dimension,
+                size: a.size,
+                block: a.block,
+                stride: a.stride,
+                deep_block: a.deep_block,
+            },
+            &spec,
+        )?
+    };
+    analytic::require_normalizable(&m).map_err(|e| match e {
+        Error::InvalidParameter { message, .. } => Error::invalid("--deep-weight", message),
+        other => other,
+    })?;
+    let text = m.to_toml();
+    io::write_atomic(&a.output, |w| w.write_all(text.as_bytes()))?;
+    let (nv, nh, ns) = m.sizes();
+    let norm = analytic::existence(&m)
+        .map(|e| e.spectral_norm)
+        .unwrap_or(f64::NAN);
+    println!(
+        "wrote {}: {nv} visible ({}), {nh} hidden, {ns} deep units; ||diag(sigma) M diag(tau)||_2 = {norm:.6}",
+        a.output.display(),
+        if a.units == VisibleUnits::Spin {
+            "spin"
+        } else {
+            "bernoulli"
+        }
+    );
+    Ok(())
+}
+
+/// The `analyze` results as JSON (keys null where the model has no closed form).
+pub fn analysis_json(m: &Dbm, order: usize) -> Result<Value> {
+    let r = analytic::recursion(m)?;
+    let mat = |x: &Option<nalgebra::DMatrix<f64>>| x.as_ref().map(rows);
+    let vec = |x: &Option<nalgebra::DVector<f64>>| {
+        x.as_ref().map(|v| v.iter().copied().collect::<Vec<f64>>())
+    };
+    let (nv, nh, ns) = m.sizes();
+    Ok(json!({
+        "schema": "blockspin/dbm-analyze/1",
+        "version": env!("CARGO_PKG_VERSION"),
+        "sizes": { "visible": nv, "hidden": nh, "deep": ns },
+        "units": { "visible": if m.visible_units == VisibleUnits::Spin { "spin" } else { "bernoulli" }, "hidden": m.hidden.units(), "deep": m.deep.units() },
+        "existence": analytic::existence(m).map(|e| json!({ "ok": e.ok, "spectral_norm": e.spectral_norm })),
+        "hidden_coupling": mat(&r.hidden_coupling),
+        "hidden_precision": mat(&r.hidden_precision),
+        "hidden_field": vec(&r.hidden_field),
+        "hidden_mean": vec(&r.hidden_mean),
+        "hidden_covariance": mat(&r.hidden_covariance),
+        "visible_coupling": mat(&r.visible_coupling),
+        "visible_field": vec(&r.visible_field),
+        "constant": r.constant,
+        "log_partition": analytic::log_partition(m, &r),
+        "cumulants": analytic::deep_cumulants(m, order),
+        "multibody_couplings": analytic::multibody_couplings(m, order),
+        "truncation_error": analytic::truncation_error(m, order, 1000, 1),
+    }))
+}
+
+fn analyze(a: &AnalyzeArgs) -> Result<()> {
+    if a.order == 0 || a.order > 12 {
+        return Err(Error::invalid(
+            "--order",
+            format!("must be in 1..=12 (got {})", a.order),
+        ));
+    }
+    if let Some(p) = &a.output {
+        io::check_output_path("--output", p)?;
+    }
+    let m = Dbm::load(&a.model)?;
+    let v = analysis_json(&m, a.order)?;
+    if let Some(p) = &a.output {
+        write_json(p, &v)?;
+    }
+    let (nv, nh, ns) = m.sizes();
+    println!(
+        "model {}: {nv} visible, {nh} hidden ({}), {ns} deep ({})",
+        a.model.display(),
+        m.hidden.units(),
+        m.deep.units()
+    );
+    if let Some(e) = analytic::existence(&m) {
+        println!(
+            "existence: ||diag(sigma) M diag(tau)||_2 = {:.6} < 1 (normalizable)",
+            e.spectral_norm
+        );
+    }
+    let short = |x: &Value| -> String {
+        match x {
+            Value::Null => "null (no closed form for this model)".into(),
+            Value::Array(a) if a.len() > 6 => format!("[{} entries]", a.len()),
+            other => other.to_string(),
+        }
+    };
+    for key in [
+        "constant",
+        "log_partition",
+        "visible_field",
+        "visible_coupling",
+        "hidden_field",
+        "hidden_precision",
+        "cumulants",
+        "truncation_error",
+    ] {
+        println!("{key}: {}", short(&v[key]));
+    }
+    Ok(())
+}
+
+fn run_options(r: &RunArgs) -> ValidateOptions {
+    ValidateOptions {
+        chains: r.chains,
+        thermalize: r.thermalize,
+        sweeps: r.sweeps,
+        measure_every: r.measure_every,
+        seed: r.seed,
+        backend: r.backend,
+        max_pairs: 256,
+        family_wise_alpha: 1e-3,
+        perturb_visible_coupling: 1.0,
+    }
+}
+
+fn sample(a: &SampleArgs) -> Result<()> {
+    let opts = run_options(&a.run);
+    opts.check()?;
+    for (flag, p) in [("--output", &a.output), ("--samples", &a.samples)] {
+        if let Some(p) = p {
+            io::check_output_path(flag, p)?;
+        }
+    }
+    let m = Dbm::load(&a.run.model)?;
+    let r = analytic::recursion(&m)?;
+    let (nv, nh, ns) = m.sizes();
+    let quiet = a.run.quiet;
+    let mut notice = |s: &str| {
+        if !quiet {
+            eprintln!("{s}");
+        }
+    };
+    let groups = 64.min(a.run.chains as usize);
+    let mut sums = GroupSums::new(groups, 2 * (nv + nh + ns));
+    let mut samples: Vec<i8> = Vec::new();
+    let mut snapshots = 0usize;
+    let started = std::time::Instant::now();
+    let info = validate::sample_level(
+        &m,
+        &r,
+        a.level,
+        &opts,
+        &mut notice,
+        |snap: &sampler::Snapshot| {
+            snapshots += 1;
+            let chains = a.run.chains as usize;
+            for c in 0..chains {
+                let mut row = Vec::with_capacity(2 * (nv + nh + ns));
+                for (vals, n) in [(&snap.visible, nv), (&snap.hidden, nh), (&snap.deep, ns)] {
+                    for u in 0..n {
+                        let x = vals.get(c * n + u).copied().unwrap_or(f32::NAN) as f64;
+                        row.push(x);
+                        row.push(x * x);
+                    }
+                }
+                sums.add(c % groups, &row);
+            }
+            if a.samples.is_some() {
+                samples.extend(snap.visible.iter().map(|&x| x as i8));
+            }
+        },
+    )?;
+    let est = sums.jackknife(|n, t| {
+        let mut out = Vec::with_capacity(t.len());
+        for pair in t.chunks(2) {
+            let (m1, m2) = (pair[0] / n, pair[1] / n);
+            out.push(m1);
+            out.push((m2 - m1 * m1) * n / (n - 1.0));
+        }
+        out
+    });
+    let layer = |offset: usize, n: usize| -> Value {
+        Value::Array(
+            (0..n)
+                .map(|u| {
+                    let (mean, var) = (est[2 * (offset + u)], est[2 * (offset + u) + 1]);
+                    json!({ "mean": mean.mean, "error": mean.error, "variance": var.mean })
+                })
+                .collect(),
+        )
+    };
+    let present = |n: usize, ok: bool| if ok { n } else { 0 };
+    let result = json!({
+        "schema": "blockspin/dbm-sample/1",
+        "version": env!("CARGO_PKG_VERSION"),
+        "model": a.run.model.display().to_string(),
+        "level": a.level.name(),
+        "parameters": { "chains": a.run.chains, "thermalize": a.run.thermalize, "sweeps": a.run.sweeps, "measure_every": a.run.measure_every, "seed": a.run.seed, "backend": a.run.backend },
+        "backend": info,
+        "snapshots": snapshots,
+        "visible": if a.level == Level::HiddenPrior { Value::Null } else { layer(0, nv) },
+        "hidden": if a.level == Level::Visible { Value::Null } else { layer(nv, nh) },
+        "deep": if matches!(a.level, Level::Full | Level::HiddenPrior) { layer(nv + nh, ns) } else { Value::Null },
+        "timing": { "wall_seconds": started.elapsed().as_secs_f64(), "chain_sweeps_per_second": (a.run.chains as f64) * (a.run.thermalize + a.run.sweeps) as f64 / started.elapsed().as_secs_f64() },
+    });
+    if let Some(p) = &a.output {
+        write_json(p, &result)?;
+    }
+    if let Some(p) = &a.samples {
+        io::write_atomic(p, |w| {
+            io::write_npy_i8(w, &[snapshots, a.run.chains as usize, nv], &samples)
+        })?;
+    }
+    println!(
+        "dbm sample: level {}, {} chains x {} snapshots on {} ({}); {:.0} chain-sweeps/s",
+        a.level.name(),
+        a.run.chains,
+        snapshots,
+        result["backend"]["kind"].as_str().unwrap_or("?"),
+        result["backend"]["adapter"].as_str().unwrap_or("?"),
+        result["timing"]["chain_sweeps_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+    );
+    for (name, n) in [
+        ("visible", present(nv, a.level != Level::HiddenPrior)),
+        ("hidden", present(nh, a.level != Level::Visible)),
+        (
+            "deep",
+            present(ns, matches!(a.level, Level::Full | Level::HiddenPrior)),
+        ),
+    ] {
+        let shown: Vec<String> = (0..n.min(8))
+            .map(|u| {
+                format!(
+                    "{:.4}±{:.4}",
+                    result[name][u]["mean"].as_f64().unwrap_or(f64::NAN),
+                    result[name][u]["error"].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .collect();
+        if n > 0 {
+            println!(
+                "{name} means: {}{}",
+                shown.join(" "),
+                if n > 8 { " ..." } else { "" }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "dbm validate: {} visible, {} hidden, {} deep units; {} chains x {} snapshots per level",
+        r.sizes[0],
+        r.sizes[1],
+        r.sizes[2],
+        r.options.chains,
+        r.options.sweeps / r.options.measure_every
+    );
+    for (level, b) in &r.backends {
+        println!(
+            "  {level:<15} sampled on {} ({}, {})",
+            b.kind, b.adapter, b.api
+        );
+    }
+    println!(
+        "{} checks; Bonferroni threshold |z| < {:.2} (family-wise alpha {})\n",
+        r.checks_total, r.threshold_z, r.family_wise_alpha
+    );
+    let mut groups: std::collections::BTreeMap<(String, &str, &str), (usize, f64, usize)> =
+        Default::default();
+    for c in &r.checks {
+        let e = groups
+            .entry((c.name.clone(), c.level, c.reference))
+            .or_insert((0, 0.0, 0));
+        e.0 += 1;
+        e.1 = f64::max(e.1, c.z.abs());
+        e.2 += (!c.passed) as usize;
+    }
+    println!(
+        "{:<20} {:<15} {:<9} {:>7} {:>8} {:>7}",
+        "check", "level", "against", "count", "max |z|", "failed"
+    );
+    for ((name, level, reference), (count, maxz, failed)) in &groups {
+        println!("{name:<20} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
+    }
+    let mut worst: Vec<&validate::Check> = r.checks.iter().filter(|c| !c.passed).collect();
+    worst.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
+    for c in worst.iter().take(10) {
+        println!(
+            "FAILED {} {} {:?}: estimate {:.6} ± {:.6} vs {} {:.6} (z = {:.2})",
+            c.name, c.level, c.index, c.estimate, c.error, c.reference, c.analytic, c.z
+        );
+    }
+    if let Some(t) = &r.truncation_error {
+        println!("\ntruncation error of the deep cumulant series (h from its own prior):");
+        for x in t {
+            println!("  order {}: max {:.3e}, rms {:.3e}", x.order, x.max, x.rms);
+        }
+    }
+    println!(
+        "\n{}: {} of {} checks failed ({:.1} s)",
+        if r.passed { "PASSED" } else { "FAILED" },
+        r.checks_failed,
+        r.checks_total,
+        r.wall_seconds
+    );
+}
+
+fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
+    let mut opts = run_options(&a.run);
+    opts.max_pairs = a.max_pairs;
+    opts.family_wise_alpha = a.alpha;
+    opts.perturb_visible_coupling = a.perturb_visible_coupling;
+    opts.check()?;
+    if let Some(p) = &a.output {
+        io::check_output_path("--output", p)?;
+    }
+    let m = Dbm::load(&a.run.model)?;
+    let quiet = a.run.quiet;
+    let report = validate::validate(&m, &opts, &mut |s| {
+        if !quiet {
+            eprintln!("{s}");
+        }
+    })?;
+    if let Some(p) = &a.output {
+        write_json(p, &report)?;
+    }
+    print_report(&report);
+    Ok(if report.passed { 0 } else { 1 })
+}

@@ -1,0 +1,599 @@
+//! `blockspin dbm validate`: the analytic recursion checked against sampling at every level.
+//!
+//! Checks (each `{name, level, index, analytic, estimate, error, z}`):
+//!
+//! * `visible_mean` [i], `visible_pair` [i, j] (⟨v_i⟩, ⟨v_i v_j⟩ in the visible units'
+//!   own values) at levels `full`, `visible_hidden`, `visible`, against the exact moments of
+//!   the analytic p(v) (enumeration per connected component of J_v) or, when that is too
+//!   large, against the `full` estimate (z = (a − b)/√(e_a² + e_b²));
+//! * `hidden_mean` [j]: ⟨h_j⟩ of `visible_hidden` against `full` (same (v, h) marginal);
+//! * `hidden_cumulant_1` [j], `hidden_cumulant_2` [j, k], `hidden_cumulant_3` [j],
+//!   `hidden_cumulant_4` [j]: k-statistics of h under its prior q_h (level `hidden_prior`,
+//!   the (h, s) sub-model without v) against κ₁ = A⁻¹b₀, κ₂ = A⁻¹, κ₃ = κ₄ = 0;
+//! * `visible_coupling` [i, i'], `visible_field` [i]: W κ̂₂ Wᵀ and a + W κ̂₁ rebuilt from
+//!   the sampled cumulants against the analytic J_v and f_v;
+//! * `deep_cumulant_n` [k] (bernoulli deep layer): k-statistics of draws from the deep
+//!   prior against the closed forms κ_n(p).
+//!
+//! Errors are jackknife errors over groups of independent chains. A check passes when
+//! |z| is below the Bonferroni threshold for the family-wise error rate (default 1e-3).
+
+use super::analytic::{self, Recursion, Truncation, bernoulli_cumulants, sigmoid};
+use super::model::{Dbm, Layer};
+use super::sampler::{self, DbmSampler, DbmSpec, Level, Snapshot};
+use crate::backend::{BackendChoice, BackendInfo};
+use crate::error::{Error, Result};
+use crate::rng::philox4x32_10;
+use crate::stats::{GroupSums, Jackknife, k_statistics, two_sided_z};
+use nalgebra::{DMatrix, DVector};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// How to validate.
+#[derive(Clone, Debug, Serialize)]
+pub struct ValidateOptions {
+    /// Chains per level.
+    pub chains: u32,
+    /// Sweeps discarded first.
+    pub thermalize: u32,
+    /// Sweeps measured.
+    pub sweeps: u32,
+    /// Snapshot every K sweeps.
+    pub measure_every: u32,
+    /// Seed (each level adds its own offset).
+    pub seed: u64,
+    /// Backend.
+    pub backend: BackendChoice,
+    /// Most visible pairs checked (all pairs when n_visible ≤ 24).
+    pub max_pairs: usize,
+    /// Family-wise error rate of the verdict.
+    pub family_wise_alpha: f64,
+    /// Test hook: the analytic J_v is multiplied by this (1 = no change).
+    pub perturb_visible_coupling: f64,
+}
+
+impl ValidateOptions {
+    /// Checks the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the flag.
+    pub fn check(&self) -> Result<()> {
+        if self.chains < 2 {
+            return Err(Error::invalid(
+                "--chains",
+                format!("must be at least 2 (got {})", self.chains),
+            ));
+        }
+        if self.measure_every == 0 {
+            return Err(Error::invalid(
+                "--measure-every",
+                "must be at least 1 (got 0)",
+            ));
+        }
+        if self.sweeps < self.measure_every {
+            return Err(Error::invalid(
+                "--sweeps",
+                format!("must be at least --measure-every = {}", self.measure_every),
+            ));
+        }
+        if !(self.family_wise_alpha > 0.0 && self.family_wise_alpha < 1.0) {
+            return Err(Error::invalid(
+                "--alpha",
+                format!("must be in (0, 1) (got {})", self.family_wise_alpha),
+            ));
+        }
+        if !self.perturb_visible_coupling.is_finite() {
+            return Err(Error::invalid(
+                "--perturb-visible-coupling",
+                "must be finite",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One comparison.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What is compared.
+    pub name: String,
+    /// The model the estimate was sampled from.
+    pub level: &'static str,
+    /// Unit indices.
+    pub index: Vec<usize>,
+    /// The reference value (exact, analytic, or the `full` estimate).
+    pub analytic: f64,
+    /// The sampled estimate.
+    pub estimate: f64,
+    /// Standard error of the difference.
+    pub error: f64,
+    /// (estimate − analytic) / error.
+    pub z: f64,
+    /// "exact", "analytic" or "full".
+    pub reference: &'static str,
+    /// |z| below the threshold.
+    pub passed: bool,
+}
+
+/// The validation report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// "blockspin/dbm-validate/1".
+    pub schema: &'static str,
+    /// Program version.
+    pub version: &'static str,
+    /// (n_visible, n_hidden, n_deep).
+    pub sizes: [usize; 3],
+    /// Options used.
+    pub options: ValidateOptions,
+    /// Backend of each sampled level.
+    pub backends: BTreeMap<&'static str, BackendInfo>,
+    /// Family-wise error rate.
+    pub family_wise_alpha: f64,
+    /// Bonferroni threshold on |z|.
+    pub threshold_z: f64,
+    /// Number of checks.
+    pub checks_total: usize,
+    /// Number failed.
+    pub checks_failed: usize,
+    /// All checks passed.
+    pub passed: bool,
+    /// Every check.
+    pub checks: Vec<Check>,
+    /// Truncation error of the deep cumulant series (bernoulli deep layer).
+    pub truncation_error: Option<Vec<Truncation>>,
+    /// Wall time.
+    pub wall_seconds: f64,
+}
+
+/// Groups of chains for the jackknife.
+const GROUPS: usize = 64;
+
+/// Runs a level and calls `visit` with every snapshot after thermalization.
+///
+/// # Errors
+/// Sampler errors.
+pub fn sample_level(
+    model: &Dbm,
+    r: &Recursion,
+    level: Level,
+    opts: &ValidateOptions,
+    notice: &mut dyn FnMut(&str),
+    mut visit: impl FnMut(&Snapshot),
+) -> Result<BackendInfo> {
+    let seed = opts.seed.wrapping_add(level as u64 * 0x9E37_79B9_7F4A_7C15);
+    let started = Instant::now();
+    let mut s: Box<dyn DbmSampler> = sampler::open(
+        opts.backend,
+        model,
+        r,
+        DbmSpec {
+            level,
+            chains: opts.chains,
+            seed,
+        },
+        notice,
+    )?;
+    s.advance(opts.thermalize)?;
+    for _ in 0..opts.sweeps / opts.measure_every {
+        s.advance(opts.measure_every)?;
+        visit(&s.snapshot()?);
+    }
+    let info = s.info();
+    notice(&format!(
+        "level {}: {} chains x {} sweeps on {} in {:.1} s",
+        level.name(),
+        opts.chains,
+        opts.thermalize + opts.sweeps,
+        info.kind,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(info)
+}
+
+/// Visible pairs checked: all when n_v ≤ 24, else the `max` with the largest |J_v| (or
+/// |W Wᵀ| without a closed form), deterministic.
+fn choose_pairs(model: &Dbm, r: &Recursion, max: usize) -> Vec<(usize, usize)> {
+    let (nv, _, _) = model.sizes();
+    let mut pairs: Vec<(usize, usize)> = (0..nv)
+        .flat_map(|i| (i + 1..nv).map(move |j| (i, j)))
+        .collect();
+    if nv <= 24 {
+        return pairs;
+    }
+    let (w, _) = analytic::weights(model);
+    let weight = |i: usize, j: usize| match &r.visible_coupling {
+        Some(jv) => jv[(i, j)].abs(),
+        None => w.row(i).dot(&w.row(j)).abs(),
+    };
+    pairs.sort_by(|a, b| weight(b.0, b.1).total_cmp(&weight(a.0, a.1)).then(a.cmp(b)));
+    pairs.truncate(max);
+    pairs.sort();
+    pairs
+}
+
+/// Per-level sums of [v_i, v_i v_j (pairs), h_j].
+struct LevelMoments {
+    sums: GroupSums,
+    nv: usize,
+    nh: usize,
+}
+
+impl LevelMoments {
+    fn new(nv: usize, nh: usize, pairs: usize) -> Self {
+        LevelMoments {
+            sums: GroupSums::new(GROUPS, nv + pairs + nh),
+            nv,
+            nh,
+        }
+    }
+    fn add(&mut self, snap: &Snapshot, pairs: &[(usize, usize)]) {
+        let chains = snap.visible.len() / self.nv.max(1);
+        let mut row = vec![0.0; self.sums_dims(pairs.len())];
+        for c in 0..chains {
+            let v = &snap.visible[c * self.nv..(c + 1) * self.nv];
+            for i in 0..self.nv {
+                row[i] = v[i] as f64;
+            }
+            for (p, &(i, j)) in pairs.iter().enumerate() {
+                row[self.nv + p] = v[i] as f64 * v[j] as f64;
+            }
+            let at = self.nv + pairs.len();
+            if snap.hidden.len() == chains * self.nh {
+                for j in 0..self.nh {
+                    row[at + j] = snap.hidden[c * self.nh + j] as f64;
+                }
+            }
+            self.sums.add(c % GROUPS, &row);
+        }
+    }
+    fn sums_dims(&self, pairs: usize) -> usize {
+        self.nv + pairs + self.nh
+    }
+    fn estimates(&self) -> Vec<Jackknife> {
+        self.sums
+            .jackknife(|n, t| t.iter().map(|x| x / n).collect())
+    }
+}
+
+/// Sums of shifted powers and cross products of h (hidden-prior level).
+struct HiddenCumulants {
+    sums: GroupSums,
+    nh: usize,
+    shift: Option<Vec<f64>>,
+}
+
+impl HiddenCumulants {
+    fn new(nh: usize) -> Self {
+        HiddenCumulants {
+            sums: GroupSums::new(GROUPS, 4 * nh + nh * (nh - 1) / 2),
+            nh,
+            shift: None,
+        }
+    }
+    fn add(&mut self, snap: &Snapshot) {
+        let nh = self.nh;
+        let chains = snap.hidden.len() / nh;
+        let shift = self
+            .shift
+            .get_or_insert_with(|| {
+                (0..nh)
+                    .map(|j| {
+                        (0..chains)
+                            .map(|c| snap.hidden[c * nh + j] as f64)
+                            .sum::<f64>()
+                            / chains as f64
+                    })
+                    .collect()
+            })
+            .clone();
+        let mut row = vec![0.0; 4 * nh + nh * (nh - 1) / 2];
+        for c in 0..chains {
+            let x: Vec<f64> = (0..nh)
+                .map(|j| snap.hidden[c * nh + j] as f64 - shift[j])
+                .collect();
+            let mut p = 4 * nh;
+            for j in 0..nh {
+                let mut power = 1.0;
+                for r in 0..4 {
+                    power *= x[j];
+                    row[4 * j + r] = power;
+                }
+                for k in j + 1..nh {
+                    row[p] = x[j] * x[k];
+                    p += 1;
+                }
+            }
+            self.sums.add(c % GROUPS, &row);
+        }
+    }
+}
+
+fn z_of(estimate: f64, reference: f64, error: f64) -> f64 {
+    if error > 0.0 {
+        (estimate - reference) / error
+    } else if estimate == reference {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Runs every applicable level and check.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for bad options or an unnormalizable model; sampler errors.
+pub fn validate(
+    model: &Dbm,
+    opts: &ValidateOptions,
+    notice: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    opts.check()?;
+    let started = Instant::now();
+    let mut r = analytic::recursion(model)?;
+    if let Some(j) = r.visible_coupling.as_mut() {
+        *j *= opts.perturb_visible_coupling;
+    }
+    let (nv, nh, ns) = model.sizes();
+    let pairs = choose_pairs(model, &r, opts.max_pairs);
+    let exact = match (&r.visible_coupling, &r.visible_field) {
+        (Some(j), Some(f)) => analytic::visible_moments(j, f, model.visible_units),
+        _ => None,
+    };
+    let mut levels = vec![Level::Full];
+    if model.hidden.is_gaussian() {
+        levels.push(Level::VisibleHidden);
+    }
+    if r.visible_coupling.is_some() {
+        levels.push(Level::Visible);
+    }
+    let mut backends = BTreeMap::new();
+    let mut moments: BTreeMap<&'static str, Vec<Jackknife>> = BTreeMap::new();
+    for &level in &levels {
+        let mut acc = LevelMoments::new(
+            nv,
+            if level == Level::Visible { 0 } else { nh },
+            pairs.len(),
+        );
+        // the visible level samples the analytic (J_v, f_v), perturbed or not
+        let info = sample_level(model, &r, level, opts, notice, |s| acc.add(s, &pairs))?;
+        backends.insert(level.name(), info);
+        moments.insert(level.name(), acc.estimates());
+    }
+
+    let mut checks = Vec::new();
+    let full = &moments["full"];
+    for &level in &levels {
+        let est = &moments[level.name()];
+        let mut push = |name: &str, index: Vec<usize>, at: usize, exact_value: Option<f64>| {
+            let e = est[at];
+            let (reference, analytic_value, error) = match exact_value {
+                Some(x) => ("exact", x, e.error),
+                None if level != Level::Full => (
+                    "full",
+                    full[at].mean,
+                    (e.error.powi(2) + full[at].error.powi(2)).sqrt(),
+                ),
+                None => return,
+            };
+            checks.push(Check {
+                name: name.into(),
+                level: level.name(),
+                index,
+                analytic: analytic_value,
+                estimate: e.mean,
+                error,
+                z: z_of(e.mean, analytic_value, error),
+                reference,
+                passed: true,
+            });
+        };
+        for i in 0..nv {
+            push(
+                "visible_mean",
+                vec![i],
+                i,
+                exact.as_ref().map(|(m, _)| m[i]),
+            );
+        }
+        for (p, &(i, j)) in pairs.iter().enumerate() {
+            push(
+                "visible_pair",
+                vec![i, j],
+                nv + p,
+                exact.as_ref().map(|(_, m2)| m2[(i, j)]),
+            );
+        }
+        if level == Level::VisibleHidden {
+            for j in 0..nh {
+                push("hidden_mean", vec![j], nv + pairs.len() + j, None);
+            }
+        }
+    }
+
+    if let (Some(cov), Some(mean), Some(jv), Some(fv)) = (
+        &r.hidden_covariance,
+        &r.hidden_mean,
+        &r.visible_coupling,
+        &r.visible_field,
+    ) {
+        let mut acc = HiddenCumulants::new(nh);
+        let info = sample_level(model, &r, Level::HiddenPrior, opts, notice, |s| acc.add(s))?;
+        backends.insert(Level::HiddenPrior.name(), info);
+        checks.extend(cumulant_checks(model, &acc, cov, mean, jv, fv, &pairs));
+    }
+
+    let mut truncation = None;
+    if let Layer::Bernoulli { bias } = &model.deep {
+        let samples = (opts.chains as usize) * (opts.sweeps / opts.measure_every) as usize;
+        checks.extend(deep_cumulant_checks(bias, samples.max(1000), opts.seed));
+        truncation = analytic::truncation_error(model, 4, 1000, opts.seed);
+    }
+
+    let threshold_z = two_sided_z(opts.family_wise_alpha / checks.len().max(1) as f64);
+    for c in &mut checks {
+        c.passed = c.z.abs() < threshold_z;
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    Ok(Report {
+        schema: "blockspin/dbm-validate/1",
+        version: env!("CARGO_PKG_VERSION"),
+        sizes: [nv, nh, ns],
+        options: opts.clone(),
+        backends,
+        family_wise_alpha: opts.family_wise_alpha,
+        threshold_z,
+        checks_total: checks.len(),
+        checks_failed: failed,
+        passed: failed == 0,
+        checks,
+        truncation_error: truncation,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// κ₁…κ₄ of h under q_h and the couplings rebuilt from them.
+fn cumulant_checks(
+    model: &Dbm,
+    acc: &HiddenCumulants,
+    cov: &DMatrix<f64>,
+    mean: &DVector<f64>,
+    jv: &DMatrix<f64>,
+    fv: &DVector<f64>,
+    pairs: &[(usize, usize)],
+) -> Vec<Check> {
+    let nh = acc.nh;
+    let nv = model.visible_bias.len();
+    let shift = acc.shift.clone().unwrap_or_else(|| vec![0.0; nh]);
+    let w = &model.visible_hidden;
+    let w_rows: Vec<Vec<(usize, f64)>> = w
+        .iter()
+        .map(|r| {
+            r.iter()
+                .copied()
+                .enumerate()
+                .filter(|x| x.1 != 0.0)
+                .collect()
+        })
+        .collect();
+    let mut coupling_index: Vec<(usize, usize)> = (0..nv).map(|i| (i, i)).collect();
+    coupling_index.extend_from_slice(pairs);
+    let outputs = acc.sums.jackknife(|n, t| {
+        let mut k = vec![[0.0; 4]; nh];
+        for j in 0..nh {
+            k[j] = k_statistics(n, [t[4 * j], t[4 * j + 1], t[4 * j + 2], t[4 * j + 3]]);
+            k[j][0] += shift[j];
+        }
+        let mut c2 = DMatrix::zeros(nh, nh);
+        let mut p = 4 * nh;
+        for j in 0..nh {
+            c2[(j, j)] = k[j][1];
+            for l in j + 1..nh {
+                let v = crate::stats::covariance_k_statistic(n, t[4 * j], t[4 * l], t[p]);
+                c2[(j, l)] = v;
+                c2[(l, j)] = v;
+                p += 1;
+            }
+        }
+        let mut out: Vec<f64> = k.iter().map(|x| x[0]).collect();
+        for j in 0..nh {
+            for l in j..nh {
+                out.push(c2[(j, l)]);
+            }
+        }
+        out.extend(k.iter().map(|x| x[2]));
+        out.extend(k.iter().map(|x| x[3]));
+        for &(a, b) in &coupling_index {
+            let mut s = 0.0;
+            for &(j, wa) in &w_rows[a] {
+                for &(l, wb) in &w_rows[b] {
+                    s += wa * c2[(j, l)] * wb;
+                }
+            }
+            out.push(s);
+        }
+        for (a, row) in w_rows.iter().enumerate() {
+            out.push(model.visible_bias[a] + row.iter().map(|&(j, wa)| wa * k[j][0]).sum::<f64>());
+        }
+        out
+    });
+    let mut checks = Vec::new();
+    let mut at = 0;
+    let mut push = |name: &str, index: Vec<usize>, analytic_value: f64, e: Jackknife| {
+        checks.push(Check {
+            name: name.into(),
+            level: Level::HiddenPrior.name(),
+            index,
+            analytic: analytic_value,
+            estimate: e.mean,
+            error: e.error,
+            z: z_of(e.mean, analytic_value, e.error),
+            reference: "analytic",
+            passed: true,
+        });
+    };
+    for j in 0..nh {
+        push("hidden_cumulant_1", vec![j], mean[j], outputs[at]);
+        at += 1;
+    }
+    for j in 0..nh {
+        for l in j..nh {
+            push("hidden_cumulant_2", vec![j, l], cov[(j, l)], outputs[at]);
+            at += 1;
+        }
+    }
+    for j in 0..nh {
+        push("hidden_cumulant_3", vec![j], 0.0, outputs[at]);
+        at += 1;
+    }
+    for j in 0..nh {
+        push("hidden_cumulant_4", vec![j], 0.0, outputs[at]);
+        at += 1;
+    }
+    for &(a, b) in &coupling_index {
+        push("visible_coupling", vec![a, b], jv[(a, b)], outputs[at]);
+        at += 1;
+    }
+    for a in 0..nv {
+        push("visible_field", vec![a], fv[a], outputs[at]);
+        at += 1;
+    }
+    checks
+}
+
+/// k-statistics of `samples` draws from each Bernoulli deep unit's prior against κ_n(p).
+fn deep_cumulant_checks(bias: &[f64], samples: usize, seed: u64) -> Vec<Check> {
+    let key = crate::rng::seed_key(seed ^ 0xDEE9);
+    let mut checks = Vec::new();
+    for (k, &d) in bias.iter().enumerate() {
+        let p = sigmoid(d);
+        let exact = bernoulli_cumulants(p, 4);
+        let mut sums = GroupSums::new(GROUPS, 4);
+        for i in 0..samples {
+            let w = philox4x32_10([i as u32, k as u32, 0, 7], key);
+            let u = ((w[0] as u64) << 21 ^ (w[1] as u64 >> 11)) as f64 / (1u64 << 53) as f64;
+            let x = if u < p { 1.0 - p } else { -p }; // shifted by p
+            sums.add(i % GROUPS, &[x, x * x, x * x * x, x * x * x * x]);
+        }
+        let est = sums.jackknife(|n, t| {
+            let mut kk = k_statistics(n, [t[0], t[1], t[2], t[3]]).to_vec();
+            kk[0] += p;
+            kk
+        });
+        for n in 0..4 {
+            checks.push(Check {
+                name: format!("deep_cumulant_{}", n + 1),
+                level: "deep_prior",
+                index: vec![k],
+                analytic: exact[n],
+                estimate: est[n].mean,
+                error: est[n].error,
+                z: z_of(est[n].mean, exact[n], est[n].error),
+                reference: "analytic",
+                passed: true,
+            });
+        }
+    }
+    checks
+}
