@@ -324,11 +324,19 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
             e.spectral_norm
         );
     }
+    fn show(x: &Value) -> String {
+        match x {
+            Value::Number(n) => n.as_f64().map_or(n.to_string(), |f| format!("{f:.6}")),
+            Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
+            Value::Object(o) => format!("{{{}}}", o.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect::<Vec<_>>().join(", ")),
+            other => other.to_string(),
+        }
+    }
     let short = |x: &Value| -> String {
         match x {
             Value::Null => "null (no closed form for this model)".into(),
-            Value::Array(a) if a.len() > 6 => format!("[{} entries]", a.len()),
-            other => other.to_string(),
+            Value::Array(a) if a.len() > 6 => format!("[{} entries; see --output]", a.len()),
+            other => show(other),
         }
     };
     for key in [
