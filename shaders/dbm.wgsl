@@ -46,6 +46,8 @@ struct DbmParams {
     flags: vec4<u32>,
     // seed low, seed high, 0, 0
     key: vec4<u32>,
+    // where each layer starts in `units`: visible, hidden, deep, noise
+    bases: vec4<u32>,
     slots: array<vec4<u32>, 8>,
 }
 
@@ -60,10 +62,8 @@ struct DbmStep {
 @group(0) @binding(1) var<uniform> dbm_step: DbmStep;
 @group(0) @binding(2) var<storage, read> coef: array<f32>;
 @group(0) @binding(3) var<storage, read> index: array<u32>;
-@group(0) @binding(4) var<storage, read_write> visible: array<f32>;
-@group(0) @binding(5) var<storage, read_write> hidden: array<f32>;
-@group(0) @binding(6) var<storage, read_write> deep: array<f32>;
-@group(0) @binding(7) var<storage, read_write> noise: array<f32>;
+// All unit values: visible, hidden, deep and the reduced model's noise, each unit-major.
+@group(0) @binding(4) var<storage, read_write> units: array<f32>;
 
 const DBM_WORKGROUP: u32 = 64u;
 
@@ -109,55 +109,47 @@ fn group_normals(g: u32, chain: u32, purpose: u32) -> vec4<f32> {
     return vec4<f32>(a.x, a.y, b.x, b.y);
 }
 
+// The random input of a group of four hidden or deep units: normals (gaussian) or words
+// (bernoulli), as described at the top of this file.
+struct GroupRandomness {
+    normals: vec4<f32>,
+    bits: vec4<u32>,
+}
+
+fn group_randomness(gaussian: bool, g: u32, chain: u32, purpose: u32) -> GroupRandomness {
+    var r: GroupRandomness;
+    if (gaussian) {
+        r.normals = group_normals(g, chain, purpose);
+    } else {
+        r.bits = dbm_words(g, chain, purpose);
+    }
+    return r;
+}
+
+// A hidden or deep unit with input x: N(p1 + sd^2 x, sd^2) or Bernoulli(sigmoid(p1 + x)),
+// where (p1, sd) are the layer's (mean, std) or (bias, unused) of unit `unit`.
+fn layer_draw(gaussian: bool, p1_slot: u32, p2_slot: u32, unit: u32, x: f32, r: GroupRandomness, o: u32) -> f32 {
+    let p1 = coef[slot(p1_slot) + unit];
+    if (gaussian) {
+        let sd = coef[slot(p2_slot) + unit];
+        return p1 + sd * sd * x + sd * r.normals[o];
+    }
+    return bernoulli_draw(r.bits[o], sigmoid(p1 + x));
+}
+
 fn dbm_thread(wg: vec3<u32>, nwg: vec3<u32>, local: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * DBM_WORKGROUP + local;
 }
 
-// Σ over row `row` of a CSR matrix of value * x[col * chains + chain], for each state array.
-fn dot_visible(mat: u32, row: u32, chain: u32) -> f32 {
+// Σ over row `row` of a CSR matrix of value * units[base + col * chains + chain].
+fn row_dot(mat: u32, row: u32, base: u32, chain: u32) -> f32 {
     let chains = dbm.sizes.w;
     let r = row_range(mat, row);
     let cols = slot(mat + 1u);
     let vals = slot(mat + 2u);
     var x = 0.0;
     for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + coef[vals + k] * visible[index[cols + k] * chains + chain];
-    }
-    return x;
-}
-
-fn dot_hidden(mat: u32, row: u32, chain: u32) -> f32 {
-    let chains = dbm.sizes.w;
-    let r = row_range(mat, row);
-    let cols = slot(mat + 1u);
-    let vals = slot(mat + 2u);
-    var x = 0.0;
-    for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + coef[vals + k] * hidden[index[cols + k] * chains + chain];
-    }
-    return x;
-}
-
-fn dot_deep(mat: u32, row: u32, chain: u32) -> f32 {
-    let chains = dbm.sizes.w;
-    let r = row_range(mat, row);
-    let cols = slot(mat + 1u);
-    let vals = slot(mat + 2u);
-    var x = 0.0;
-    for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + coef[vals + k] * deep[index[cols + k] * chains + chain];
-    }
-    return x;
-}
-
-fn dot_noise(mat: u32, row: u32, chain: u32) -> f32 {
-    let chains = dbm.sizes.w;
-    let r = row_range(mat, row);
-    let cols = slot(mat + 1u);
-    let vals = slot(mat + 2u);
-    var x = 0.0;
-    for (var k = r.x; k < r.y; k = k + 1u) {
-        x = x + coef[vals + k] * noise[index[cols + k] * chains + chain];
+        x = x + coef[vals + k] * units[base + index[cols + k] * chains + chain];
     }
     return x;
 }
@@ -174,13 +166,7 @@ fn dbm_hidden(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     let g = t / chains;
     let chain = t % chains;
     let gaussian = dbm.flags.y == 1u;
-    var normals = vec4<f32>(0.0);
-    var bits = vec4<u32>(0u);
-    if (gaussian) {
-        normals = group_normals(g, chain, PURPOSE_DBM_HIDDEN);
-    } else {
-        bits = dbm_words(g, chain, PURPOSE_DBM_HIDDEN);
-    }
+    let rnd = group_randomness(gaussian, g, chain, PURPOSE_DBM_HIDDEN);
     for (var o = 0u; o < 4u; o = o + 1u) {
         let j = 4u * g + o;
         if (j >= nh) {
@@ -188,16 +174,10 @@ fn dbm_hidden(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
         }
         var x = 0.0;
         if (dbm.flags.w == 1u) {
-            x = dot_visible(MAT_W_COLS, j, chain);
+            x = row_dot(MAT_W_COLS, j, dbm.bases.x, chain);
         }
-        x = x + dot_deep(MAT_M_ROWS, j, chain);
-        let p1 = coef[slot(SLOT_HIDDEN_P1) + j];
-        if (gaussian) {
-            let sd = coef[slot(SLOT_HIDDEN_P2) + j];
-            hidden[j * chains + chain] = p1 + sd * sd * x + sd * normals[o];
-        } else {
-            hidden[j * chains + chain] = bernoulli_draw(bits[o], sigmoid(p1 + x));
-        }
+        x = x + row_dot(MAT_M_ROWS, j, dbm.bases.z, chain);
+        units[dbm.bases.y + j * chains + chain] = layer_draw(gaussian, SLOT_HIDDEN_P1, SLOT_HIDDEN_P2, j, x, rnd, o);
     }
 }
 
@@ -224,37 +204,25 @@ fn dbm_outer(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
             if (i >= nv) {
                 break;
             }
-            let x = coef[slot(SLOT_A) + i] + dot_hidden(MAT_W_ROWS, i, chain);
+            let x = coef[slot(SLOT_A) + i] + row_dot(MAT_W_ROWS, i, dbm.bases.y, chain);
             if (dbm.flags.x == 1u) {
-                visible[i * chains + chain] = 2.0 * bernoulli_draw(bits[o], sigmoid(2.0 * x)) - 1.0;
+                units[dbm.bases.x + i * chains + chain] = 2.0 * bernoulli_draw(bits[o], sigmoid(2.0 * x)) - 1.0;
             } else {
-                visible[i * chains + chain] = bernoulli_draw(bits[o], sigmoid(x));
+                units[dbm.bases.x + i * chains + chain] = bernoulli_draw(bits[o], sigmoid(x));
             }
         }
         return;
     }
     let gd = g - visible_groups;
     let gaussian = dbm.flags.z == 1u;
-    var normals = vec4<f32>(0.0);
-    var bits = vec4<u32>(0u);
-    if (gaussian) {
-        normals = group_normals(gd, chain, PURPOSE_DBM_DEEP);
-    } else {
-        bits = dbm_words(gd, chain, PURPOSE_DBM_DEEP);
-    }
+    let rnd = group_randomness(gaussian, gd, chain, PURPOSE_DBM_DEEP);
     for (var o = 0u; o < 4u; o = o + 1u) {
         let k = 4u * gd + o;
         if (k >= ns) {
             break;
         }
-        let x = dot_hidden(MAT_M_COLS, k, chain);
-        let p1 = coef[slot(SLOT_DEEP_P1) + k];
-        if (gaussian) {
-            let sd = coef[slot(SLOT_DEEP_P2) + k];
-            deep[k * chains + chain] = p1 + sd * sd * x + sd * normals[o];
-        } else {
-            deep[k * chains + chain] = bernoulli_draw(bits[o], sigmoid(p1 + x));
-        }
+        let x = row_dot(MAT_M_COLS, k, dbm.bases.y, chain);
+        units[dbm.bases.z + k * chains + chain] = layer_draw(gaussian, SLOT_DEEP_P1, SLOT_DEEP_P2, k, x, rnd, o);
     }
 }
 
@@ -273,7 +241,7 @@ fn dbm_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     for (var o = 0u; o < 4u; o = o + 1u) {
         let j = 4u * g + o;
         if (j < nh) {
-            noise[j * chains + chain] = normals[o];
+            units[dbm.bases.w + j * chains + chain] = normals[o];
         }
     }
 }
@@ -294,8 +262,8 @@ fn dbm_hidden_reduced(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
         if (j >= nh) {
             break;
         }
-        let x = coef[slot(SLOT_M0) + j] + dot_visible(MAT_K, j, chain);
-        hidden[j * chains + chain] = x + dot_noise(MAT_L, j, chain);
+        let x = coef[slot(SLOT_M0) + j] + row_dot(MAT_K, j, dbm.bases.x, chain);
+        units[dbm.bases.y + j * chains + chain] = x + row_dot(MAT_L, j, dbm.bases.w, chain);
     }
 }
 
@@ -315,12 +283,12 @@ fn dbm_visible_pairwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
         if ((i & 3u) == 0u) {
             bits = dbm_words(i / 4u, chain, PURPOSE_DBM_VISIBLE);
         }
-        let x = coef[slot(SLOT_F) + i] + dot_visible(MAT_J, i, chain);
+        let x = coef[slot(SLOT_F) + i] + row_dot(MAT_J, i, dbm.bases.x, chain);
         if (spin) {
-            visible[i * chains + chain] = 2.0 * bernoulli_draw(bits[i & 3u], sigmoid(2.0 * x)) - 1.0;
+            units[dbm.bases.x + i * chains + chain] = 2.0 * bernoulli_draw(bits[i & 3u], sigmoid(2.0 * x)) - 1.0;
         } else {
             // v_i^2 = v_i: half the diagonal coupling acts as a field
-            visible[i * chains + chain] = bernoulli_draw(bits[i & 3u], sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
+            units[dbm.bases.x + i * chains + chain] = bernoulli_draw(bits[i & 3u], sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
         }
     }
 }

@@ -328,7 +328,13 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         match x {
             Value::Number(n) => n.as_f64().map_or(n.to_string(), |f| format!("{f:.6}")),
             Value::Array(a) => format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", ")),
-            Value::Object(o) => format!("{{{}}}", o.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect::<Vec<_>>().join(", ")),
+            Value::Object(o) => format!(
+                "{{{}}}",
+                o.iter()
+                    .map(|(k, v)| format!("{k}: {}", show(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             other => other.to_string(),
         }
     }

@@ -20,7 +20,7 @@
 use super::analytic::{Recursion, softplus};
 use super::model::{Dbm, Layer, VisibleUnits};
 use crate::backend::BackendInfo;
-use crate::backend::gpu::GpuContext;
+use crate::backend::gpu::{Dispatch, GpuContext, KernelSet};
 use crate::error::{Error, Result};
 use crate::rng::{philox4x32_10, seed_key};
 use rayon::prelude::*;
@@ -335,6 +335,30 @@ fn unit_normal(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) 
     }
 }
 
+/// Twin of `layer_draw`: a hidden or deep unit with input x.
+fn layer_draw(
+    c: &Coefficients,
+    gaussian: bool,
+    (p1, p2): (Slot, Slot),
+    key: [u32; 2],
+    unit: usize,
+    sweep: u32,
+    chain: usize,
+    purpose: u32,
+    x: f32,
+) -> f32 {
+    let mean_or_bias = c.at(p1, unit);
+    if gaussian {
+        let sd = c.at(p2, unit);
+        mean_or_bias + sd * sd * x + sd * unit_normal(key, unit, sweep, chain, purpose)
+    } else {
+        bernoulli_draw(
+            unit_word(key, unit, sweep, chain, purpose),
+            sigmoid32(mean_or_bias + x),
+        )
+    }
+}
+
 /// Twin of `dbm_hidden` for unit j of one chain.
 fn hidden_unit(
     c: &Coefficients,
@@ -351,16 +375,17 @@ fn hidden_unit(
         x = c.row_dot(Slot::WCols, j, v);
     }
     x += c.row_dot(Slot::MRows, j, s);
-    let p1 = c.at(Slot::HiddenP1, j);
-    if c.hidden_gaussian {
-        let sd = c.at(Slot::HiddenP2, j);
-        p1 + sd * sd * x + sd * unit_normal(key, j, sweep, chain, PURPOSE_HIDDEN)
-    } else {
-        bernoulli_draw(
-            unit_word(key, j, sweep, chain, PURPOSE_HIDDEN),
-            sigmoid32(p1 + x),
-        )
-    }
+    layer_draw(
+        c,
+        c.hidden_gaussian,
+        (Slot::HiddenP1, Slot::HiddenP2),
+        key,
+        j,
+        sweep,
+        chain,
+        PURPOSE_HIDDEN,
+        x,
+    )
 }
 
 /// Twin of the visible half of `dbm_outer`.
@@ -391,16 +416,17 @@ fn deep_unit(
     h: &[f32],
 ) -> f32 {
     let x = c.row_dot(Slot::MCols, k, h);
-    let p1 = c.at(Slot::DeepP1, k);
-    if c.deep_gaussian {
-        let sd = c.at(Slot::DeepP2, k);
-        p1 + sd * sd * x + sd * unit_normal(key, k, sweep, chain, PURPOSE_DEEP)
-    } else {
-        bernoulli_draw(
-            unit_word(key, k, sweep, chain, PURPOSE_DEEP),
-            sigmoid32(p1 + x),
-        )
-    }
+    layer_draw(
+        c,
+        c.deep_gaussian,
+        (Slot::DeepP1, Slot::DeepP2),
+        key,
+        k,
+        sweep,
+        chain,
+        PURPOSE_DEEP,
+        x,
+    )
 }
 
 /// Twin of `dbm_noise` followed by `dbm_hidden_reduced`, for all hidden units of a chain.
@@ -582,6 +608,7 @@ struct GpuDbmParams {
     sizes: [u32; 4],
     flags: [u32; 4],
     key: [u32; 4],
+    bases: [u32; 4],
     slots: [u32; SLOTS],
 }
 
@@ -597,23 +624,21 @@ struct GpuDbmStep {
 const DBM_WORKGROUP: u64 = 64;
 const MAX_DBM_STEPS: usize = 768;
 
-/// The GPU sampler.
+/// The GPU sampler. All unit values live in one buffer, layer after layer
+/// (visible, hidden, deep, noise), each unit-major.
 pub struct GpuDbmSampler {
     ctx: Arc<GpuContext>,
     spec: DbmSpec,
-    nv: usize,
-    nh: usize,
-    ns: usize,
-    pipelines: Vec<(wgpu::ComputePipeline, u32)>,
-    bind_group: wgpu::BindGroup,
-    step_buffer: wgpu::Buffer,
-    step_stride: u64,
-    buffers: [wgpu::Buffer; 3],
+    sizes: [usize; 3],
+    kernels: KernelSet,
+    /// (invocations, workgroups) of each kernel of a sweep, in order.
+    sweep_kernels: Vec<(u32, (u32, u32))>,
+    units: wgpu::Buffer,
     sweep: u32,
 }
 
 impl GpuDbmSampler {
-    /// Uploads the model and the initial state and builds the pipelines of the level.
+    /// Uploads the model and the initial state and builds the kernels of the level.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if the level does not exist for this model (or is the
@@ -629,8 +654,18 @@ impl GpuDbmSampler {
         let c = Coefficients::new(model, r);
         let chains = spec.chains as usize;
         let (nv, nh, ns) = (c.nv, c.nh, c.ns);
-        let key = seed_key(spec.seed);
-        let init = initial(&c, chains, key, spec.level != Level::HiddenPrior);
+        let init = initial(
+            &c,
+            chains,
+            seed_key(spec.seed),
+            spec.level != Level::HiddenPrior,
+        );
+        // one buffer: visible | hidden | deep | noise, each unit-major
+        let mut units: Vec<f32> = transpose(&init.visible, chains, nv);
+        let bases = [0, chains * nv, chains * (nv + nh), chains * (nv + nh + ns)];
+        units.extend(transpose(&init.hidden, chains, nh));
+        units.extend(transpose(&init.deep, chains, ns));
+        units.resize(bases[3] + chains * nh, 0.0);
         let limit = ctx
             .limits
             .max_storage_buffer_binding_size
@@ -638,211 +673,96 @@ impl GpuDbmSampler {
         for (what, bytes) in [
             ("the model coefficients", 4 * c.values.len() as u64),
             ("the model's sparse structure", 4 * c.index.len() as u64),
-            ("the visible states", 4 * (chains * nv) as u64),
-            ("the hidden states", 4 * (chains * nh) as u64),
+            ("the unit values of all chains", 4 * units.len() as u64),
         ] {
-            if bytes > limit {
+            if bytes > limit || bytes > u32::MAX as u64 {
                 return Err(Error::DeviceLimit(format!(
                     "{what} need {bytes} bytes but the adapter's max_storage_buffer_binding_size is {limit}; use fewer --chains"
                 )));
             }
         }
+        // invocations: one per group of four units and chain (one per chain for the pairwise sweep)
+        let groups = |n: usize| (n.div_ceil(4) * chains) as u32;
+        let (entry_points, threads): (Vec<&str>, Vec<u32>) = match spec.level {
+            Level::Full | Level::HiddenPrior => (
+                vec!["dbm_hidden", "dbm_outer"],
+                vec![groups(nh), groups(nv) + groups(ns)],
+            ),
+            Level::VisibleHidden => (
+                vec!["dbm_noise", "dbm_hidden_reduced", "dbm_outer"],
+                vec![groups(nh), groups(nh), groups(nv)],
+            ),
+            Level::Visible => (vec!["dbm_visible_pairwise"], vec![chains as u32]),
+        };
         let params = GpuDbmParams {
-            sizes: [nv as u32, nh as u32, ns as u32, spec.chains],
+            // in the reduced (v, h) model s is integrated out: dbm_outer covers v only
+            sizes: [
+                nv as u32,
+                nh as u32,
+                if spec.level == Level::VisibleHidden {
+                    0
+                } else {
+                    ns as u32
+                },
+                spec.chains,
+            ],
             flags: [
                 c.spin as u32,
                 c.hidden_gaussian as u32,
                 c.deep_gaussian as u32,
                 (spec.level != Level::HiddenPrior) as u32,
             ],
-            key: [key[0], key[1], 0, 0],
+            key: {
+                let k = seed_key(spec.seed);
+                [k[0], k[1], 0, 0]
+            },
+            bases: bases.map(|b| b as u32),
             slots: c.slots,
         };
         let device = &ctx.device;
-        let module = ctx.shader(&crate::shaders::DBM_SAMPLER)?;
-        let storage = |read_only| wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("dbm"),
-            entries: &[
-                entry(
-                    0,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                ),
-                entry(
-                    1,
-                    wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
-                    },
-                ),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(false)),
-                entry(5, storage(false)),
-                entry(6, storage(false)),
-                entry(7, storage(false)),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("dbm"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |name: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        // invocations: one per group of four units and chain (one per chain for the pairwise sweep)
-        let groups = |n: usize| (n.div_ceil(4) * chains) as u32;
-        let kernels: Vec<(&str, u32)> = match spec.level {
-            Level::Full | Level::HiddenPrior => vec![
-                ("dbm_hidden", groups(nh)),
-                ("dbm_outer", groups(nv) + groups(ns)),
-            ],
-            Level::VisibleHidden => vec![
-                ("dbm_noise", groups(nh)),
-                ("dbm_hidden_reduced", groups(nh)),
-                ("dbm_outer", groups(nv)),
-            ],
-            Level::Visible => vec![("dbm_visible_pairwise", chains as u32)],
-        };
-        // dbm_outer threads cover v and s; in the reduced model only v (s is absent)
-        let params = if spec.level == Level::VisibleHidden {
-            GpuDbmParams {
-                sizes: [nv as u32, nh as u32, 0, spec.chains],
-                ..params
-            }
-        } else {
-            params
-        };
-        let pipelines = kernels
-            .iter()
-            .map(|(n, threads)| (pipeline(n), *threads))
-            .collect();
-        let buf = |label, contents: &[f32], usage| {
+        let init_buffer = |label, contents: &[u8], usage| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
-                contents: bytemuck::cast_slice(contents),
+                contents,
                 usage,
             })
         };
-        let rw = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
-        let nonempty = |v: &[f32]| if v.is_empty() { vec![0.0] } else { v.to_vec() };
-        let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("dbm params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let coef = buf("dbm coefficients", &c.values, wgpu::BufferUsages::STORAGE);
-        let index = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("dbm sparse structure"),
-            contents: bytemuck::cast_slice(&c.index),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
-        let buffers = [
-            buf(
-                "visible",
-                &nonempty(&transpose(&init.visible, chains, nv)),
-                rw,
-            ),
-            buf(
-                "hidden",
-                &nonempty(&transpose(&init.hidden, chains, nh)),
-                rw,
-            ),
-            buf("deep", &nonempty(&transpose(&init.deep, chains, ns)), rw),
-        ];
-        let noise = buf(
-            "noise",
-            &vec![0.0; (chains * nh).max(1)],
+        let coef = init_buffer(
+            "dbm coefficients",
+            bytemuck::cast_slice(&c.values),
             wgpu::BufferUsages::STORAGE,
         );
-        let step_stride = (size_of::<GpuDbmStep>() as u64)
-            .next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
-        let step_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dbm steps"),
-            size: step_stride * MAX_DBM_STEPS as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("dbm"),
-            layout: &layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &step_buffer,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(size_of::<GpuDbmStep>() as u64),
-                    }),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: coef.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: index.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: buffers[0].as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: buffers[1].as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 6,
-                    resource: buffers[2].as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 7,
-                    resource: noise.as_entire_binding(),
-                },
-            ],
-        });
-        for (_, threads) in &kernels {
-            ctx.grid((*threads as u64).div_ceil(DBM_WORKGROUP))?;
-        }
+        let index = init_buffer(
+            "dbm sparse structure",
+            bytemuck::cast_slice(&c.index),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let units = init_buffer(
+            "dbm units",
+            bytemuck::cast_slice(&units),
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let kernels = KernelSet::new(
+            &ctx,
+            &crate::shaders::DBM_SAMPLER,
+            &entry_points,
+            bytemuck::bytes_of(&params),
+            size_of::<GpuDbmStep>() as u64,
+            MAX_DBM_STEPS,
+            &[(&coef, true), (&index, true), (&units, false)],
+        )?;
+        let sweep_kernels = threads
+            .iter()
+            .map(|&t| Ok((t, ctx.grid((t as u64).div_ceil(DBM_WORKGROUP))?)))
+            .collect::<Result<Vec<_>>>()?;
         ctx.wait()?;
         Ok(GpuDbmSampler {
             ctx,
             spec,
-            nv,
-            nh,
-            ns,
-            pipelines,
-            bind_group,
-            step_buffer,
-            step_stride,
-            buffers,
+            sizes: [nv, nh, ns],
+            kernels,
+            sweep_kernels,
+            units,
             sweep: 0,
         })
     }
@@ -858,37 +778,33 @@ impl DbmSampler for GpuDbmSampler {
     }
 
     fn advance(&mut self, sweeps: u32) -> Result<()> {
-        let per_sweep = self.pipelines.len();
-        let sweeps_per_submit = (MAX_DBM_STEPS / per_sweep) as u32;
+        let per_sweep = self.sweep_kernels.len();
+        let per_submit = (self.kernels.capacity() / per_sweep) as u32;
         let mut done = 0;
         while done < sweeps {
-            let n = (sweeps - done).min(sweeps_per_submit);
-            let stride = self.step_stride as usize;
-            let mut table = vec![0u8; stride * n as usize * per_sweep];
-            for i in 0..n as usize {
-                for (p, (_, threads)) in self.pipelines.iter().enumerate() {
-                    let step = GpuDbmStep {
-                        sweep: self.sweep + done + i as u32,
-                        total_threads: *threads,
+            let n = (sweeps - done).min(per_submit);
+            let first = self.sweep + done;
+            let kernels = &self.sweep_kernels;
+            let steps: Vec<GpuDbmStep> = (0..n)
+                .flat_map(|i| {
+                    kernels.iter().map(move |&(total_threads, _)| GpuDbmStep {
+                        sweep: first + i,
+                        total_threads,
                         pad: [0; 2],
-                    };
-                    let at = (i * per_sweep + p) * stride;
-                    table[at..at + size_of::<GpuDbmStep>()]
-                        .copy_from_slice(bytemuck::bytes_of(&step));
-                }
-            }
-            self.ctx.queue.write_buffer(&self.step_buffer, 0, &table);
+                    })
+                })
+                .collect();
+            let dispatches: Vec<Dispatch> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, step)| Dispatch {
+                    kernel: i % per_sweep,
+                    step: bytemuck::bytes_of(step),
+                    workgroups: self.sweep_kernels[i % per_sweep].1,
+                })
+                .collect();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for i in 0..n as usize * per_sweep {
-                    let (pipeline, threads) = &self.pipelines[i % per_sweep];
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, &self.bind_group, &[(i * stride) as u32]);
-                    let (x, y) = self.ctx.grid((*threads as u64).div_ceil(DBM_WORKGROUP))?;
-                    pass.dispatch_workgroups(x, y, 1);
-                }
-            }
+            self.kernels.record(&self.ctx, &mut enc, &dispatches);
             self.ctx.queue.submit([enc.finish()]);
             self.ctx.wait()?;
             done += n;
@@ -899,25 +815,23 @@ impl DbmSampler for GpuDbmSampler {
 
     fn snapshot(&mut self) -> Result<Snapshot> {
         let chains = self.spec.chains as usize;
-        let read = |b: &wgpu::Buffer, n: usize| -> Result<Vec<f32>> {
-            if n == 0 {
-                return Ok(Vec::new());
-            }
-            let bytes = self.ctx.read_buffer(b, 4 * (n * chains) as u64)?;
-            let unit_major: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                .collect();
-            Ok(transpose(&unit_major, n, chains))
-        };
+        let [nv, nh, ns] = self.sizes;
+        let layers = chains * (nv + nh + ns);
+        let bytes = self.ctx.read_buffer(&self.units, 4 * layers as u64)?;
+        let all: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let (v, rest) = all.split_at(chains * nv);
+        let (h, s) = rest.split_at(chains * nh);
         let deep = if self.spec.level == Level::VisibleHidden {
             Vec::new()
         } else {
-            read(&self.buffers[2], self.ns)?
+            transpose(s, ns, chains)
         };
         Ok(Snapshot {
-            visible: read(&self.buffers[0], self.nv)?,
-            hidden: read(&self.buffers[1], self.nh)?,
+            visible: transpose(v, nv, chains),
+            hidden: transpose(h, nh, chains),
             deep,
         })
     }

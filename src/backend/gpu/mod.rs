@@ -7,8 +7,10 @@
 //! table through a dynamic uniform offset, so nothing is read back inside a submission.
 
 mod context;
+mod kernels;
 
 pub use context::{AdapterReport, GpuContext, LimitsReport, list_adapters};
+pub use kernels::{Dispatch, KernelSet};
 
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::{Error, Result};
@@ -51,11 +53,7 @@ struct GpuStep {
 pub struct GpuSampler {
     ctx: Arc<GpuContext>,
     spec: ChainSpec,
-    update: wgpu::ComputePipeline,
-    measure: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    step_buffer: wgpu::Buffer,
-    step_stride: u64,
+    kernels: KernelSet,
     state: wgpu::Buffer,
     series: wgpu::Buffer,
     series_readback: wgpu::Buffer,
@@ -65,6 +63,10 @@ pub struct GpuSampler {
     measure_grid: (u32, u32),
     sweep: u32,
 }
+
+/// Entry points of the sampler module, in [`Dispatch::kernel`] order.
+const UPDATE: usize = 0;
+const MEASURE: usize = 1;
 
 fn buffer_limit(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
     let l = &ctx.limits;
@@ -140,63 +142,6 @@ impl GpuSampler {
         };
 
         let device = &ctx.device;
-        let module = ctx.shader(&crate::shaders::SAMPLER)?;
-        let uniform = |dynamic: bool, size: u64| wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: dynamic,
-            min_binding_size: wgpu::BufferSize::new(size),
-        };
-        let storage = wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only: false },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
-        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("sampler"),
-            entries: &[
-                entry(0, uniform(false, size_of::<GpuParams>() as u64)),
-                entry(1, uniform(true, size_of::<GpuStep>() as u64)),
-                entry(2, storage),
-                entry(3, storage),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("sampler"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let update = pipeline("update");
-        let measure = pipeline("measure");
-
-        let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let step_stride = (size_of::<GpuStep>() as u64)
-            .next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
-        let step_buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("steps"),
-            size: step_stride * MAX_STEPS as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let initial: Vec<u32> = initial_configuration(&spec)
             .into_iter()
             .map(u32::from)
@@ -222,41 +167,20 @@ impl GpuSampler {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("sampler"),
-            layout: &layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: params_buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &step_buffer,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(size_of::<GpuStep>() as u64),
-                    }),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: state.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: series.as_entire_binding(),
-                },
-            ],
-        });
+        let kernels = KernelSet::new(
+            &ctx,
+            &crate::shaders::SAMPLER,
+            &["update", "measure"],
+            bytemuck::bytes_of(&params),
+            size_of::<GpuStep>() as u64,
+            MAX_STEPS as usize,
+            &[(&state, false), (&series, false)],
+        )?;
         ctx.wait()?;
         Ok(GpuSampler {
             ctx,
             spec,
-            update,
-            measure,
-            bind_group,
-            step_buffer,
-            step_stride,
+            kernels,
             state,
             series,
             series_readback,
@@ -276,49 +200,49 @@ impl GpuSampler {
     /// Records `steps` (at most [`MAX_STEPS`], at most `slots` measurements) into one
     /// submission, waits for it, and returns the measurements it took.
     fn submit(&mut self, steps: &[Step]) -> Result<Vec<Counts>> {
-        debug_assert!(steps.len() as u32 <= MAX_STEPS);
-        let stride = self.step_stride as usize;
-        let mut table = vec![0u8; stride * steps.len()];
         let mut slots = 0;
-        for (i, step) in steps.iter().enumerate() {
-            let entry = match *step {
-                Step::Update { sweep, colour } => GpuStep {
-                    sweep,
-                    colour,
-                    slot: 0,
-                    total_threads: self.update_threads,
-                },
+        let entries: Vec<(usize, GpuStep, (u32, u32))> = steps
+            .iter()
+            .map(|step| match *step {
+                Step::Update { sweep, colour } => (
+                    UPDATE,
+                    GpuStep {
+                        sweep,
+                        colour,
+                        slot: 0,
+                        total_threads: self.update_threads,
+                    },
+                    self.update_grid,
+                ),
                 Step::Measure => {
                     slots += 1;
-                    GpuStep {
-                        slot: slots - 1,
-                        ..Default::default()
-                    }
+                    (
+                        MEASURE,
+                        GpuStep {
+                            slot: slots - 1,
+                            ..Default::default()
+                        },
+                        self.measure_grid,
+                    )
                 }
-            };
-            table[i * stride..i * stride + size_of::<GpuStep>()]
-                .copy_from_slice(bytemuck::bytes_of(&entry));
-        }
+            })
+            .collect();
         debug_assert!(slots <= self.slots);
+        let dispatches: Vec<Dispatch> = entries
+            .iter()
+            .map(|(kernel, step, workgroups)| Dispatch {
+                kernel: *kernel,
+                step: bytemuck::bytes_of(step),
+                workgroups: *workgroups,
+            })
+            .collect();
         let ctx = &self.ctx;
-        ctx.queue.write_buffer(&self.step_buffer, 0, &table);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         let series_bytes = 16 * self.spec.chains as u64 * slots as u64;
         if slots > 0 {
             enc.clear_buffer(&self.series, 0, Some(series_bytes));
         }
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for (i, step) in steps.iter().enumerate() {
-                pass.set_bind_group(0, &self.bind_group, &[(i * stride) as u32]);
-                let (pipeline, (x, y)) = match step {
-                    Step::Update { .. } => (&self.update, self.update_grid),
-                    Step::Measure => (&self.measure, self.measure_grid),
-                };
-                pass.set_pipeline(pipeline);
-                pass.dispatch_workgroups(x, y, 1);
-            }
-        }
+        self.kernels.record(ctx, &mut enc, &dispatches);
         if slots == 0 {
             ctx.queue.submit([enc.finish()]);
             ctx.wait()?;
