@@ -141,6 +141,17 @@ fn analyze_reports_every_key() {
     let t = v["truncation_error"].as_array().unwrap();
     assert_eq!(t.len(), 4);
     assert!(t[3]["rms"].as_f64().unwrap() < t[0]["rms"].as_f64().unwrap());
+
+    // bernoulli hidden layer: sampled, but nothing to validate (refused, not "0 checks passed")
+    let bh = EXAMPLE.replace(
+        "[hidden]\nunits = \"gaussian\"\nmean = [0.0, 0.1, -0.1]\nstd = [1.0, 0.8, 1.2]",
+        "[hidden]\nunits = \"bernoulli\"\nbias = [0.0, 0.1, -0.1]",
+    );
+    assert!(bh.contains("bias = [0.0, 0.1, -0.1]"));
+    std::fs::write(&model, bh).unwrap();
+    let o = blockspin(&["dbm", "validate", "--model", s(&model), "--backend", "cpu"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no closed form"));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
