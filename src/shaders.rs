@@ -13,6 +13,8 @@ pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
 pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
 /// `shaders/dbm.wgsl`: deep Boltzmann machine block Gibbs kernels.
 pub const DBM: &str = include_str!("../shaders/dbm.wgsl");
+/// `shaders/rg.wgsl`: block-wise conditional sampling.
+pub const RG: &str = include_str!("../shaders/rg.wgsl");
 /// `shaders/philox_test.wgsl`: Philox words for given counters (tests).
 pub const PHILOX_TEST: &str = include_str!("../shaders/philox_test.wgsl");
 
@@ -50,5 +52,11 @@ pub const DBM_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     parts: &[PHILOX, DBM],
 };
 
+/// Block-spin RG: `rg_draw`.
+pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "rg_sampler",
+    parts: &[PHILOX, RG],
+};
+
 /// Every module the program builds.
-pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS, DBM_SAMPLER];
+pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS, DBM_SAMPLER, RG_SAMPLER];

@@ -3,6 +3,7 @@
 
 pub mod dbm;
 pub mod info;
+pub mod rg;
 pub mod sample;
 
 use crate::error::Result;
@@ -32,6 +33,13 @@ pub enum Command {
     /// z = (mean − exact)/error. Same --seed, same result on every backend. See
     /// docs/conventions.md.
     Sample(Box<sample::SampleArgs>),
+    /// Block-spin RG: renormalized couplings by block-wise conditional sampling and cumulants.
+    ///
+    /// K[x] = K Σ_<ij> x_i x_j + h Σ_i x_i with x = ±1 (here --coupling and --field are the
+    /// reduced K = βJ and h = βh). Blocks are sampled exactly from p0(x|y) on the GPU; the
+    /// cumulants of the inter-block energy K1 give K'(y) = Σ_j ln Z0(y_j) + ln⟨e^{K1}⟩ and its
+    /// cumulant partial sums, projected onto constant, field, nn, nnn, 3rd, plaquette/four.
+    Rg(Box<rg::RgArgs>),
     /// Deep Boltzmann machines: generate, analyze (exact recursion), sample, validate.
     #[command(subcommand)]
     Dbm(dbm::DbmCommand),
@@ -49,5 +57,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Info(a) => info::run(&a).map(|_| 0),
         Command::Sample(a) => sample::run(&a).map(|_| 0),
         Command::Dbm(c) => dbm::run(&c),
+        Command::Rg(a) => rg::run(&a).map(|_| 0),
     }
 }

@@ -1,0 +1,301 @@
+//! Exact references for block-spin RG (physics.md §4, §5a, §5c).
+//!
+//! * [`enumerate`]: for a small fine lattice, K′(y) = ln Σ_x Λ(y|x) e^{K[x]} for every coarse
+//!   y and the exact cumulants ⟨K₁ⁿ⟩_c under p₀(·|y) (n ≤ 4), Walsh-projected onto the same
+//!   coupling basis: exact couplings in full and at every truncation order;
+//! * [`chain_decimation`]: 1D decimation with blocks of 2 (K′, h′, constant g per coarse
+//!   site) and, at h = 0, tanh K′ = tanhᵇ K for blocks of b;
+//! * [`decimation_series`]: the odd-order partial sums of the cumulant series at h = 0;
+//! * [`nvl_first_order`]: Niemeijer–van Leeuwen, triangular lattice, 3-spin majority blocks,
+//!   first order: K′ = 2K x(K)², h′ = 3 x(K) h.
+
+use super::blocks::{Blocking, coupling_basis};
+use super::rules::{Rule, block_energy};
+use crate::lattice::LatticeKind;
+use nalgebra::{DMatrix, DVector};
+
+/// Largest fine lattice enumerated (with N + N′ ≤ 26).
+pub const MAX_SITES: usize = 20;
+
+/// Exact couplings in basis order.
+#[derive(Clone, Debug)]
+pub struct ExactCouplings {
+    /// From the exact K′(y).
+    pub full: Vec<f64>,
+    /// From the exact partial sums of the cumulant series, orders 1 … 4.
+    pub orders: Vec<Vec<f64>>,
+}
+
+/// Walsh projection over all coarse configurations.
+fn project(b: &Blocking, values: &[f64]) -> Vec<f64> {
+    let n = b.coarse_sites();
+    let basis = coupling_basis(b);
+    let m = 1usize << n;
+    let f = DMatrix::from_fn(m, basis.len(), |c, k| {
+        let y: Vec<i8> = (0..n)
+            .map(|j| if c >> j & 1 == 1 { 1 } else { -1 })
+            .collect();
+        basis[k].feature(&y)
+    });
+    let ftf = f.transpose() * &f;
+    let sol = ftf
+        .try_inverse()
+        .map(|inv| inv * f.transpose() * DVector::from_column_slice(values));
+    sol.map(|v| v.iter().copied().collect()).unwrap_or_default()
+}
+
+/// Exact couplings by enumerating every fine configuration for every coarse one (None for
+/// lattices that are too large).
+pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCouplings> {
+    let n = b.lattice.sites() as usize;
+    let nc = b.coarse_sites();
+    if n > MAX_SITES || n + nc > 26 {
+        return None;
+    }
+    let nb = b.block_sites();
+    let block_states: Vec<Vec<u32>> = (0..1u32 << n)
+        .map(|x| {
+            b.blocks
+                .iter()
+                .map(|sites| {
+                    sites
+                        .iter()
+                        .enumerate()
+                        .fold(0u32, |acc, (bit, &s)| acc | ((x >> s) & 1) << bit)
+                })
+                .collect()
+        })
+        .collect();
+    let k0: Vec<f64> = block_states
+        .iter()
+        .map(|st| st.iter().map(|&s| block_energy(b, k, h, s)).sum())
+        .collect();
+    let k1: Vec<f64> = block_states
+        .iter()
+        .map(|st| {
+            k * b
+                .inter_bonds
+                .iter()
+                .map(|&((ja, ka), (jb, kb))| {
+                    if (st[ja as usize] >> ka ^ st[jb as usize] >> kb) & 1 == 0 {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    let mut full = Vec::with_capacity(1 << nc);
+    let mut orders = vec![Vec::with_capacity(1 << nc); 4];
+    for c in 0..1u32 << nc {
+        let y: Vec<i8> = (0..nc)
+            .map(|j| if c >> j & 1 == 1 { 1 } else { -1 })
+            .collect();
+        // p0 weights w0 = Π Λ e^{K0}; K' = ln Σ w0 e^{K1}
+        let mut logw = Vec::with_capacity(1 << n);
+        for (x, st) in block_states.iter().enumerate() {
+            let lam: f64 = st
+                .iter()
+                .zip(&y)
+                .map(|(&s, &yj)| rule.weight(yj, s, nb))
+                .product();
+            logw.push(if lam > 0.0 {
+                lam.ln() + k0[x]
+            } else {
+                f64::NEG_INFINITY
+            });
+        }
+        let max0 = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z0: f64 = logw.iter().map(|l| (l - max0).exp()).sum();
+        let ln_z0 = max0 + z0.ln();
+        let mut moments = [0.0; 5];
+        let mut z = 0.0;
+        for (x, l) in logw.iter().enumerate() {
+            let p = (l - ln_z0).exp();
+            if p == 0.0 {
+                continue;
+            }
+            let mut power = 1.0;
+            for mom in moments.iter_mut() {
+                *mom += p * power;
+                power *= k1[x];
+            }
+            z += p * k1[x].exp();
+        }
+        full.push(ln_z0 + z.ln());
+        let [_, m1, m2, m3, m4] = moments;
+        let kappa = [
+            m1,
+            m2 - m1 * m1,
+            m3 - 3.0 * m2 * m1 + 2.0 * m1.powi(3),
+            m4 - 4.0 * m3 * m1 - 3.0 * m2 * m2 + 12.0 * m2 * m1 * m1 - 6.0 * m1.powi(4),
+        ];
+        let mut partial = ln_z0;
+        for (o, fact) in [1.0, 2.0, 6.0, 24.0].iter().enumerate() {
+            partial += kappa[o] / fact;
+            orders[o].push(partial);
+        }
+    }
+    Some(ExactCouplings {
+        full: project(b, &full),
+        orders: orders.iter().map(|v| project(b, v)).collect(),
+    })
+}
+
+/// Closed-form 1D decimation: (K′, h′, constant per coarse site) for blocks of 2 at any h;
+/// for other block sizes only at h = 0: (atanh(tanhᵇ K), 0, None).
+pub fn chain_decimation(k: f64, h: f64, b: u32) -> Option<(f64, f64, Option<f64>)> {
+    if b == 2 {
+        let (c1, c2, ch) = ((2.0 * k + h).cosh(), (2.0 * k - h).cosh(), h.cosh());
+        let kp = 0.25 * (c1 * c2 / (ch * ch)).ln();
+        let hp = h + 0.5 * (c1 / c2).ln();
+        let g = std::f64::consts::LN_2 + 0.25 * (c1 * c2 * ch * ch).ln();
+        Some((kp, hp, Some(g)))
+    } else if h == 0.0 {
+        Some((k.tanh().powi(b as i32).atanh(), 0.0, None))
+    } else {
+        None
+    }
+}
+
+/// Partial sums K′_{≤n} = Σ_{odd m ≤ n} K^m tanh^{(m−1)}(K) / m! (h = 0, blocks of 2), for
+/// n = 1 … `max_order`.
+pub fn decimation_series(k: f64, max_order: usize) -> Vec<f64> {
+    // tanh^{(j)} as a polynomial in t = tanh K: d/dK p(t) = p'(t) (1 − t²)
+    let t = k.tanh();
+    let mut poly = vec![0.0, 1.0]; // tanh itself
+    let mut derivs = Vec::new();
+    for _ in 0..max_order {
+        derivs.push(poly.iter().rev().fold(0.0, |a, c| a * t + c));
+        let d: Vec<f64> = poly
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| i as f64 * c)
+            .collect();
+        let mut next = vec![0.0; d.len() + 2];
+        for (i, c) in d.iter().enumerate() {
+            next[i] += c;
+            next[i + 2] -= c;
+        }
+        poly = next;
+    }
+    let mut sum = 0.0;
+    let mut fact = 1.0;
+    (1..=max_order)
+        .map(|m| {
+            fact *= m as f64;
+            if m % 2 == 1 {
+                sum += k.powi(m as i32) * derivs[m - 1] / fact;
+            }
+            sum
+        })
+        .collect()
+}
+
+/// First-order Niemeijer–van Leeuwen for the triangular lattice with 3-spin majority blocks:
+/// (K′, h′) = (2K x², 3x h), x = (e^{3K} + e^{−K}) / (e^{3K} + 3e^{−K}).
+pub fn nvl_first_order(k: f64, h: f64) -> (f64, f64) {
+    let x = ((3.0 * k).exp() + (-k).exp()) / ((3.0 * k).exp() + 3.0 * (-k).exp());
+    (2.0 * k * x * x, 3.0 * x * h)
+}
+
+/// The first-order field with the field in K₀ (this crate's convention), to linear order in
+/// h: h′ = (3x + 12 K x c) h with c = d⟨s_i⟩₊/dh = 4e^{2K}/(e^{3K} + 3e^{−K})²: 3x h from
+/// ln Z₀ and 12 K x c h from ⟨K₁⟩ (12 inter-block bond ends per triangle). NvL's h′ = 3x h is
+/// the same order with the field in K₁.
+pub fn nvl_first_order_field_in_k0(k: f64, h: f64) -> f64 {
+    let x = ((3.0 * k).exp() + (-k).exp()) / ((3.0 * k).exp() + 3.0 * (-k).exp());
+    let c = 4.0 * (2.0 * k).exp() / ((3.0 * k).exp() + 3.0 * (-k).exp()).powi(2);
+    (3.0 * x + 12.0 * k * x * c) * h
+}
+
+/// K* = ¼ ln(1 + 2√2), the first-order NvL fixed point.
+pub fn nvl_fixed_point() -> f64 {
+    0.25 * (1.0 + 2.0 * 2f64.sqrt()).ln()
+}
+
+/// True when the closed forms apply to this setup.
+pub fn is_chain_decimation(b: &Blocking, rule: &Rule) -> bool {
+    b.lattice.kind() == LatticeKind::Chain && *rule == Rule::Decimation
+}
+
+/// True for the NvL setup.
+pub fn is_triangular_majority(b: &Blocking, rule: &Rule) -> bool {
+    b.lattice.kind() == LatticeKind::Triangular && *rule == Rule::Majority
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::Lattice;
+
+    fn chain(n: u32, b: u32) -> Blocking {
+        Blocking::new(Lattice::new(LatticeKind::Chain, n).unwrap(), b).unwrap()
+    }
+
+    #[test]
+    fn ring_of_12_stochastic_rule() {
+        // physics.md §4: nn 0.196255, nnn 0.003840, 3rd 0.000158, four −0.000029, field 0
+        let b = chain(12, 2);
+        let e = enumerate(&b, &Rule::Stochastic(vec![1.0, 0.5]), 0.5, 0.0).unwrap();
+        let names: Vec<_> = coupling_basis(&b).iter().map(|c| c.name).collect();
+        let get = |name: &str| e.full[names.iter().position(|n| *n == name).unwrap()];
+        assert!((get("nn") - 0.196255).abs() < 5e-7, "{}", get("nn"));
+        assert!((get("nnn") - 0.003840).abs() < 5e-7);
+        assert!((get("3rd") - 0.000158).abs() < 5e-7);
+        assert!((get("four") + 0.000029).abs() < 5e-7);
+        assert!(get("field").abs() < 1e-12);
+    }
+
+    #[test]
+    fn decimation_matches_closed_form_and_series() {
+        for (k, h) in [(0.5, 0.0), (0.5, 0.3), (1.0, 0.0)] {
+            let b = chain(16, 2);
+            let e = enumerate(&b, &Rule::Decimation, k, h).unwrap();
+            let names: Vec<_> = coupling_basis(&b).iter().map(|c| c.name).collect();
+            let get = |v: &[f64], name: &str| v[names.iter().position(|n| *n == name).unwrap()];
+            let (kp, hp, g) = chain_decimation(k, h, 2).unwrap();
+            assert!(
+                (get(&e.full, "nn") - kp).abs() < 1e-12,
+                "K′ at K={k}, h={h}"
+            );
+            assert!((get(&e.full, "field") - hp).abs() < 1e-12);
+            assert!((get(&e.full, "constant") - g.unwrap()).abs() < 1e-12);
+            assert!(get(&e.full, "nnn").abs() < 1e-12);
+            if h == 0.0 {
+                // the exact order-n partial sums are the odd-order series (orders 1..4 -> 1, 1, 3, 3)
+                let series = decimation_series(k, 4);
+                for o in 0..4 {
+                    assert!(
+                        (get(&e.orders[o], "nn") - series[o]).abs() < 1e-12,
+                        "order {}",
+                        o + 1
+                    );
+                }
+            }
+        }
+        // physics.md §5a partial sums at K = 0.5
+        let s = decimation_series(0.5, 15);
+        for (o, want) in [
+            (1, 0.2310585786),
+            (3, 0.2159156207),
+            (5, 0.2169448445),
+            (7, 0.2168886076),
+            (15, 0.2168904154),
+        ] {
+            assert!((s[o - 1] - want).abs() < 1e-10, "order {o}");
+        }
+        let (kp, _, _) = chain_decimation(0.5, 0.0, 3).unwrap();
+        let e3 = enumerate(&chain(12, 3), &Rule::Decimation, 0.5, 0.0).unwrap();
+        assert!((e3.full[2] - kp).abs() < 1e-12);
+    }
+
+    #[test]
+    fn nvl_fixed_point_value() {
+        let ks = nvl_fixed_point();
+        assert!((ks - 0.3356135116).abs() < 1e-9);
+        assert!((nvl_first_order(ks, 0.0).0 - ks).abs() < 1e-12);
+    }
+}

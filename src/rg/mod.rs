@@ -1,0 +1,9 @@
+//! Block-spin renormalization group: block-wise conditional sampling, block cumulants,
+//! renormalized couplings and flows (physics.md §4–5).
+
+pub mod blocks;
+pub mod estimate;
+pub mod exact;
+pub mod flow;
+pub mod rules;
+pub mod sampler;
