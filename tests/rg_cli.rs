@@ -3,7 +3,10 @@
 use std::process::{Command, Output};
 
 fn blockspin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blockspin")).args(args).output().expect("run blockspin")
+    Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args(args)
+        .output()
+        .expect("run blockspin")
 }
 
 #[test]
@@ -12,17 +15,35 @@ fn rg_writes_results_with_exact_values() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("rg.json");
     let o = blockspin(&[
-        "rg", "--lattice", "chain", "--coupling", "0.5", "--rule", "decimation", "--samples", "1000", "--steps", "2", "--backend", "cpu",
-        "--quiet", "--output", out.to_str().unwrap(),
+        "rg",
+        "--lattice",
+        "chain",
+        "--coupling",
+        "0.5",
+        "--rule",
+        "decimation",
+        "--samples",
+        "1000",
+        "--steps",
+        "2",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("nn") && table.contains("exact"), "{table}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["schema"], "blockspin/rg/1");
     assert_eq!(v["parameters"]["rule"], "decimation");
     for name in ["constant", "field", "nn", "nnn"] {
-        assert!(v["couplings"][name]["mean"].is_f64() && v["couplings"][name]["error"].is_f64(), "{name}");
+        assert!(
+            v["couplings"][name]["mean"].is_f64() && v["couplings"][name]["error"].is_f64(),
+            "{name}"
+        );
     }
     assert_eq!(v["by_order"].as_array().unwrap().len(), 4);
     assert_eq!(v["by_order"][0]["order"], 1);
@@ -30,7 +51,10 @@ fn rg_writes_results_with_exact_values() {
     assert!((exact - 0.5 * 1f64.cosh().ln()).abs() < 1e-12);
     let t = v["trajectory"].as_array().unwrap();
     assert_eq!(t.len(), 3);
-    assert!(t[2]["nn"].as_f64().unwrap() < t[1]["nn"].as_f64().unwrap(), "the chain flows to K = 0");
+    assert!(
+        t[2]["nn"].as_f64().unwrap() < t[1]["nn"].as_f64().unwrap(),
+        "the chain flows to K = 0"
+    );
     assert!((v["rescale_factor"].as_f64().unwrap() - 2.0).abs() < 1e-12);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -38,12 +62,37 @@ fn rg_writes_results_with_exact_values() {
 #[test]
 fn fixed_point_on_the_triangular_lattice_and_none_on_the_chain() {
     let o = blockspin(&[
-        "rg", "--lattice", "triangular", "--rule", "majority", "--order", "1", "--fixed-point", "--samples", "128", "--configurations", "16",
-        "--backend", "cpu", "--quiet",
+        "rg",
+        "--lattice",
+        "triangular",
+        "--rule",
+        "majority",
+        "--order",
+        "1",
+        "--fixed-point",
+        "--samples",
+        "128",
+        "--configurations",
+        "16",
+        "--backend",
+        "cpu",
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("K* = 0.3356"));
-    let o = blockspin(&["rg", "--lattice", "chain", "--order", "1", "--fixed-point", "--samples", "128", "--backend", "cpu", "--quiet"]);
+    let o = blockspin(&[
+        "rg",
+        "--lattice",
+        "chain",
+        "--order",
+        "1",
+        "--fixed-point",
+        "--samples",
+        "128",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no non-trivial fixed point"));
 }
@@ -52,16 +101,57 @@ fn fixed_point_on_the_triangular_lattice_and_none_on_the_chain() {
 fn bad_rg_input_exits_2() {
     for (args, needle) in [
         (vec!["--lattice", "cubic", "--coupling", "0.5"], "--lattice"),
-        (vec!["--lattice", "square", "--block", "3", "--coupling", "0.5"], "--size"),
-        (vec!["--lattice", "triangular", "--block", "2", "--coupling", "0.5"], "--block"),
-        (vec!["--rule", "stochastic", "--lambda", "1,2,3", "--coupling", "0.5"], "--lambda"),
-        (vec!["--rule", "stochastic", "--coupling", "0.5"], "--lambda"),
+        (
+            vec!["--lattice", "square", "--block", "3", "--coupling", "0.5"],
+            "--size",
+        ),
+        (
+            vec![
+                "--lattice",
+                "triangular",
+                "--block",
+                "2",
+                "--coupling",
+                "0.5",
+            ],
+            "--block",
+        ),
+        (
+            vec![
+                "--rule",
+                "stochastic",
+                "--lambda",
+                "1,2,3",
+                "--coupling",
+                "0.5",
+            ],
+            "--lambda",
+        ),
+        (
+            vec!["--rule", "stochastic", "--coupling", "0.5"],
+            "--lambda",
+        ),
         (vec!["--order", "5", "--coupling", "0.5"], "--order"),
-        (vec!["--configurations", "many", "--coupling", "0.5"], "--configurations"),
+        (
+            vec!["--configurations", "many", "--coupling", "0.5"],
+            "--configurations",
+        ),
         (vec!["--samples", "10", "--coupling", "0.5"], "--samples"),
         (vec!["--coupling", "nan"], "--coupling"),
         (vec![], "--coupling"),
-        (vec!["--lattice", "square", "--size", "16", "--configurations", "all", "--coupling", "0.5"], "--configurations"),
+        (
+            vec![
+                "--lattice",
+                "square",
+                "--size",
+                "16",
+                "--configurations",
+                "all",
+                "--coupling",
+                "0.5",
+            ],
+            "--configurations",
+        ),
     ] {
         let mut a = vec!["rg", "--backend", "cpu", "--quiet"];
         a.extend(args.iter());

@@ -414,26 +414,7 @@ pub fn minus_visible_energy_joint(model: &Dbm, v: &[f64]) -> Option<f64> {
 
 /// κ₁ … κ_order of a Bernoulli unit with P(s = 1) = p: κ_{n+1} = p(1−p) dκ_n/dp, κ₁ = p.
 pub fn bernoulli_cumulants(p: f64, order: usize) -> Vec<f64> {
-    // κ_n as a polynomial in p, coefficients low to high
-    let mut poly = vec![0.0, 1.0];
-    let mut out = Vec::with_capacity(order);
-    for _ in 0..order {
-        out.push(poly.iter().rev().fold(0.0, |acc, c| acc * p + c));
-        // derivative, then multiply by p - p^2
-        let d: Vec<f64> = poly
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| i as f64 * c)
-            .collect();
-        let mut next = vec![0.0; d.len() + 2];
-        for (i, c) in d.iter().enumerate() {
-            next[i + 1] += c;
-            next[i + 2] -= c;
-        }
-        poly = next;
-    }
-    out
+    crate::exact::derivative_chain(&[0.0, 1.0], &[0.0, 1.0, -1.0], p, order)
 }
 
 /// ln(1 + eˣ), stable.

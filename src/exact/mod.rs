@@ -19,6 +19,32 @@ pub mod onsager;
 pub mod reference;
 pub mod triangular;
 
+/// Values at `x` of p₀ = `start`, p_{k+1} = p_k′ · q (polynomials, coefficients low to
+/// high), for k = 0 … n − 1. With q = x − x² and p₀ = x this gives the Bernoulli cumulants
+/// κ_n(p); with q = 1 − t² and p₀ = t the derivatives of tanh as polynomials in t = tanh K.
+pub fn derivative_chain(start: &[f64], q: &[f64], x: f64, n: usize) -> Vec<f64> {
+    let eval = |p: &[f64]| p.iter().rev().fold(0.0, |acc, c| acc * x + c);
+    let mut poly = start.to_vec();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(eval(&poly));
+        let d: Vec<f64> = poly
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| i as f64 * c)
+            .collect();
+        let mut next = vec![0.0; d.len() + q.len()];
+        for (i, c) in d.iter().enumerate() {
+            for (j, qj) in q.iter().enumerate() {
+                next[i + j] += c * qj;
+            }
+        }
+        poly = next;
+    }
+    out
+}
+
 /// Complete elliptic integrals K(k) and E(k) of modulus `k` (0 ≤ k < 1) by the
 /// arithmetic-geometric mean.
 pub fn elliptic_ke(k: f64) -> (f64, f64) {

@@ -163,24 +163,8 @@ pub fn chain_decimation(k: f64, h: f64, b: u32) -> Option<(f64, f64, Option<f64>
 /// n = 1 … `max_order`.
 pub fn decimation_series(k: f64, max_order: usize) -> Vec<f64> {
     // tanh^{(j)} as a polynomial in t = tanh K: d/dK p(t) = p'(t) (1 − t²)
-    let t = k.tanh();
-    let mut poly = vec![0.0, 1.0]; // tanh itself
-    let mut derivs = Vec::new();
-    for _ in 0..max_order {
-        derivs.push(poly.iter().rev().fold(0.0, |a, c| a * t + c));
-        let d: Vec<f64> = poly
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| i as f64 * c)
-            .collect();
-        let mut next = vec![0.0; d.len() + 2];
-        for (i, c) in d.iter().enumerate() {
-            next[i] += c;
-            next[i + 2] -= c;
-        }
-        poly = next;
-    }
+    let derivs =
+        crate::exact::derivative_chain(&[0.0, 1.0], &[1.0, 0.0, -1.0], k.tanh(), max_order);
     let mut sum = 0.0;
     let mut fact = 1.0;
     (1..=max_order)
