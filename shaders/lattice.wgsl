@@ -1,8 +1,10 @@
-// Shared lattice indexing and bindings of the sampler kernels (update.wgsl, measure.wgsl).
-// Twin of src/lattice.rs: site = (z * Ly + y) * L + x; one u32 per site holding the bit b
-// (unit value 2b-1 for spins, b for bernoulli). Kernels work on rows (lines along x):
-// row = z * Ly + y; the row geometry is computed once per invocation, so no integer
-// division happens per site.
+// Shared lattice indexing and bindings of the sampler kernels (update.wgsl,
+// update_packed.wgsl, measure.wgsl). Twin of src/lattice.rs: site = (z * Ly + y) * L + x.
+// The state holds one u32 word per site and word group: the reference layout has one chain
+// per word (the word is the bit b), the packed layout 32 chains per word (bit l = chain
+// 32 g + l). The unit value is 2b-1 for spins, b for bernoulli. Kernels work on rows (lines
+// along x): row = z * Ly + y; the row geometry is computed once per invocation, so no
+// integer division happens per site.
 
 struct Params {
     // L, Ly, Lz, sites per chain
@@ -15,6 +17,11 @@ struct Params {
     measure: vec4<u32>,
     // flip thresholds, index b * (z + 1) + k, four per vec4
     flip: array<vec4<u32>, 4>,
+    // chains per word (1 or 32), word groups, 0, 0
+    packing: vec4<u32>,
+    // packed kernel: for plane p < 32 the classes whose threshold has bit 31 - p set;
+    // entry 32: the classes whose threshold is certain
+    planes: array<vec4<u32>, 9>,
 }
 
 // One entry per dispatch, selected by a dynamic offset.
@@ -45,6 +52,7 @@ fn dec_wrap(a: u32, n: u32) -> u32 {
 struct Row {
     y: u32,
     z: u32,
+    lane: u32,
     here: u32,
     y_plus: u32,
     y_minus: u32,
@@ -52,7 +60,7 @@ struct Row {
     z_minus: u32,
 }
 
-fn row_geometry(base: u32, row: u32) -> Row {
+fn row_geometry(base: u32, row: u32, lane: u32) -> Row {
     let l = params.dims.x;
     let ly = params.dims.y;
     let lz = params.dims.z;
@@ -61,6 +69,7 @@ fn row_geometry(base: u32, row: u32) -> Row {
     var r: Row;
     r.y = y;
     r.z = z;
+    r.lane = lane;
     r.here = base + row * l;
     r.y_plus = base + (z * ly + inc_wrap(y, ly)) * l;
     r.y_minus = base + (z * ly + dec_wrap(y, ly)) * l;
@@ -69,37 +78,50 @@ fn row_geometry(base: u32, row: u32) -> Row {
     return r;
 }
 
-// Number of set neighbours of site x of a row (Lattice::neighbours).
-fn set_neighbours(r: Row, x: u32) -> u32 {
+// The neighbour words of site x of a row (Lattice::neighbours); unused entries are 0.
+fn neighbour_words(r: Row, x: u32) -> array<u32, 6> {
     let l = params.dims.x;
     let xp = inc_wrap(x, l);
     let xm = dec_wrap(x, l);
-    var k = state[r.here + xp] + state[r.here + xm];
+    var w = array<u32, 6>(state[r.here + xp], state[r.here + xm], 0u, 0u, 0u, 0u);
     if (params.dims.y > 1u) {
-        k = k + state[r.y_plus + x] + state[r.y_minus + x];
+        w[2] = state[r.y_plus + x];
+        w[3] = state[r.y_minus + x];
         if (params.lattice.y == 1u) {
-            k = k + state[r.y_minus + xp] + state[r.y_plus + xm];
+            w[4] = state[r.y_minus + xp];
+            w[5] = state[r.y_plus + xm];
         }
     }
     if (params.dims.z > 1u) {
-        k = k + state[r.z_plus + x] + state[r.z_minus + x];
+        w[4] = state[r.z_plus + x];
+        w[5] = state[r.z_minus + x];
     }
-    return k;
+    return w;
+}
+
+// Number of set neighbours of site x of a row in the reference layout (one chain per word).
+fn set_neighbours(r: Row, x: u32) -> u32 {
+    let w = neighbour_words(r, x);
+    return w[0] + w[1] + w[2] + w[3] + w[4] + w[5];
+}
+
+fn bit_at(i: u32, lane: u32) -> u32 {
+    return (state[i] >> lane) & 1u;
 }
 
 // Number of set forward neighbours of site x of a row (Lattice::forward_neighbours):
 // +x, +y, +z and, triangular, (+1, -1).
 fn set_forward_neighbours(r: Row, x: u32) -> u32 {
     let xp = inc_wrap(x, params.dims.x);
-    var k = state[r.here + xp];
+    var k = bit_at(r.here + xp, r.lane);
     if (params.dims.y > 1u) {
-        k = k + state[r.y_plus + x];
+        k = k + bit_at(r.y_plus + x, r.lane);
         if (params.lattice.y == 1u) {
-            k = k + state[r.y_minus + xp];
+            k = k + bit_at(r.y_minus + xp, r.lane);
         }
     }
     if (params.dims.z > 1u) {
-        k = k + state[r.z_plus + x];
+        k = k + bit_at(r.z_plus + x, r.lane);
     }
     return k;
 }

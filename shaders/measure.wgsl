@@ -36,9 +36,10 @@ fn measure(
         if (t < rows * segments) {
             let row = t / segments;
             let x0 = (t % segments) * segment;
-            let r = row_geometry(chain * params.dims.w, row);
+            let per_word = params.packing.x;
+            let r = row_geometry((chain / per_word) * params.dims.w, row, chain % per_word);
             for (var x = x0; x < min(x0 + segment, params.dims.x); x = x + 1u) {
-                let b = state[r.here + x];
+                let b = bit_at(r.here + x, r.lane);
                 counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
             }
         }

@@ -27,7 +27,7 @@ fn update(
     let chain = t / per_chain;
     let row = (t % per_chain) / per_row;
     let base = chain * params.dims.w;
-    let r = row_geometry(base, row);
+    let r = row_geometry(base, row, 0u);
     let first = colour_offset(step.colour, r);
     let z1 = params.lattice.x + 1u;
     for (var j = t % per_row; j < lanes; j = j + per_row) {

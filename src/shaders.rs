@@ -9,6 +9,8 @@ pub const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 pub const LATTICE: &str = include_str!("../shaders/lattice.wgsl");
 /// `shaders/update.wgsl`: one colour of a sweep.
 pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
+/// `shaders/update_packed.wgsl`: one colour of a multi-spin coded sweep.
+pub const UPDATE_PACKED: &str = include_str!("../shaders/update_packed.wgsl");
 /// `shaders/measure.wgsl`: per-chain integer observables.
 pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
 /// `shaders/dbm.wgsl`: deep Boltzmann machine block Gibbs kernels.
@@ -39,6 +41,12 @@ pub const SAMPLER: ShaderModuleSource = ShaderModuleSource {
     parts: &[PHILOX, LATTICE, UPDATE, MEASURE],
 };
 
+/// The multi-spin coded lattice sampler: entry points `update_packed` and `measure`.
+pub const PACKED_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "packed_sampler",
+    parts: &[PHILOX, LATTICE, UPDATE_PACKED, MEASURE],
+};
+
 /// Philox test kernel: entry point `philox_words`.
 pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
     name: "philox_words",
@@ -59,4 +67,10 @@ pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
 };
 
 /// Every module the program builds.
-pub const ALL: &[ShaderModuleSource] = &[SAMPLER, PHILOX_WORDS, DBM_SAMPLER, RG_SAMPLER];
+pub const ALL: &[ShaderModuleSource] = &[
+    SAMPLER,
+    PACKED_SAMPLER,
+    PHILOX_WORDS,
+    DBM_SAMPLER,
+    RG_SAMPLER,
+];

@@ -9,6 +9,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod packed;
 
 use crate::error::{Error, Result};
 use crate::model::{Algorithm, Counts, Model};
@@ -153,23 +154,57 @@ pub enum BackendChoice {
     Cpu,
 }
 
+/// `--backend` of lattice sampling: the reference kernels, or the multi-spin coded ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatticeBackend {
+    /// GPU if an adapter exists, else CPU (with a notice on stderr).
+    Auto,
+    /// GPU reference kernel (one 32-bit word per site).
+    Gpu,
+    /// Multi-threaded CPU, bit-identical to `gpu`.
+    Cpu,
+    /// Multi-spin coded GPU kernel (32 chains per word; a different random stream).
+    GpuFast,
+    /// Multi-spin coded CPU, bit-identical to `gpu-fast`.
+    CpuFast,
+}
+
+impl LatticeBackend {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatticeBackend::Auto => "auto",
+            LatticeBackend::Gpu => "gpu",
+            LatticeBackend::Cpu => "cpu",
+            LatticeBackend::GpuFast => "gpu-fast",
+            LatticeBackend::CpuFast => "cpu-fast",
+        }
+    }
+}
+
 /// Opens a sampler on the chosen backend. `notice` receives a one-line message when
 /// `auto` falls back to the CPU.
 ///
 /// # Errors
 /// Those of [`gpu::GpuSampler::new`] and [`cpu::CpuSampler::new`].
 pub fn open(
-    choice: BackendChoice,
+    choice: LatticeBackend,
     spec: ChainSpec,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn Sampler>> {
     match choice {
-        BackendChoice::Cpu => Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?)),
-        BackendChoice::Gpu => {
+        LatticeBackend::Cpu => Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?)),
+        LatticeBackend::CpuFast => Ok(Box::new(packed::PackedCpuSampler::new(spec)?)),
+        LatticeBackend::GpuFast => {
+            let ctx = gpu::GpuContext::shared()?;
+            Ok(Box::new(gpu::GpuSampler::new_packed(ctx, spec)?))
+        }
+        LatticeBackend::Gpu => {
             let ctx = gpu::GpuContext::shared()?;
             Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?))
         }
-        BackendChoice::Auto => match gpu::GpuContext::shared() {
+        LatticeBackend::Auto => match gpu::GpuContext::shared() {
             Ok(ctx) => Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?)),
             Err(Error::NoAdapter(why)) => {
                 notice(&format!(

@@ -1,6 +1,6 @@
 //! `blockspin sample`: one sampling job from flags.
 
-use crate::backend::{self, BackendChoice, BackendInfo, ChainSpec, Start};
+use crate::backend::{self, BackendInfo, ChainSpec, LatticeBackend, Start};
 use crate::error::{Error, Result};
 use crate::exact::reference::{self, Reference};
 use crate::io;
@@ -65,9 +65,11 @@ pub struct SampleArgs {
     /// Initial configuration: hot (random) or cold (all bits 1: spins up / sites occupied).
     #[arg(long, value_enum, default_value_t = Start::Hot)]
     pub start: Start,
-    /// auto: GPU if an adapter exists, else CPU; gpu: GPU only; cpu: multi-threaded CPU.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    pub backend: BackendChoice,
+    /// auto: GPU if an adapter exists, else CPU; gpu: GPU only; cpu: multi-threaded CPU
+    /// (bit-identical to gpu); gpu-fast / cpu-fast: multi-spin coded, 32 chains per word
+    /// (bit-identical to each other).
+    #[arg(long, value_enum, default_value_t = LatticeBackend::Auto)]
+    pub backend: LatticeBackend,
     /// Write results (JSON, schema blockspin/sample/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -116,7 +118,7 @@ pub struct Parameters {
     /// Start.
     pub start: Start,
     /// Backend requested.
-    pub backend: BackendChoice,
+    pub backend: LatticeBackend,
 }
 
 /// The results file.
@@ -264,7 +266,7 @@ fn progress_bar(total: u64, quiet: bool) -> (ProgressBar, bool) {
 /// Backend and I/O errors.
 pub fn execute(
     job: &Job,
-    backend: BackendChoice,
+    backend: LatticeBackend,
     quiet: bool,
 ) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
     check_host_memory(&job.spec)?;

@@ -37,6 +37,8 @@ struct GpuParams {
     lattice: [u32; 4],
     measure: [u32; 4],
     flip: [[u32; 4]; 4],
+    packing: [u32; 4],
+    planes: [[u32; 4]; 9],
 }
 
 /// Uniform block `Step` of `shaders/lattice.wgsl`.
@@ -61,6 +63,8 @@ pub struct GpuSampler {
     update_grid: (u32, u32),
     update_threads: u32,
     measure_grid: (u32, u32),
+    /// Chains per state word: 1 (reference) or 32 (multi-spin coded).
+    per_word: u32,
     sweep: u32,
 }
 
@@ -89,17 +93,35 @@ fn buffer_limit(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
 }
 
 impl GpuSampler {
-    /// Uploads the initial configuration and builds the pipelines.
+    /// The reference kernels: one word per site and chain.
     ///
     /// # Errors
     /// [`Error::DeviceLimit`] when the lattice does not fit the device's limits (named in
     /// the message); [`Error::Gpu`] on any wgpu failure.
     pub fn new(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
+        Self::build(ctx, spec, 1)
+    }
+
+    /// The multi-spin coded kernels ([`crate::backend::packed`]): one word per site and
+    /// group of 32 chains; bit-identical to [`crate::backend::packed::PackedCpuSampler`].
+    ///
+    /// # Errors
+    /// As [`GpuSampler::new`].
+    pub fn new_packed(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
+        Self::build(ctx, spec, crate::backend::packed::LANES)
+    }
+
+    fn build(ctx: Arc<GpuContext>, spec: ChainSpec, per_word: u32) -> Result<Self> {
         let lat = spec.model.lattice;
         let n = lat.sites() as u64;
         let chains = spec.chains as u64;
-        let state_bytes = 4 * n * chains;
-        buffer_limit(&ctx, "the lattice state (4 bytes per site)", state_bytes)?;
+        let words = chains.div_ceil(per_word as u64);
+        let state_bytes = 4 * n * words;
+        buffer_limit(
+            &ctx,
+            "the lattice state (a 4-byte word per site and word group)",
+            state_bytes,
+        )?;
         let slot_bytes = 16 * chains;
         let slots =
             (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
@@ -107,7 +129,7 @@ impl GpuSampler {
             buffer_limit(&ctx, "one measurement of all chains", slot_bytes)?;
         }
         let per_row = super::update_threads_per_row(&lat);
-        let update_threads = spec.chains * lat.rows() * per_row;
+        let update_threads = words as u32 * lat.rows() * per_row;
         let update_grid = ctx.grid((update_threads as u64).div_ceil(UPDATE_WORKGROUP))?;
         let segment = MEASURE_SEGMENT.min(lat.size());
         let segments = lat.size().div_ceil(segment);
@@ -139,13 +161,29 @@ impl GpuSampler {
                 segments,
             ],
             flip: bytemuck::cast(flip),
+            packing: [per_word, words as u32, 0, 0],
+            planes: {
+                let t = crate::backend::packed::PlaneTable::new(&flip, lat.coordination());
+                let mut p = [0u32; 36];
+                p[..32].copy_from_slice(&t.planes);
+                p[32] = t.certain;
+                bytemuck::cast(p)
+            },
         };
 
         let device = &ctx.device;
-        let initial: Vec<u32> = initial_configuration(&spec)
-            .into_iter()
-            .map(u32::from)
-            .collect();
+        let initial: Vec<u32> = if per_word == 1 {
+            initial_configuration(&spec)
+                .into_iter()
+                .map(u32::from)
+                .collect()
+        } else {
+            crate::backend::packed::pack(
+                &initial_configuration(&spec),
+                spec.chains as usize,
+                n as usize,
+            )
+        };
         let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("state"),
             contents: bytemuck::cast_slice(&initial),
@@ -169,8 +207,19 @@ impl GpuSampler {
         });
         let kernels = KernelSet::new(
             &ctx,
-            &crate::shaders::SAMPLER,
-            &["update", "measure"],
+            if per_word == 1 {
+                &crate::shaders::SAMPLER
+            } else {
+                &crate::shaders::PACKED_SAMPLER
+            },
+            &[
+                if per_word == 1 {
+                    "update"
+                } else {
+                    "update_packed"
+                },
+                "measure",
+            ],
             bytemuck::bytes_of(&params),
             size_of::<GpuStep>() as u64,
             MAX_STEPS as usize,
@@ -188,6 +237,7 @@ impl GpuSampler {
             update_grid,
             update_threads,
             measure_grid,
+            per_word,
             sweep: 0,
         })
     }
@@ -276,10 +326,15 @@ enum Step {
 
 impl Sampler for GpuSampler {
     fn info(&self) -> BackendInfo {
+        let api = if self.per_word > 1 {
+            format!("{}, multi-spin coded (32 chains per word)", self.ctx.api)
+        } else {
+            self.ctx.api.clone()
+        };
         BackendInfo {
             kind: "gpu".into(),
             adapter: self.ctx.adapter_name.clone(),
-            api: self.ctx.api.clone(),
+            api,
         }
     }
 
@@ -327,6 +382,17 @@ impl Sampler for GpuSampler {
 
     fn configurations(&mut self) -> Result<Vec<u8>> {
         let bytes = self.ctx.read_buffer(&self.state, self.state.size())?;
+        if self.per_word > 1 {
+            let words: Vec<u32> = bytes
+                .chunks_exact(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            return Ok(crate::backend::packed::unpack(
+                &words,
+                self.spec.chains as usize,
+                self.spec.sites(),
+            ));
+        }
         Ok(bytes
             .chunks_exact(4)
             .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u8)

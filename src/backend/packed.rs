@@ -1,0 +1,337 @@
+//! Multi-spin coding: 32 independent chains per u32 word ("multi-lattice" coding).
+//!
+//! Bit `l` of word `(g, site)` is the site's bit in chain `32 g + l`. Neighbours of a site are
+//! the same words as in the reference layout, so every lattice, unit type and algorithm works
+//! unchanged; one word operation updates 32 chains.
+//!
+//! **Decisions.** The reference flips a site iff `accept(r, T)` (r < T, or T certain) with r one
+//! uniform 32-bit word and T the flip threshold of the site's class q = b (z + 1) + k. Here r is
+//! drawn lazily, most significant bit first, one *bit plane* (one bit for each of the 32 lanes)
+//! at a time: at plane p a lane with r's bit 0 and T's bit 1 is decided "flip", one with 1 and 0
+//! is decided "keep", equal bits stay undecided. This is exactly the comparison r < T, so the
+//! stationary distribution is the reference one (each probability within 2⁻³²); a lane needs
+//! two planes on average and a word about seven (the maximum over 32 lanes), instead of 32
+//! full words. Certain classes are decided before any plane is drawn.
+//!
+//! **Random planes.** Plane p of site i, sweep s, word group g is word p mod 4 of
+//! `philox4x32_10([i, s, g, 0x10 | (p / 4) << 8], seed)`. The GPU kernel
+//! (`shaders/update_packed.wgsl`) draws the same planes, so packed GPU and packed CPU runs are
+//! bit-identical; they are a different random stream from the reference kernels, so packed
+//! and reference runs agree statistically, not bit for bit.
+
+use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
+use crate::error::Result;
+use crate::lattice::Lattice;
+use crate::model::{CERTAIN, Counts};
+use crate::rng::{philox4x32_10, seed_key};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+/// Chains per word.
+pub const LANES: u32 = 32;
+/// Counter purpose of the random planes (plane group in bits 8…).
+pub const PURPOSE_PACKED: u32 = 0x10;
+/// Classes q = b (z + 1) + k, z ≤ 6.
+pub const CLASSES: usize = 14;
+
+/// For each plane p, the classes whose threshold has bit 31 − p set; and the certain classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlaneTable {
+    /// Bit q set iff bit (31 − p) of T_q is 1.
+    pub planes: [u32; 32],
+    /// Bit q set iff T_q is certain.
+    pub certain: u32,
+}
+
+impl PlaneTable {
+    /// From the flip thresholds (index q) of a lattice with coordination z.
+    pub fn new(flip: &[u32; 16], z: u32) -> Self {
+        let classes = 2 * (z as usize + 1);
+        let mut t = PlaneTable {
+            planes: [0; 32],
+            certain: 0,
+        };
+        for (q, &th) in flip.iter().enumerate().take(classes) {
+            if th == CERTAIN {
+                t.certain |= 1 << q;
+                continue;
+            }
+            for p in 0..32 {
+                if th >> (31 - p) & 1 == 1 {
+                    t.planes[p] |= 1 << q;
+                }
+            }
+        }
+        t
+    }
+}
+
+/// Class masks of 32 lanes from the site's word `b` and its neighbours' words (bit-sliced
+/// sum of set neighbours, then equality with each k).
+#[inline(always)]
+pub fn class_masks(b: u32, neighbours: &[u32], z: u32) -> [u32; CLASSES] {
+    let (mut s0, mut s1, mut s2) = (0u32, 0u32, 0u32);
+    for &w in neighbours {
+        let c0 = s0 & w;
+        s0 ^= w;
+        let c1 = s1 & c0;
+        s1 ^= c0;
+        s2 |= c1;
+    }
+    let mut m = [0u32; CLASSES];
+    for k in 0..=z {
+        let e0 = if k & 1 == 1 { s0 } else { !s0 };
+        let e1 = if k & 2 == 2 { s1 } else { !s1 };
+        let e2 = if k & 4 == 4 { s2 } else { !s2 };
+        let eq = e0 & e1 & e2;
+        m[k as usize] = !b & eq;
+        m[(z + 1 + k) as usize] = b & eq;
+    }
+    m
+}
+
+/// The flip mask of 32 lanes (twin of `packed_flips` in update_packed.wgsl).
+#[inline(always)]
+pub fn packed_flips(
+    t: &PlaneTable,
+    masks: &[u32; CLASSES],
+    key: [u32; 2],
+    site: u32,
+    sweep: u32,
+    group: u32,
+) -> u32 {
+    let select = |set: u32| -> u32 {
+        let mut acc = 0u32;
+        for (q, &m) in masks.iter().enumerate() {
+            if set >> q & 1 == 1 {
+                acc |= m;
+            }
+        }
+        acc
+    };
+    let mut result = select(t.certain);
+    let mut undecided = !result;
+    let mut words = [0u32; 4];
+    for p in 0..32u32 {
+        if undecided == 0 {
+            break;
+        }
+        if p % 4 == 0 {
+            words = philox4x32_10([site, sweep, group, PURPOSE_PACKED | (p / 4) << 8], key);
+        }
+        let rb = words[(p % 4) as usize];
+        let tb = select(t.planes[p as usize]);
+        let less = undecided & !rb & tb;
+        let greater = undecided & rb & !tb;
+        result |= less;
+        undecided &= !(less | greater);
+    }
+    result
+}
+
+/// Packs chain-major bits (chains × N) into groups of 32 chains (groups × N words).
+pub fn pack(bits: &[u8], chains: usize, n: usize) -> Vec<u32> {
+    let groups = chains.div_ceil(LANES as usize);
+    let mut words = vec![0u32; groups * n];
+    for c in 0..chains {
+        let (g, lane) = (c / LANES as usize, c % LANES as usize);
+        for s in 0..n {
+            words[g * n + s] |= (bits[c * n + s] as u32) << lane;
+        }
+    }
+    words
+}
+
+/// Unpacks words into chain-major bits.
+pub fn unpack(words: &[u32], chains: usize, n: usize) -> Vec<u8> {
+    (0..chains * n)
+        .map(|i| {
+            let (c, s) = (i / n, i % n);
+            (words[(c / LANES as usize) * n + s] >> (c % LANES as usize) & 1) as u8
+        })
+        .collect()
+}
+
+/// Counts (n1, n11) of every chain of one word group, unpacking lane by lane.
+fn group_counts(lat: &Lattice, words: &[AtomicU32], lanes: usize) -> Vec<Counts> {
+    let mut out = vec![Counts::default(); lanes];
+    for s in 0..lat.sites() {
+        let w = words[s as usize].load(Relaxed);
+        if w == 0 {
+            continue;
+        }
+        let (f, k) = lat.forward_neighbours(s);
+        let mut fw = [0u32; 3];
+        for (i, &t) in f[..k].iter().enumerate() {
+            fw[i] = words[t as usize].load(Relaxed);
+        }
+        for (lane, c) in out.iter_mut().enumerate() {
+            if w >> lane & 1 == 1 {
+                c.ones += 1;
+                c.ones_bonds += fw[..k].iter().map(|x| (x >> lane & 1) as u64).sum::<u64>();
+            }
+        }
+    }
+    out
+}
+
+/// The packed CPU sampler (rayon over word groups and blocks of rows).
+pub struct PackedCpuSampler {
+    spec: ChainSpec,
+    key: [u32; 2],
+    table: PlaneTable,
+    words: Vec<AtomicU32>,
+    sweep: u32,
+}
+
+impl PackedCpuSampler {
+    /// Packs the initial configuration (the same as every other backend's).
+    ///
+    /// # Errors
+    /// None at present; the signature matches the other backends'.
+    pub fn new(spec: ChainSpec) -> Result<Self> {
+        let n = spec.sites();
+        let words = pack(&initial_configuration(&spec), spec.chains as usize, n)
+            .into_iter()
+            .map(AtomicU32::new)
+            .collect();
+        Ok(PackedCpuSampler {
+            key: seed_key(spec.seed),
+            table: PlaneTable::new(
+                &spec.model.flip_thresholds(spec.algorithm),
+                spec.model.lattice.coordination(),
+            ),
+            spec,
+            words,
+            sweep: 0,
+        })
+    }
+
+    fn groups(&self) -> u32 {
+        self.spec.chains.div_ceil(LANES)
+    }
+
+    fn sweep_once(&self, sweep: u32) {
+        let lat = self.spec.model.lattice;
+        let n = lat.sites() as usize;
+        let groups = self.groups();
+        let rows = lat.rows();
+        let blocks = (8 * rayon::current_num_threads() as u32)
+            .div_ceil(groups)
+            .clamp(1, rows);
+        let per_block = rows.div_ceil(blocks);
+        let z = lat.coordination();
+        for colour in 0..lat.colours() {
+            (0..groups * blocks).into_par_iter().for_each(|task| {
+                let g = task / blocks;
+                let words = &self.words[g as usize * n..(g as usize + 1) * n];
+                let r0 = (task % blocks) * per_block;
+                for r in r0..(r0 + per_block).min(rows) {
+                    let row = lat.row(r);
+                    let first = lat.colour_offset(colour, row.y, row.z);
+                    for j in 0..lat.lanes() {
+                        let site = row.base + first + j * lat.colours();
+                        let (nb, k) = lat.neighbours(site);
+                        let mut nw = [0u32; 6];
+                        for (i, &t) in nb[..k].iter().enumerate() {
+                            nw[i] = words[t as usize].load(Relaxed);
+                        }
+                        let b = words[site as usize].load(Relaxed);
+                        let masks = class_masks(b, &nw[..k], z);
+                        let flips = packed_flips(&self.table, &masks, self.key, site, sweep, g);
+                        words[site as usize].store(b ^ flips, Relaxed);
+                    }
+                }
+            });
+        }
+    }
+
+    fn measure(&self) -> Vec<Counts> {
+        let lat = self.spec.model.lattice;
+        let n = lat.sites() as usize;
+        let chains = self.spec.chains as usize;
+        let per_group: Vec<Vec<Counts>> = (0..self.groups() as usize)
+            .into_par_iter()
+            .map(|g| group_counts(&lat, &self.words[g * n..(g + 1) * n], LANES as usize))
+            .collect();
+        per_group.into_iter().flatten().take(chains).collect()
+    }
+}
+
+impl Sampler for PackedCpuSampler {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "cpu".into(),
+            adapter: format!("{} threads", rayon::current_num_threads()),
+            api: "rayon, multi-spin coded (32 chains per word)".into(),
+        }
+    }
+
+    fn sweeps_done(&self) -> u32 {
+        self.sweep
+    }
+
+    fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
+        check_sweep_budget(self.sweep, sweeps)?;
+        let mut out = Vec::new();
+        for i in 1..=sweeps {
+            self.sweep_once(self.sweep);
+            self.sweep += 1;
+            if measure_every > 0 && i % measure_every == 0 {
+                out.extend(self.measure());
+            }
+        }
+        Ok(out)
+    }
+
+    fn configurations(&mut self) -> Result<Vec<u8>> {
+        let words: Vec<u32> = self.words.iter().map(|w| w.load(Relaxed)).collect();
+        Ok(unpack(&words, self.spec.chains as usize, self.spec.sites()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_bit_comparison_is_r_less_than_t() {
+        // single-lane check against the plain comparison for many thresholds and words
+        let key = [3, 4];
+        for q_t in [0u32, 1, 0x8000_0000, 0xDEAD_BEEF, CERTAIN - 1, CERTAIN] {
+            let mut flip = [0u32; 16];
+            flip[0] = q_t;
+            let t = PlaneTable::new(&flip, 2);
+            let mut masks = [0u32; CLASSES];
+            masks[0] = !0; // every lane in class 0
+            for site in 0..200u32 {
+                let got = packed_flips(&t, &masks, key, site, 9, 1);
+                // rebuild each lane's r from the planes it would consume (all 32)
+                for lane in 0..32 {
+                    let mut r = 0u32;
+                    for p in 0..32u32 {
+                        let w = philox4x32_10([site, 9, 1, PURPOSE_PACKED | (p / 4) << 8], key)
+                            [(p % 4) as usize];
+                        r |= (w >> lane & 1) << (31 - p);
+                    }
+                    assert_eq!(
+                        got >> lane & 1 == 1,
+                        crate::model::accept(r, q_t),
+                        "T={q_t:#x} site {site} lane {lane}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn class_masks_count_neighbours() {
+        let nb = [0b1011u32, 0b0110, 0b1100, 0b0001];
+        let m = class_masks(0b0101, &nb, 4);
+        // lane counts: lane0: 1+0+0+1 = 2, lane1: 1+1+0+0 = 2, lane2: 0+1+1+0 = 2, lane3: 1+0+1+0 = 2
+        assert_eq!(m[5 + 2] & 0b1111, 0b0101); // b = 1, k = 2
+        assert_eq!(m[2] & 0b1111, 0b1010); // b = 0, k = 2
+        let pk = pack(&[1, 0, 1, 1, 0, 0], 2, 3);
+        assert_eq!(unpack(&pk, 2, 3), vec![1, 0, 1, 1, 0, 0]);
+    }
+}
