@@ -1,21 +1,23 @@
 //! Throughput of one heat-bath sweep of the 2D Ising model, per kernel family:
-//! CPU reference loop, CPU threaded path, GPU reference kernel. Reported as site updates
-//! (elements) per second. GPU timings wrap `advance`, which waits on `device.poll`.
+//! CPU reference loop, CPU threaded path, CPU multi-spin coded (32 chains), GPU reference
+//! kernel, GPU multi-spin coded kernel. Reported as spin updates (elements) per second.
+//! GPU timings wrap `advance`, which waits on `device.poll`.
 //!
 //! `cargo bench --bench sweeps` (add `-- --quick` for a short run).
 
 use blockspin::backend::cpu::{CpuSampler, Mode};
 use blockspin::backend::gpu::{GpuContext, GpuSampler};
+use blockspin::backend::packed::PackedCpuSampler;
 use blockspin::backend::{ChainSpec, Sampler, Start};
 use blockspin::lattice::{Lattice, LatticeKind};
 use blockspin::model::{Algorithm, Model, Units};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 
-fn spec(size: u32) -> ChainSpec {
+fn spec(size: u32, chains: u32) -> ChainSpec {
     let lattice = Lattice::new(LatticeKind::Square, size).unwrap();
     let model = Model::new(lattice, Units::Spin, 0.44, 1.0, 0.0).unwrap();
-    ChainSpec::new(model, Algorithm::HeatBath, 1, 1, Start::Hot).unwrap()
+    ChainSpec::new(model, Algorithm::HeatBath, chains, 1, Start::Hot).unwrap()
 }
 
 fn timed(s: &mut dyn Sampler, iters: u64) -> Duration {
@@ -32,7 +34,7 @@ fn sweeps(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for size in [64u32, 256, 1024] {
-        let spec = spec(size);
+        let spec = spec(size, 1);
         group.throughput(Throughput::Elements(spec.sites() as u64));
         for (name, mode) in [
             ("cpu-reference", Mode::Reference),

@@ -18,6 +18,7 @@ pub mod io;
 pub mod lattice;
 pub mod model;
 pub mod observables;
+pub mod plot;
 pub mod rg;
 pub mod rng;
 pub mod run;

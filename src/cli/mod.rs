@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand. `main.rs` only parses and maps
 //! errors to exit codes (2 for bad input, 1 otherwise).
 
+pub mod bench;
 pub mod dbm;
 pub mod info;
 pub mod rg;
@@ -33,6 +34,8 @@ pub enum Command {
     /// z = (mean − exact)/error. Same --seed, same result on every backend. See
     /// docs/conventions.md.
     Sample(Box<sample::SampleArgs>),
+    /// Throughput of every lattice backend and the time each needs to reach a target error.
+    Bench(Box<bench::BenchArgs>),
     /// Block-spin RG: renormalized couplings by block-wise conditional sampling and cumulants.
     ///
     /// K[x] = K Σ_<ij> x_i x_j + h Σ_i x_i with x = ±1 (here --coupling and --field are the
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sample(a) => sample::run(&a).map(|_| 0),
         Command::Dbm(c) => dbm::run(&c),
         Command::Rg(a) => rg::run(&a).map(|_| 0),
+        Command::Bench(a) => bench::run(&a).map(|_| 0),
     }
 }

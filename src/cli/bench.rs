@@ -1,0 +1,392 @@
+//! `blockspin bench`: throughput of every lattice backend and the time each needs to reach a
+//! target error bar. Speed is measured here and in `benches/`, never in tests.
+
+use crate::backend::{self, ChainSpec, LatticeBackend, Start};
+use crate::error::{Error, Result};
+use crate::io;
+use crate::lattice::{Lattice, LatticeKind};
+use crate::model::{Algorithm, Model, Units};
+use crate::observables::Series;
+use crate::plot::{Curve, log_log_png};
+use crate::stats;
+use serde::Serialize;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `blockspin bench`.
+#[derive(Debug, clap::Args)]
+#[command(args_override_self = true)]
+pub struct BenchArgs {
+    /// Lattice.
+    #[arg(long, value_enum, default_value_t = LatticeKind::Square)]
+    pub lattice: LatticeKind,
+    /// Update rule.
+    #[arg(long, value_enum, default_value_t = Algorithm::HeatBath)]
+    pub algorithm: Algorithm,
+    /// Linear sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "256,1024,4096")]
+    pub sizes: Vec<u32>,
+    /// Backends (cpu, cpu-fast, gpu, gpu-fast).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "cpu,cpu-fast,gpu,gpu-fast"
+    )]
+    pub backends: Vec<LatticeBackend>,
+    /// Timed repeats per backend and size (median, min and max are reported).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    pub repeats: u32,
+    /// Each repeat runs at least this long (sweeps are doubled until it does).
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    pub min_seconds: f64,
+    /// Inverse temperature of the benchmark (reduced, J = 1).
+    #[arg(long, default_value_t = 0.4406868, allow_negative_numbers = true)]
+    pub beta: f64,
+    /// Lattice size of the estimator comparison (0 skips it).
+    #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
+    pub estimator_size: u32,
+    /// Target standard error of the energy per site.
+    #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
+    pub target_error: f64,
+    /// Give up an estimator run after this many seconds.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    pub max_seconds: f64,
+    /// Write the results (JSON, schema blockspin/bench/1).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Draw throughput against L, one line per backend (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// No notices on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Throughput of one backend at one size.
+#[derive(Clone, Debug, Serialize)]
+pub struct Throughput {
+    /// Backend.
+    pub backend: &'static str,
+    /// L.
+    pub size: u32,
+    /// Chains advanced together (32 for the multi-spin coded backends).
+    pub chains: u32,
+    /// Sweeps per timed repeat.
+    pub sweeps: u32,
+    /// Spin updates per ns: median, min, max over repeats.
+    pub median: f64,
+    /// Slowest repeat.
+    pub min: f64,
+    /// Fastest repeat.
+    pub max: f64,
+    /// Memory per spin (bytes).
+    pub bytes_per_spin: f64,
+    /// Why the point was skipped (e.g. a device limit), if it was.
+    pub skipped: Option<String>,
+}
+
+/// Time to a target error of the energy per site.
+#[derive(Clone, Debug, Serialize)]
+pub struct EstimatorRun {
+    /// Backend.
+    pub backend: &'static str,
+    /// Wall time including thermalization (s).
+    pub seconds: f64,
+    /// Sweeps after thermalization.
+    pub sweeps: u32,
+    /// Energy per site.
+    pub energy_per_site: f64,
+    /// Its binning error.
+    pub error: f64,
+    /// τ_int of the energy (sweeps).
+    pub tau_int: f64,
+    /// The target was reached.
+    pub reached: bool,
+}
+
+fn chains_for(b: LatticeBackend) -> u32 {
+    match b {
+        LatticeBackend::CpuFast | LatticeBackend::GpuFast => 32,
+        _ => 1,
+    }
+}
+
+fn bytes_per_spin(b: LatticeBackend) -> f64 {
+    match b {
+        LatticeBackend::Cpu => 1.0,
+        LatticeBackend::Gpu | LatticeBackend::Auto => 4.0,
+        LatticeBackend::CpuFast | LatticeBackend::GpuFast => 1.0 / 8.0,
+    }
+}
+
+fn spec(
+    kind: LatticeKind,
+    size: u32,
+    beta: f64,
+    algorithm: Algorithm,
+    chains: u32,
+) -> Result<ChainSpec> {
+    let model = Model::new(Lattice::new(kind, size)?, Units::Spin, beta, 1.0, 0.0)?;
+    ChainSpec::new(model, algorithm, chains, 1, Start::Hot)
+}
+
+fn throughput(a: &BenchArgs, backend: LatticeBackend, size: u32) -> Result<Throughput> {
+    let chains = chains_for(backend);
+    let spec = spec(a.lattice, size, a.beta, a.algorithm, chains)?;
+    let skip = |why: String| Throughput {
+        backend: backend.name(),
+        size,
+        chains,
+        sweeps: 0,
+        median: f64::NAN,
+        min: f64::NAN,
+        max: f64::NAN,
+        bytes_per_spin: bytes_per_spin(backend),
+        skipped: Some(why),
+    };
+    let mut s = match backend::open(backend, spec, &mut |_| {}) {
+        Ok(s) => s,
+        Err(e @ (Error::DeviceLimit(_) | Error::NoAdapter(_))) => return Ok(skip(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    let updates = |n: u32| chains as f64 * spec.sites() as f64 * n as f64;
+    s.advance(1, 0)?; // warm-up
+    let mut n = 1u32;
+    loop {
+        let t = Instant::now();
+        s.advance(n, 0)?;
+        if t.elapsed().as_secs_f64() >= a.min_seconds || n >= 1 << 20 {
+            break;
+        }
+        n *= 2;
+    }
+    let mut rates: Vec<f64> = (0..a.repeats.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            s.advance(n, 0)
+                .map(|_| updates(n) / (t.elapsed().as_secs_f64() * 1e9))
+        })
+        .collect::<Result<_>>()?;
+    rates.sort_by(|x, y| x.total_cmp(y));
+    Ok(Throughput {
+        backend: backend.name(),
+        size,
+        chains,
+        sweeps: n,
+        median: rates[rates.len() / 2],
+        min: rates[0],
+        max: rates[rates.len() - 1],
+        bytes_per_spin: bytes_per_spin(backend),
+        skipped: None,
+    })
+}
+
+fn estimator(a: &BenchArgs, backend: LatticeBackend) -> Result<Option<EstimatorRun>> {
+    let spec = spec(a.lattice, a.estimator_size, a.beta, a.algorithm, 32)?;
+    let model = spec.model;
+    let started = Instant::now();
+    let mut s = match backend::open(backend, spec, &mut |_| {}) {
+        Ok(s) => s,
+        Err(Error::DeviceLimit(_) | Error::NoAdapter(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    s.advance(500, 0)?;
+    let mut counts = Vec::new();
+    let mut chunk = 64u32;
+    loop {
+        counts.extend(s.advance(chunk, 1)?);
+        let series = Series::from_counts(&model, &counts, 32);
+        let b = stats::binning(&series.energy, series.shape);
+        let elapsed = started.elapsed().as_secs_f64();
+        if (b.error <= a.target_error && b.reliable) || elapsed > a.max_seconds {
+            return Ok(Some(EstimatorRun {
+                backend: backend.name(),
+                seconds: elapsed,
+                sweeps: series.shape.n_time as u32,
+                energy_per_site: b.mean,
+                error: b.error,
+                tau_int: b.tau_int,
+                reached: b.error <= a.target_error,
+            }));
+        }
+        chunk = chunk.saturating_mul(2);
+    }
+}
+
+/// `blockspin bench`.
+///
+/// # Errors
+/// Bad input (exit 2) and backend errors.
+pub fn run(a: &BenchArgs) -> Result<()> {
+    if a.sizes.is_empty() || a.backends.is_empty() {
+        return Err(Error::invalid(
+            "--sizes",
+            "give at least one size and one backend",
+        ));
+    }
+    if a.backends.contains(&LatticeBackend::Auto) {
+        return Err(Error::invalid(
+            "--backends",
+            "name the backends: cpu, cpu-fast, gpu, gpu-fast",
+        ));
+    }
+    if !(a.min_seconds > 0.0 && a.min_seconds.is_finite()) {
+        return Err(Error::invalid("--min-seconds", "must be > 0"));
+    }
+    if !(a.target_error > 0.0 && a.target_error.is_finite()) {
+        return Err(Error::invalid("--target-error", "must be > 0"));
+    }
+    for &size in &a.sizes {
+        Lattice::new(a.lattice, size)?;
+    }
+    for (flag, p) in [("--output", &a.output), ("--plot", &a.plot)] {
+        if let Some(p) = p {
+            io::check_output_path(flag, p)?;
+        }
+    }
+    let note = |s: &str| {
+        if !a.quiet {
+            eprintln!("{s}");
+        }
+    };
+    let mut results = Vec::new();
+    for &size in &a.sizes {
+        for &b in &a.backends {
+            note(&format!("timing {} at L = {size} ...", b.name()));
+            results.push(throughput(a, b, size)?);
+        }
+    }
+    let ratio = |size: u32, num: &str, den: &str| -> Option<f64> {
+        let get = |name: &str| {
+            results
+                .iter()
+                .find(|r| r.size == size && r.backend == name && r.skipped.is_none())
+                .map(|r| r.median)
+        };
+        Some(get(num)? / get(den)?)
+    };
+    let ratios: Vec<serde_json::Value> = a
+        .sizes
+        .iter()
+        .map(|&l| json!({ "size": l, "gpu/cpu": ratio(l, "gpu", "cpu"), "gpu-fast/cpu-fast": ratio(l, "gpu-fast", "cpu-fast"), "gpu-fast/gpu": ratio(l, "gpu-fast", "gpu"), "cpu-fast/cpu": ratio(l, "cpu-fast", "cpu") }))
+        .collect();
+    let mut estimators = Vec::new();
+    if a.estimator_size > 0 {
+        for &b in &a.backends {
+            note(&format!(
+                "estimator run on {} (L = {}, target error {}) ...",
+                b.name(),
+                a.estimator_size,
+                a.target_error
+            ));
+            if let Some(e) = estimator(a, b)? {
+                estimators.push(e);
+            }
+        }
+    }
+
+    let gpu = crate::backend::gpu::GpuContext::shared().ok();
+    println!(
+        "blockspin bench: {} {}, K = {}; CPU {} threads; GPU {}",
+        a.lattice,
+        a.algorithm.name(),
+        a.beta,
+        rayon::current_num_threads(),
+        gpu.as_ref()
+            .map(|g| format!("{} ({}, {})", g.adapter_name, g.api, g.device_type))
+            .unwrap_or_else(|| "none".into())
+    );
+    println!(
+        "\n{:<10} {:>7} {:>7} {:>8} {:>12} {:>12} {:>12} {:>10}",
+        "backend", "L", "chains", "sweeps", "median", "min", "max", "bytes/spin"
+    );
+    for r in &results {
+        match &r.skipped {
+            Some(why) => println!("{:<10} {:>7} skipped: {why}", r.backend, r.size),
+            None => println!(
+                "{:<10} {:>7} {:>7} {:>8} {:>12.4} {:>12.4} {:>12.4} {:>10.3}",
+                r.backend, r.size, r.chains, r.sweeps, r.median, r.min, r.max, r.bytes_per_spin
+            ),
+        }
+    }
+    println!("(spin updates per ns)");
+    for r in &ratios {
+        let show = |k: &str| {
+            r[k].as_f64()
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "L = {}: gpu/cpu {}, gpu-fast/cpu-fast {}, gpu-fast/gpu {}, cpu-fast/cpu {}",
+            r["size"],
+            show("gpu/cpu"),
+            show("gpu-fast/cpu-fast"),
+            show("gpu-fast/gpu"),
+            show("cpu-fast/cpu")
+        );
+    }
+    if !estimators.is_empty() {
+        println!(
+            "\ntime to a standard error of {} in the energy per site (L = {}, 32 chains):",
+            a.target_error, a.estimator_size
+        );
+        for e in &estimators {
+            println!(
+                "  {:<10} {:>8.2} s  ({} sweeps, e = {:.5} ± {:.5}, tau_int = {:.1}){}",
+                e.backend,
+                e.seconds,
+                e.sweeps,
+                e.energy_per_site,
+                e.error,
+                e.tau_int,
+                if e.reached {
+                    ""
+                } else {
+                    "  [target not reached]"
+                }
+            );
+        }
+    }
+    let out = json!({
+        "schema": "blockspin/bench/1",
+        "version": env!("CARGO_PKG_VERSION"),
+        "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "repeats": a.repeats, "min_seconds": a.min_seconds,
+                        "estimator_size": a.estimator_size, "target_error": a.target_error },
+        "machine": { "cpu_threads": rayon::current_num_threads(), "gpu": gpu.as_ref().map(|g| json!({ "adapter": g.adapter_name, "api": g.api, "device_type": g.device_type })) },
+        "throughput": results,
+        "ratios": ratios,
+        "estimators": estimators,
+    });
+    if let Some(p) = &a.output {
+        io::write_atomic(p, |w| {
+            serde_json::to_writer_pretty(&mut *w, &out).map_err(std::io::Error::other)?;
+            writeln!(w)
+        })?;
+    }
+    if let Some(p) = &a.plot {
+        let curves: Vec<Curve> = a
+            .backends
+            .iter()
+            .map(|b| Curve {
+                label: b.name().to_string(),
+                points: results
+                    .iter()
+                    .filter(|r| r.backend == b.name() && r.skipped.is_none())
+                    .map(|r| (r.size as f64, r.median))
+                    .collect(),
+            })
+            .filter(|c| !c.points.is_empty())
+            .collect();
+        log_log_png(
+            p,
+            (900, 600),
+            &format!("{} {} throughput", a.lattice, a.algorithm.name()),
+            "linear size L",
+            "spin updates per ns (median)",
+            &curves,
+        )?;
+    }
+    Ok(())
+}
