@@ -14,7 +14,7 @@ use blockspin::model::{Algorithm, Model, Units};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
 
-fn spec(size: u32, chains: u32) -> ChainSpec {
+fn square_spec(size: u32, chains: u32) -> ChainSpec {
     let lattice = Lattice::new(LatticeKind::Square, size).unwrap();
     let model = Model::new(lattice, Units::Spin, 0.44, 1.0, 0.0).unwrap();
     ChainSpec::new(model, Algorithm::HeatBath, chains, 1, Start::Hot).unwrap()
@@ -34,7 +34,7 @@ fn sweeps(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for size in [64u32, 256, 1024] {
-        let spec = spec(size, 1);
+        let spec = square_spec(size, 1);
         group.throughput(Throughput::Elements(spec.sites() as u64));
         for (name, mode) in [
             ("cpu-reference", Mode::Reference),
@@ -48,6 +48,19 @@ fn sweeps(c: &mut Criterion) {
         if let Some(ctx) = &gpu {
             let mut s = GpuSampler::new(ctx.clone(), spec).unwrap();
             group.bench_function(BenchmarkId::new("gpu", size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
+        }
+        // multi-spin coded: 32 chains per word, so 32 × N spin updates per sweep
+        let packed = square_spec(size, 32);
+        group.throughput(Throughput::Elements(32 * packed.sites() as u64));
+        let mut s = PackedCpuSampler::new(packed).unwrap();
+        group.bench_function(BenchmarkId::new("cpu-fast", size), |b| {
+            b.iter_custom(|n| timed(&mut s, n))
+        });
+        if let Some(ctx) = &gpu {
+            let mut s = GpuSampler::new_packed(ctx.clone(), packed).unwrap();
+            group.bench_function(BenchmarkId::new("gpu-fast", size), |b| {
                 b.iter_custom(|n| timed(&mut s, n))
             });
         }
