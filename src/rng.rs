@@ -40,7 +40,7 @@ fn round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
 
 /// Philox4x32 with 10 rounds: four pseudo-random 32-bit words from a 128-bit counter
 /// and a 64-bit key.
-#[inline]
+#[inline(always)]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut c = counter;
     let mut k = key;

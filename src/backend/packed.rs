@@ -100,12 +100,12 @@ pub fn packed_flips(
     sweep: u32,
     group: u32,
 ) -> u32 {
-    let select = |set: u32| -> u32 {
+    // classes are disjoint: OR the masks of the classes in the set
+    let select = |mut set: u32| -> u32 {
         let mut acc = 0u32;
-        for (q, &m) in masks.iter().enumerate() {
-            if set >> q & 1 == 1 {
-                acc |= m;
-            }
+        while set != 0 {
+            acc |= masks[set.trailing_zeros() as usize];
+            set &= set - 1;
         }
         acc
     };
@@ -225,19 +225,33 @@ impl PackedCpuSampler {
             (0..groups * blocks).into_par_iter().for_each(|task| {
                 let g = task / blocks;
                 let words = &self.words[g as usize * n..(g as usize + 1) * n];
+                let ld = |i: u32| words[i as usize].load(Relaxed);
                 let r0 = (task % blocks) * per_block;
+                let l = lat.size();
+                let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
                 for r in r0..(r0 + per_block).min(rows) {
                     let row = lat.row(r);
                     let first = lat.colour_offset(colour, row.y, row.z);
-                    for j in 0..lat.lanes() {
-                        let site = row.base + first + j * lat.colours();
-                        let (nb, k) = lat.neighbours(site);
-                        let mut nw = [0u32; 6];
-                        for (i, &t) in nb[..k].iter().enumerate() {
-                            nw[i] = words[t as usize].load(Relaxed);
+                    for x in (first..l).step_by(lat.colours() as usize) {
+                        // neighbour words from the row geometry (as update_packed.wgsl)
+                        let xp = if x + 1 == l { 0 } else { x + 1 };
+                        let xm = if x == 0 { l - 1 } else { x - 1 };
+                        let mut nw = [ld(row.base + xp), ld(row.base + xm), 0, 0, 0, 0];
+                        if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
+                            nw[2] = ld(p + x);
+                            nw[3] = ld(m + x);
+                            if triangular {
+                                nw[4] = ld(m + xp);
+                                nw[5] = ld(p + xm);
+                            }
                         }
-                        let b = words[site as usize].load(Relaxed);
-                        let masks = class_masks(b, &nw[..k], z);
+                        if let (Some(p), Some(m)) = (row.z_plus, row.z_minus) {
+                            nw[4] = ld(p + x);
+                            nw[5] = ld(m + x);
+                        }
+                        let site = row.base + x;
+                        let b = ld(site);
+                        let masks = class_masks(b, &nw, z);
                         let flips = packed_flips(&self.table, &masks, self.key, site, sweep, g);
                         words[site as usize].store(b ^ flips, Relaxed);
                     }

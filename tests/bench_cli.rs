@@ -1,0 +1,55 @@
+//! `blockspin bench` writes its table, JSON and a decodable PNG (no speed is asserted).
+
+use std::process::Command;
+
+#[test]
+fn bench_writes_json_and_png() {
+    let dir = std::env::temp_dir().join(format!("blockspin-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, png) = (dir.join("b.json"), dir.join("b.png"));
+    let o = Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args([
+            "bench",
+            "--sizes",
+            "16,32",
+            "--backends",
+            "cpu,cpu-fast",
+            "--repeats",
+            "2",
+            "--min-seconds",
+            "0.01",
+            "--estimator-size",
+            "8",
+            "--target-error",
+            "0.05",
+            "--beta",
+            "0.3",
+            "--quiet",
+            "--output",
+            json.to_str().unwrap(),
+            "--plot",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("cpu-fast/cpu"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["schema"], "blockspin/bench/1");
+    let t = v["throughput"].as_array().unwrap();
+    assert_eq!(t.len(), 4);
+    for r in t {
+        let (min, med, max) = (
+            r["min"].as_f64().unwrap(),
+            r["median"].as_f64().unwrap(),
+            r["max"].as_f64().unwrap(),
+        );
+        assert!(min > 0.0 && min <= med && med <= max, "{r}");
+    }
+    assert_eq!(v["estimators"].as_array().unwrap().len(), 2);
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (900, 600));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
