@@ -10,15 +10,18 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod checkpoint;
 pub mod cli;
 pub mod dbm;
 pub mod error;
 pub mod exact;
 pub mod io;
+pub mod job;
 pub mod lattice;
 pub mod model;
 pub mod observables;
 pub mod plot;
+pub mod provenance;
 pub mod rg;
 pub mod rng;
 pub mod run;

@@ -19,7 +19,7 @@ use crate::stats::{self, Shape};
 use serde::Serialize;
 
 /// One estimate.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Estimate {
     /// Estimate.
     pub mean: f64,
@@ -30,7 +30,7 @@ pub struct Estimate {
 }
 
 /// All observables of a run, with the blocking used.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Observables {
     /// ⟨E⟩/N.
     pub energy_per_site: Estimate,
@@ -47,6 +47,18 @@ pub struct Observables {
 }
 
 impl Observables {
+    /// Results-file names, in table order.
+    pub fn names() -> [&'static str; 6] {
+        [
+            "energy_per_site",
+            "magnetization_per_site",
+            "abs_magnetization_per_site",
+            "specific_heat_per_site",
+            "susceptibility_per_site",
+            "binder_cumulant",
+        ]
+    }
+
     /// (results-file name, estimate) for every observable, in table order.
     pub fn named(&self) -> [(&'static str, &Estimate); 6] {
         [
@@ -64,7 +76,7 @@ impl Observables {
 }
 
 /// How the errors were obtained.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Analysis {
     /// Measurements per chain.
     pub measurements_per_chain: usize,

@@ -79,8 +79,29 @@ impl RunOutput {
     }
 }
 
-/// Target wall time of one `advance` call (keeps the progress bar lively).
+/// Target wall time of one `advance` call (keeps the progress bar and checkpoints lively).
 const CHUNK_TARGET: Duration = Duration::from_millis(250);
+
+/// Where a run stands: sweeps done (thermalization included), counts measured so far, and
+/// the wall time already spent (before a resume).
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Sweeps done since initialisation.
+    pub sweeps_done: u64,
+    /// Counts measured so far (measurement-major).
+    pub counts: Vec<Counts>,
+    /// Wall time spent so far.
+    pub wall_seconds: f64,
+}
+
+/// What the hook asks for after a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Continue,
+    /// Stop now (the run is returned unfinished).
+    Stop,
+}
 
 /// Runs the plan. `progress(done, total)` is called with sweeps done after every chunk.
 ///
@@ -93,29 +114,69 @@ pub fn run(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunOutput> {
     let total = plan.total_sweeps();
-    let start = Instant::now();
-    let mut done = 0u64;
-    let mut counts = Vec::new();
-    for (phase_sweeps, every) in [(plan.thermalize, 0), (plan.sweeps, plan.measure_every)] {
-        // chunk: a whole number of measurement intervals, grown while calls are fast
-        let unit = every.max(1);
-        let mut chunk_units = 1u32;
-        let mut left = phase_sweeps;
-        while left > 0 {
-            let n = (chunk_units.saturating_mul(unit)).min(left);
+    let out = run_resumable(
+        sampler,
+        plan,
+        sites_per_sweep,
+        Progress::default(),
+        &mut |_, p| {
+            progress(p.sweeps_done, total);
+            Ok(Control::Continue)
+        },
+    )?;
+    out.ok_or_else(|| Error::Gpu("run stopped without a request".into()))
+}
+
+/// Runs the plan from `start` (a sampler already restored to `start.sweeps_done`), calling
+/// `hook` after every chunk; chunks are whole measurement intervals, so a run stopped after
+/// any chunk and resumed measures at exactly the same sweeps. Returns None if the hook
+/// stopped the run.
+///
+/// # Errors
+/// Those of [`Sampler::advance`] and of the hook.
+pub fn run_resumable(
+    sampler: &mut dyn Sampler,
+    plan: &RunPlan,
+    sites_per_sweep: u64,
+    start: Progress,
+    hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
+) -> Result<Option<RunOutput>> {
+    let total = plan.total_sweeps();
+    let started = Instant::now();
+    let before = start.wall_seconds;
+    let mut p = start;
+    let therm = plan.thermalize as u64;
+    for (phase_start, phase_sweeps, every) in [
+        (0u64, plan.thermalize, 0u32),
+        (therm, plan.sweeps, plan.measure_every),
+    ] {
+        let unit = every.max(1) as u64;
+        let mut chunk_units = 1u64;
+        loop {
+            let phase_done = p
+                .sweeps_done
+                .saturating_sub(phase_start)
+                .min(phase_sweeps as u64);
+            let left = phase_sweeps as u64 - phase_done;
+            if left == 0 {
+                break;
+            }
+            let n = (chunk_units * unit).min(left) as u32;
             let t0 = Instant::now();
-            counts.extend(sampler.advance(n, every)?);
-            left -= n;
-            done += n as u64;
-            progress(done, total);
+            p.counts.extend(sampler.advance(n, every)?);
+            p.sweeps_done += n as u64;
+            p.wall_seconds = before + started.elapsed().as_secs_f64();
+            if hook(sampler, &p)? == Control::Stop && p.sweeps_done < total {
+                return Ok(None);
+            }
             if t0.elapsed() < CHUNK_TARGET / 2 && chunk_units < (1 << 20) {
                 chunk_units *= 2;
             }
         }
     }
-    Ok(RunOutput {
-        counts,
-        wall_seconds: start.elapsed().as_secs_f64(),
+    Ok(Some(RunOutput {
+        counts: p.counts,
+        wall_seconds: before + started.elapsed().as_secs_f64(),
         spin_updates: total * sites_per_sweep,
-    })
+    }))
 }

@@ -322,4 +322,13 @@ impl Sampler for CpuSampler {
     fn configurations(&mut self) -> Result<Vec<u8>> {
         Ok(self.bits.iter().map(|b| b.load(Relaxed)).collect())
     }
+
+    fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()> {
+        super::check_restore(bits.len(), self.bits.len())?;
+        for (a, &b) in self.bits.iter().zip(bits) {
+            a.store(b & 1, Relaxed);
+        }
+        self.sweep = sweeps_done;
+        Ok(())
+    }
 }

@@ -118,7 +118,7 @@ pub fn initial_configuration(spec: &ChainSpec) -> Vec<u8> {
 }
 
 /// Which backend ran a job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackendInfo {
     /// "gpu" or "cpu".
     pub kind: String,
@@ -140,6 +140,9 @@ pub trait Sampler {
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>>;
     /// Current bits of all chains, chain-major.
     fn configurations(&mut self) -> Result<Vec<u8>>;
+    /// Replaces every chain's bits (chain-major) and the sweep counter: continues a run from
+    /// a checkpoint exactly where it stopped.
+    fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()>;
 }
 
 /// `--backend`.
@@ -215,6 +218,17 @@ pub fn open(
             Err(e) => Err(e),
         },
     }
+}
+
+/// Checks that a restored state has one bit per site and chain.
+pub(crate) fn check_restore(got: usize, want: usize) -> Result<()> {
+    if got != want {
+        return Err(Error::invalid(
+            "--resume",
+            format!("the checkpoint holds {got} sites but the job has {want}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that `sweeps` more sweeps keep the u32 sweep counter in range.

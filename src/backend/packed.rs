@@ -302,6 +302,19 @@ impl Sampler for PackedCpuSampler {
         let words: Vec<u32> = self.words.iter().map(|w| w.load(Relaxed)).collect();
         Ok(unpack(&words, self.spec.chains as usize, self.spec.sites()))
     }
+
+    fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()> {
+        super::check_restore(bits.len(), self.spec.chains as usize * self.spec.sites())?;
+        for (a, w) in
+            self.words
+                .iter()
+                .zip(pack(bits, self.spec.chains as usize, self.spec.sites()))
+        {
+            a.store(w, Relaxed);
+        }
+        self.sweep = sweeps_done;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

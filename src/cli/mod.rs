@@ -58,7 +58,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Info(a) => info::run(&a).map(|_| 0),
-        Command::Sample(a) => sample::run(&a).map(|_| 0),
+        Command::Sample(a) => sample::run(&a),
         Command::Dbm(c) => dbm::run(&c),
         Command::Rg(a) => rg::run(&a).map(|_| 0),
         Command::Bench(a) => bench::run(&a).map(|_| 0),

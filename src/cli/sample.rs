@@ -1,91 +1,110 @@
-//! `blockspin sample`: one sampling job from flags.
+//! `blockspin sample`: one sampling run from flags, or a grid of runs from a job file, with
+//! checkpoints that a resumed run continues bit for bit.
 
-use crate::backend::{self, BackendInfo, ChainSpec, LatticeBackend, Start};
+use crate::backend::{self, BackendInfo, ChainSpec, LatticeBackend, Sampler, Start};
+use crate::checkpoint::{Checkpoint, Current, Header};
 use crate::error::{Error, Result};
 use crate::exact::reference::{self, Reference};
 use crate::io;
+use crate::job::{self, JobFile};
 use crate::lattice::{Lattice, LatticeKind};
 use crate::model::{Algorithm, Model, Units};
 use crate::observables::{self, Analysis, Observables, Series};
-use crate::run::{self, RunOutput, RunPlan};
-use clap::ArgGroup;
+use crate::provenance::Provenance;
+use crate::run::{self, Control, Progress, RunOutput, RunPlan};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Arguments of `blockspin sample`.
 ///
 /// Energy E = −J Σ_<ij> x_i x_j − h Σ_i x_i with x = ±1 (spin) or 0/1 (bernoulli),
-/// weight e^{−βE}.
-#[derive(Debug, Clone, clap::Args)]
+/// weight e^{−βE}. Flags override the values of a `--job` file.
+#[derive(Debug, Clone, Default, clap::Args)]
 #[command(args_override_self = true)]
-#[command(group(ArgGroup::new("temperature_or_beta").required(true).args(["beta", "temperature"])))]
 pub struct SampleArgs {
-    /// Lattice (periodic).
-    #[arg(long, value_enum, default_value_t = LatticeKind::Square)]
-    pub lattice: LatticeKind,
-    /// Linear size L (≥ 4; even for chain/square/cubic, a multiple of 3 for triangular).
-    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
-    pub size: u32,
-    /// Unit values: spin (±1) or bernoulli (0/1).
-    #[arg(long, value_enum, default_value_t = Units::Spin)]
-    pub units: Units,
-    /// Inverse temperature β > 0 (give this or --temperature).
+    /// Lattice (periodic) [default: square].
+    #[arg(long, value_enum)]
+    pub lattice: Option<LatticeKind>,
+    /// Linear size L (≥ 4; even for chain/square/cubic, a multiple of 3 for triangular) [default: 16].
     #[arg(long, allow_negative_numbers = true)]
+    pub size: Option<u32>,
+    /// Unit values: spin (±1) or bernoulli (0/1) [default: spin].
+    #[arg(long, value_enum)]
+    pub units: Option<Units>,
+    /// Inverse temperature β > 0 (give this or --temperature).
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "temperature")]
     pub beta: Option<f64>,
     /// Temperature T = 1/β > 0 (k_B = 1).
     #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f64>,
-    /// Coupling J (negative: antiferromagnet).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    pub coupling: f64,
-    /// Field h.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub field: f64,
-    /// Update rule.
-    #[arg(long, value_enum, default_value_t = Algorithm::HeatBath)]
-    pub algorithm: Algorithm,
-    /// Sweeps discarded before measuring.
-    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
-    pub thermalize: u32,
-    /// Sweeps after thermalization.
-    #[arg(long, default_value_t = 10000, allow_negative_numbers = true)]
-    pub sweeps: u32,
-    /// Measure every K sweeps.
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    pub measure_every: u32,
-    /// Independent chains (run in parallel).
-    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
-    pub chains: u32,
-    /// Seed of the counter-based RNG (same seed, same result on every backend).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    pub seed: u64,
-    /// Initial configuration: hot (random) or cold (all bits 1: spins up / sites occupied).
-    #[arg(long, value_enum, default_value_t = Start::Hot)]
-    pub start: Start,
-    /// auto: GPU if an adapter exists, else CPU; gpu: GPU only; cpu: multi-threaded CPU
-    /// (bit-identical to gpu); gpu-fast / cpu-fast: multi-spin coded, 32 chains per word
-    /// (bit-identical to each other).
-    #[arg(long, value_enum, default_value_t = LatticeBackend::Auto)]
-    pub backend: LatticeBackend,
-    /// Write results (JSON, schema blockspin/sample/1).
+    /// Coupling J (negative: antiferromagnet) [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub coupling: Option<f64>,
+    /// Field h [default: 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub field: Option<f64>,
+    /// Update rule [default: heat-bath].
+    #[arg(long, value_enum)]
+    pub algorithm: Option<Algorithm>,
+    /// Sweeps discarded before measuring [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub thermalize: Option<u32>,
+    /// Sweeps after thermalization [default: 10000].
+    #[arg(long, allow_negative_numbers = true)]
+    pub sweeps: Option<u32>,
+    /// Measure every K sweeps [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub measure_every: Option<u32>,
+    /// Independent chains (run in parallel) [default: 16].
+    #[arg(long, allow_negative_numbers = true)]
+    pub chains: Option<u32>,
+    /// Seed of the counter-based RNG (same seed, same result on every backend of a family);
+    /// in a job, the seed from which every grid point's seed is derived [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+    /// Initial configuration: hot (random) or cold (all bits 1) [default: hot].
+    #[arg(long, value_enum)]
+    pub start: Option<Start>,
+    /// auto: GPU if an adapter exists, else CPU; gpu / cpu: reference kernels (bit-identical);
+    /// gpu-fast / cpu-fast: multi-spin coded, 32 chains per word (bit-identical) [default: auto].
+    #[arg(long, value_enum)]
+    pub backend: Option<LatticeBackend>,
+    /// A job file (TOML): a grid over temperature/beta, size, field, coupling.
+    #[arg(long)]
+    pub job: Option<PathBuf>,
+    /// Write results (JSON: blockspin/sample/1, or blockspin/job/1 for a job).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Write the per-measurement, per-chain series (CSV).
+    /// Job: write a CSV summary, one row per grid point [default: --output with .csv].
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Write the per-measurement, per-chain series (CSV; single runs).
     #[arg(long)]
     pub series: Option<PathBuf>,
-    /// Write the final configurations (NPY int8, shape [chains, L(, L(, L))], unit values).
+    /// Write the final configurations (NPY int8, shape [chains, L(, L(, L))]; single runs).
     #[arg(long)]
     pub save_state: Option<PathBuf>,
+    /// Write a checkpoint here every --checkpoint-every seconds and on SIGINT/SIGTERM.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Seconds between checkpoints.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    pub checkpoint_every: f64,
+    /// Continue the job of this checkpoint (flags may change --sweeps and outputs, not physics).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     /// No progress bar or notices on stderr.
     #[arg(long)]
     pub quiet: bool,
 }
 
 /// Every resolved parameter of a run, as recorded in the results.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Parameters {
     /// Lattice.
     pub lattice: LatticeKind,
@@ -113,7 +132,7 @@ pub struct Parameters {
     pub measure_every: u32,
     /// Chains.
     pub chains: u32,
-    /// Seed.
+    /// Seed of this run.
     pub seed: u64,
     /// Start.
     pub start: Start,
@@ -121,16 +140,12 @@ pub struct Parameters {
     pub backend: LatticeBackend,
 }
 
-/// The results file.
-#[derive(Clone, Debug, Serialize)]
-pub struct SampleResults {
-    /// "blockspin/sample/1".
-    pub schema: &'static str,
-    /// Program version.
-    pub version: &'static str,
+/// One run's results (a whole `sample` file, or one point of a job).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunResults {
     /// Resolved parameters.
     pub parameters: Parameters,
-    /// Backend that ran the job.
+    /// Backend that ran it.
     pub backend: BackendInfo,
     /// Estimates.
     pub observables: Observables,
@@ -138,12 +153,27 @@ pub struct SampleResults {
     pub analysis: Analysis,
     /// Exact values for this model where known (null otherwise).
     pub exact: Option<Reference>,
+    /// Chain-averaged series (energy and magnetization per site per measurement).
+    pub mean_series: MeanSeries,
     /// Timing.
     pub timing: Timing,
 }
 
+/// Chain averages of the per-measurement values.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MeanSeries {
+    /// Sweep of the first measurement.
+    pub first_sweep: u64,
+    /// Sweeps between measurements.
+    pub every: u32,
+    /// ⟨E⟩/N over chains.
+    pub energy_per_site: Vec<f64>,
+    /// ⟨Σx⟩/N over chains.
+    pub magnetization_per_site: Vec<f64>,
+}
+
 /// Timing of a run.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Timing {
     /// Wall time of all sweeps and measurements.
     pub wall_seconds: f64,
@@ -151,7 +181,8 @@ pub struct Timing {
     pub spin_updates_per_ns: f64,
 }
 
-/// A validated job.
+/// A validated run.
+#[derive(Clone, Debug)]
 pub struct Job {
     /// Chains.
     pub spec: ChainSpec,
@@ -161,65 +192,250 @@ pub struct Job {
     pub parameters: Parameters,
 }
 
+/// A resolved job: its runs and outputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// The runs (one for a plain `sample`).
+    pub points: Vec<Parameters>,
+    /// True for a job file (results schema blockspin/job/1).
+    pub grid: bool,
+    /// The job seed.
+    pub job_seed: u64,
+    /// Results JSON.
+    pub output: Option<PathBuf>,
+    /// CSV summary (jobs).
+    pub summary: Option<PathBuf>,
+    /// Series CSV (single runs).
+    pub series: Option<PathBuf>,
+    /// Final state NPY (single runs).
+    pub save_state: Option<PathBuf>,
+}
+
+fn parse_enum<T: clap::ValueEnum>(f: &JobFile, key: &str) -> Result<Option<T>> {
+    match f.string(key)? {
+        None => Ok(None),
+        Some(s) => T::from_str(&s, false).map(Some).map_err(|_| {
+            let line = f.entries.get(key).map(|e| e.line).unwrap_or(0);
+            let allowed: Vec<String> = T::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value())
+                .map(|p| p.get_name().to_string())
+                .collect();
+            Error::invalid(
+                "--job",
+                format!(
+                    "{} line {line}: `{key}` must be one of {} (got {s:?})",
+                    f.name,
+                    allowed.join(", ")
+                ),
+            )
+        }),
+    }
+}
+
+fn u32_key(f: &JobFile, key: &str) -> Result<Option<u32>> {
+    match f.integer(key)? {
+        Some(v) if v > u32::MAX as u64 => Err(Error::invalid(
+            "--job",
+            format!("{}: `{key}` is too large", f.name),
+        )),
+        v => Ok(v.map(|v| v as u32)),
+    }
+}
+
 impl SampleArgs {
-    /// Validates every parameter (before anything runs or is written).
+    /// Resolves the runs: defaults, then the job file, then the flags; validates every point
+    /// (nothing runs if any is invalid).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first offending flag.
-    pub fn job(&self) -> Result<Job> {
-        let beta = match (self.beta, self.temperature) {
-            (Some(b), None) => b,
-            (None, Some(t)) => {
-                if !(t.is_finite() && t > 0.0) {
+    /// [`Error::InvalidParameter`] naming the flag or the job key and line.
+    pub fn plan(&self) -> Result<Plan> {
+        let file = match &self.job {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    Error::invalid("--job", format!("cannot read {}: {e}", p.display()))
+                })?;
+                Some(JobFile::parse(&p.display().to_string(), &text)?)
+            }
+            None => None,
+        };
+        let f = file.clone().unwrap_or_default();
+        let lattice = self
+            .lattice
+            .or(parse_enum(&f, "lattice")?)
+            .unwrap_or(LatticeKind::Square);
+        let units = self
+            .units
+            .or(parse_enum(&f, "units")?)
+            .unwrap_or(Units::Spin);
+        let algorithm = self
+            .algorithm
+            .or(parse_enum(&f, "algorithm")?)
+            .unwrap_or(Algorithm::HeatBath);
+        let start = self
+            .start
+            .or(parse_enum(&f, "start")?)
+            .unwrap_or(Start::Hot);
+        let backend = self
+            .backend
+            .or(parse_enum(&f, "backend")?)
+            .unwrap_or(LatticeBackend::Auto);
+        let thermalize = self
+            .thermalize
+            .or(u32_key(&f, "thermalize")?)
+            .unwrap_or(1000);
+        let sweeps = self.sweeps.or(u32_key(&f, "sweeps")?).unwrap_or(10000);
+        let measure_every = self
+            .measure_every
+            .or(u32_key(&f, "measure-every")?)
+            .unwrap_or(1);
+        let chains = self.chains.or(u32_key(&f, "chains")?).unwrap_or(16);
+        let job_seed = self.seed.or(f.integer("seed")?).unwrap_or(1);
+        let sizes = match self.size {
+            Some(s) => vec![s],
+            None => f.integer_axis("size")?.unwrap_or(vec![16]),
+        };
+        let couplings = match self.coupling {
+            Some(c) => vec![c],
+            None => f.float_axis("coupling")?.unwrap_or(vec![1.0]),
+        };
+        let fields = match self.field {
+            Some(h) => vec![h],
+            None => f.float_axis("field")?.unwrap_or(vec![0.0]),
+        };
+        // temperatures and betas: flags first, then the file
+        let betas: Vec<f64> = match (self.beta, self.temperature) {
+            (Some(b), _) => vec![b],
+            (None, Some(t)) => vec![temperature_to_beta("--temperature", t)?],
+            (None, None) => match (f.float_axis("beta")?, f.float_axis("temperature")?) {
+                (Some(b), _) => b,
+                (None, Some(ts)) => ts
+                    .into_iter()
+                    .map(|t| temperature_to_beta("--temperature", t))
+                    .collect::<Result<_>>()?,
+                (None, None) => {
                     return Err(Error::invalid(
-                        "--temperature",
-                        format!("must be a finite number > 0 (got {t})"),
+                        "--beta",
+                        "give --beta or --temperature (or a job file with one of them)",
                     ));
                 }
-                1.0 / t
-            }
-            _ => {
-                return Err(Error::invalid(
-                    "--beta",
-                    "give exactly one of --beta and --temperature",
-                ));
-            }
+            },
         };
-        let lattice = Lattice::new(self.lattice, self.size)?;
-        let model = Model::new(lattice, self.units, beta, self.coupling, self.field)?;
-        let spec = ChainSpec::new(model, self.algorithm, self.chains, self.seed, self.start)?;
-        let plan = RunPlan::new(self.thermalize, self.sweeps, self.measure_every)?;
+        let output = self
+            .output
+            .clone()
+            .or(f.string("output")?.map(PathBuf::from));
+        let grid = file.is_some();
+        let summary = self
+            .summary
+            .clone()
+            .or(f.string("summary")?.map(PathBuf::from))
+            .or_else(|| {
+                if grid {
+                    output.as_ref().map(|o| o.with_extension("csv"))
+                } else {
+                    None
+                }
+            });
+        if grid && (self.series.is_some() || self.save_state.is_some()) {
+            return Err(Error::invalid(
+                "--series",
+                "--series and --save-state are for single runs, not jobs",
+            ));
+        }
+        let mut points = Vec::new();
+        for &size in &sizes {
+            for &coupling in &couplings {
+                for &field in &fields {
+                    for &beta in &betas {
+                        let seed = if grid {
+                            job::point_seed(job_seed, size, beta, coupling, field)
+                        } else {
+                            job_seed
+                        };
+                        let p = Parameters {
+                            lattice,
+                            size,
+                            sites: 0,
+                            units,
+                            beta,
+                            temperature: 1.0 / beta,
+                            coupling,
+                            field,
+                            algorithm,
+                            thermalize,
+                            sweeps,
+                            measure_every,
+                            chains,
+                            seed,
+                            start,
+                            backend,
+                        };
+                        let job = Job::from_parameters(&p)?;
+                        points.push(job.parameters);
+                    }
+                }
+            }
+        }
         for (param, path) in [
-            ("--output", &self.output),
+            ("--output", &output),
+            ("--summary", &summary),
             ("--series", &self.series),
             ("--save-state", &self.save_state),
+            ("--checkpoint", &self.checkpoint),
         ] {
             if let Some(p) = path {
                 io::check_output_path(param, p)?;
             }
         }
-        let parameters = Parameters {
-            lattice: self.lattice,
-            size: self.size,
-            sites: lattice.sites(),
-            units: self.units,
-            beta,
-            temperature: 1.0 / beta,
-            coupling: self.coupling,
-            field: self.field,
-            algorithm: self.algorithm,
-            thermalize: self.thermalize,
-            sweeps: self.sweeps,
-            measure_every: self.measure_every,
-            chains: self.chains,
-            seed: self.seed,
-            start: self.start,
-            backend: self.backend,
-        };
+        if !(self.checkpoint_every.is_finite() && self.checkpoint_every > 0.0) {
+            return Err(Error::invalid(
+                "--checkpoint-every",
+                format!(
+                    "must be a positive number of seconds (got {})",
+                    self.checkpoint_every
+                ),
+            ));
+        }
+        Ok(Plan {
+            points,
+            grid,
+            job_seed,
+            output,
+            summary,
+            series: self.series.clone(),
+            save_state: self.save_state.clone(),
+        })
+    }
+}
+
+fn temperature_to_beta(param: &'static str, t: f64) -> Result<f64> {
+    if !(t.is_finite() && t > 0.0) {
+        return Err(Error::invalid(
+            param,
+            format!("must be a finite number > 0 (got {t})"),
+        ));
+    }
+    Ok(1.0 / t)
+}
+
+impl Job {
+    /// Validates one run.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first offending flag.
+    pub fn from_parameters(p: &Parameters) -> Result<Job> {
+        let lattice = Lattice::new(p.lattice, p.size)?;
+        let model = Model::new(lattice, p.units, p.beta, p.coupling, p.field)?;
+        let spec = ChainSpec::new(model, p.algorithm, p.chains, p.seed, p.start)?;
+        let plan = RunPlan::new(p.thermalize, p.sweeps, p.measure_every)?;
         Ok(Job {
             spec,
             plan,
-            parameters,
+            parameters: Parameters {
+                sites: lattice.sites(),
+                ..p.clone()
+            },
         })
     }
 }
@@ -247,55 +463,74 @@ fn check_host_memory(spec: &ChainSpec) -> Result<()> {
     }
 }
 
-fn progress_bar(total: u64, quiet: bool) -> (ProgressBar, bool) {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} sweeps {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    let can_show = !quiet && std::io::stderr().is_terminal();
-    (bar, can_show)
-}
-
-/// Runs a validated job on the chosen backend.
+/// Runs a validated job on the chosen backend (no checkpoints); for tests and library use.
 ///
 /// # Errors
-/// Backend and I/O errors.
+/// Backend errors.
 pub fn execute(
     job: &Job,
     backend: LatticeBackend,
     quiet: bool,
 ) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
     check_host_memory(&job.spec)?;
+    let mut sampler = open(job, backend, quiet)?;
+    let out = run::run(
+        sampler.as_mut(),
+        &job.plan,
+        sites_per_sweep(job),
+        &mut |_, _| {},
+    )?;
+    let state = sampler.configurations()?;
+    Ok((sampler.info(), out, state))
+}
+
+fn open(job: &Job, backend: LatticeBackend, quiet: bool) -> Result<Box<dyn Sampler>> {
     let mut notice = |msg: &str| {
         if !quiet {
             eprintln!("{msg}");
         }
     };
-    let mut sampler = backend::open(backend, job.spec, &mut notice)?;
-    let (bar, can_show) = progress_bar(job.plan.total_sweeps(), quiet);
-    let started = Instant::now();
-    let mut shown = false;
-    let sites = job.spec.sites() as u64 * job.spec.chains as u64;
-    let out = run::run(sampler.as_mut(), &job.plan, sites, &mut |done, _| {
-        if can_show && !shown && started.elapsed() > Duration::from_secs(1) {
-            bar.set_draw_target(ProgressDrawTarget::stderr());
-            shown = true;
-        }
-        bar.set_position(done);
-    })?;
-    bar.finish_and_clear();
-    let state = sampler.configurations()?;
-    Ok((sampler.info(), out, state))
+    backend::open(backend, job.spec, &mut notice)
 }
 
-fn format_table(results: &SampleResults) -> String {
-    let p = &results.parameters;
-    let b = &results.backend;
-    let a = &results.analysis;
+fn sites_per_sweep(job: &Job) -> u64 {
+    job.spec.sites() as u64 * job.spec.chains as u64
+}
+
+/// Builds the results of a finished run.
+pub fn results(job: &Job, info: BackendInfo, out: &RunOutput) -> RunResults {
+    let model = job.spec.model;
+    let chains = job.spec.chains as usize;
+    let series = Series::from_counts(&model, &out.counts, chains);
+    let (obs, analysis) = observables::estimate(&model, &series);
+    let mean = |v: &[f64]| -> Vec<f64> {
+        v.chunks(chains)
+            .map(|c| c.iter().sum::<f64>() / chains as f64)
+            .collect()
+    };
+    RunResults {
+        parameters: job.parameters.clone(),
+        backend: info,
+        observables: obs,
+        analysis,
+        exact: reference::reference(&model),
+        mean_series: MeanSeries {
+            first_sweep: job.plan.thermalize as u64 + job.plan.measure_every as u64,
+            every: job.plan.measure_every,
+            energy_per_site: mean(&series.energy),
+            magnetization_per_site: mean(&series.magnetization),
+        },
+        timing: Timing {
+            wall_seconds: out.wall_seconds,
+            spin_updates_per_ns: out.spin_updates_per_ns(),
+        },
+    }
+}
+
+fn format_table(r: &RunResults) -> String {
+    let p = &r.parameters;
+    let b = &r.backend;
+    let a = &r.analysis;
     let mut s = String::new();
     s += &format!(
         "blockspin sample: {} L={} ({} sites), {} units, {}, beta={} (T={}), J={}, h={}\n",
@@ -325,12 +560,12 @@ fn format_table(results: &SampleResults) -> String {
         "{:<28} {:>14} {:>12} {:>9} {:>14} {:>7}\n",
         "observable", "mean", "error", "tau_int", "exact", "z"
     );
-    for (name, e) in results.observables.named() {
+    for (name, e) in r.observables.named() {
         let tau = e
             .tau_int
             .map(|t| format!("{t:.2}"))
             .unwrap_or_else(|| "-".into());
-        let exact = results.exact.as_ref().and_then(|r| r.get(name));
+        let exact = r.exact.as_ref().and_then(|x| x.get(name));
         let (ex, z) = match exact {
             Some(x) if e.error > 0.0 => {
                 (format!("{x:.8}"), format!("{:.2}", (e.mean - x) / e.error))
@@ -343,22 +578,24 @@ fn format_table(results: &SampleResults) -> String {
             e.mean, e.error
         );
     }
-    if let Some(r) = &results.exact {
-        s += &format!("exact: {}; z = (mean - exact) / error\n", r.source);
+    if let Some(x) = &r.exact {
+        s += &format!("exact: {}; z = (mean - exact) / error\n", x.source);
     }
     for w in &a.warnings {
         s += &format!("warning: {w}\n");
     }
     s += &format!(
         "\nwall time {:.3} s, {:.4} spin updates/ns\n",
-        results.timing.wall_seconds, results.timing.spin_updates_per_ns
+        r.timing.wall_seconds, r.timing.spin_updates_per_ns
     );
     s
 }
 
 /// Writes the per-measurement series as CSV.
-fn write_series(path: &std::path::Path, job: &Job, series: &Series) -> Result<()> {
-    let chains = series.shape.n_chains;
+fn write_series(path: &Path, job: &Job, counts: &[crate::model::Counts]) -> Result<()> {
+    let model = job.spec.model;
+    let chains = job.spec.chains as usize;
+    let series = Series::from_counts(&model, counts, chains);
     io::write_atomic(path, |w| {
         writeln!(
             w,
@@ -379,44 +616,495 @@ fn write_series(path: &std::path::Path, job: &Job, series: &Series) -> Result<()
     })
 }
 
-/// `blockspin sample`.
-///
-/// # Errors
-/// See [`SampleArgs::job`] and [`execute`].
-pub fn run(args: &SampleArgs) -> Result<()> {
-    let job = args.job()?;
-    let (info, out, state) = execute(&job, args.backend, args.quiet)?;
-    let model = job.spec.model;
-    let series = Series::from_counts(&model, &out.counts, job.spec.chains as usize);
-    let (obs, analysis) = observables::estimate(&model, &series);
-    let results = SampleResults {
-        schema: "blockspin/sample/1",
-        version: env!("CARGO_PKG_VERSION"),
-        parameters: job.parameters.clone(),
-        backend: info,
-        observables: obs,
-        analysis,
-        exact: reference::reference(&model),
-        timing: Timing {
-            wall_seconds: out.wall_seconds,
-            spin_updates_per_ns: out.spin_updates_per_ns(),
-        },
-    };
-    if let Some(path) = &args.output {
-        io::write_atomic(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &results).map_err(std::io::Error::other)?;
-            writeln!(w)
+/// Binder-cumulant crossing of two sizes between two temperatures.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Crossing {
+    /// The smaller size.
+    pub size_small: u32,
+    /// The larger size.
+    pub size_large: u32,
+    /// Coupling of the curves.
+    pub coupling: f64,
+    /// Field of the curves.
+    pub field: f64,
+    /// Crossing temperature (linear interpolation of U_large − U_small).
+    pub temperature: f64,
+    /// Its error, propagated from the jackknife errors of the four Binder cumulants.
+    pub error: f64,
+}
+
+/// Crossings of U(T) between consecutive sizes for every (coupling, field).
+pub fn crossings(points: &[RunResults]) -> Vec<Crossing> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (p.parameters.coupling, p.parameters.field))
+        .collect();
+    keys.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    keys.dedup();
+    for (j, h) in keys {
+        let mut sizes: Vec<u32> = points
+            .iter()
+            .filter(|p| p.parameters.coupling == j && p.parameters.field == h)
+            .map(|p| p.parameters.size)
+            .collect();
+        sizes.sort();
+        sizes.dedup();
+        let curve = |l: u32| -> Vec<(f64, f64, f64)> {
+            let mut c: Vec<(f64, f64, f64)> = points
+                .iter()
+                .filter(|p| {
+                    p.parameters.size == l && p.parameters.coupling == j && p.parameters.field == h
+                })
+                .map(|p| {
+                    (
+                        p.parameters.temperature,
+                        p.observables.binder_cumulant.mean,
+                        p.observables.binder_cumulant.error,
+                    )
+                })
+                .collect();
+            c.sort_by(|a, b| a.0.total_cmp(&b.0));
+            c
+        };
+        for w in sizes.windows(2) {
+            let (a, b) = (curve(w[0]), curve(w[1]));
+            for i in 0..a.len().saturating_sub(1) {
+                let (Some(b0), Some(b1)) = (
+                    b.iter().find(|x| x.0 == a[i].0),
+                    b.iter().find(|x| x.0 == a[i + 1].0),
+                ) else {
+                    continue;
+                };
+                let d0 = b0.1 - a[i].1;
+                let d1 = b1.1 - a[i + 1].1;
+                if !(d0.is_finite() && d1.is_finite()) || (d0 > 0.0) == (d1 > 0.0) || d0 == d1 {
+                    continue;
+                }
+                let (t0, t1) = (a[i].0, a[i + 1].0);
+                let t = t0 + (t1 - t0) * d0 / (d0 - d1);
+                // dT/dd0 = (t1 - t0) * (-d1) / (d0 - d1)^2, dT/dd1 = (t1 - t0) * d0 / (d0 - d1)^2
+                let g0 = (t1 - t0) * -d1 / (d0 - d1).powi(2);
+                let g1 = (t1 - t0) * d0 / (d0 - d1).powi(2);
+                let v0 = a[i].2.powi(2) + b0.2.powi(2);
+                let v1 = a[i + 1].2.powi(2) + b1.2.powi(2);
+                out.push(Crossing {
+                    size_small: w[0],
+                    size_large: w[1],
+                    coupling: j,
+                    field: h,
+                    temperature: t,
+                    error: (g0 * g0 * v0 + g1 * g1 * v1).sqrt(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Prints crossings.
+pub fn print_crossings(c: &[Crossing]) {
+    if c.is_empty() {
+        println!("no Binder-cumulant crossings between consecutive sizes in the temperature range");
+        return;
+    }
+    println!("Binder-cumulant crossings (linear interpolation between grid temperatures):");
+    for x in c {
+        println!(
+            "  L = {} and {} (J = {}, h = {}): T = {:.5} ± {:.5} (beta = {:.5})",
+            x.size_small,
+            x.size_large,
+            x.coupling,
+            x.field,
+            x.temperature,
+            x.error,
+            1.0 / x.temperature
+        );
+    }
+}
+
+/// The whole-job results file (blockspin/job/1).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobResults {
+    /// "blockspin/job/1".
+    pub schema: String,
+    /// How the file was made.
+    pub provenance: Provenance,
+    /// The job seed.
+    pub job_seed: u64,
+    /// Every point.
+    pub points: Vec<RunResults>,
+    /// Binder-cumulant crossings.
+    pub crossings: Vec<Crossing>,
+}
+
+fn write_summary(path: &Path, points: &[RunResults]) -> Result<()> {
+    io::write_atomic(path, |w| {
+        write!(
+            w,
+            "lattice,size,units,algorithm,beta,temperature,coupling,field,seed,chains"
+        )?;
+        let names: Vec<&str> = observables::Observables::names().to_vec();
+        for n in &names {
+            write!(w, ",{n},{n}_error")?;
+        }
+        writeln!(w)?;
+        for p in points {
+            let q = &p.parameters;
+            write!(
+                w,
+                "{},{},{},{},{},{},{},{},{},{}",
+                q.lattice,
+                q.size,
+                q.units.name(),
+                q.algorithm.name(),
+                q.beta,
+                q.temperature,
+                q.coupling,
+                q.field,
+                q.seed,
+                q.chains
+            )?;
+            for (_, e) in p.observables.named() {
+                write!(w, ",{},{}", e.mean, e.error)?;
+            }
+            writeln!(w)?;
+        }
+        Ok(())
+    })
+}
+
+/// Signal state: set by SIGINT/SIGTERM when checkpointing.
+struct Signals {
+    flag: Arc<AtomicBool>,
+    which: Arc<AtomicUsize>,
+}
+
+fn register_signals() -> Result<Signals> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let (f, w) = (flag.clone(), which.clone());
+        // SAFETY: the handler only stores to atomics, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                w.store(sig as usize, Ordering::SeqCst);
+                f.store(true, Ordering::SeqCst);
+            })
+        }
+        .map_err(|e| Error::Io {
+            path: PathBuf::from("signal handler"),
+            source: e,
         })?;
     }
-    if let Some(path) = &args.series {
-        write_series(path, &job, &series)?;
+    Ok(Signals { flag, which })
+}
+
+/// `blockspin sample`. Returns the exit status (0, or 128 + signal after a checkpointed
+/// interruption).
+///
+/// # Errors
+/// See [`SampleArgs::plan`] and the backends.
+pub fn run(args: &SampleArgs) -> Result<i32> {
+    let (plan, resume) = match &args.resume {
+        Some(path) => {
+            let ck = Checkpoint::read(path)?;
+            let stored: Plan = serde_json::from_value(ck.header.job.clone()).map_err(|e| {
+                Error::invalid(
+                    "--resume",
+                    format!("{}: unreadable job description ({e})", path.display()),
+                )
+            })?;
+            (merge_resume(&stored, args)?, Some(ck))
+        }
+        None => (args.plan()?, None),
+    };
+    let checkpoint_path = args.checkpoint.clone().or_else(|| args.resume.clone());
+    let signals = match &checkpoint_path {
+        Some(_) => Some(register_signals()?),
+        None => None,
+    };
+    let mut completed: Vec<RunResults> = match &resume {
+        Some(ck) => ck
+            .header
+            .completed
+            .iter()
+            .map(|v| serde_json::from_value(v.clone()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::invalid("--resume", format!("unreadable completed point ({e})")))?,
+        None => Vec::new(),
+    };
+    let mut current = resume.as_ref().and_then(|ck| {
+        ck.header
+            .current
+            .clone()
+            .map(|c| (c, ck.bits.clone(), ck.counts.clone()))
+    });
+    let job_value = serde_json::to_value(&plan).map_err(|e| Error::Gpu(e.to_string()))?;
+    let n_points = plan.points.len();
+    let mut last_checkpoint = Instant::now();
+    while completed.len() < n_points {
+        let index = completed.len();
+        let job = Job::from_parameters(&plan.points[index])?;
+        check_host_memory(&job.spec)?;
+        let mut sampler = open(&job, job.parameters.backend, args.quiet)?;
+        let start = match current.take() {
+            Some((c, bits, counts)) if c.index == index => {
+                sampler.restore(&bits, c.sweeps_done as u32)?;
+                Progress {
+                    sweeps_done: c.sweeps_done,
+                    counts,
+                    wall_seconds: c.wall_seconds,
+                }
+            }
+            _ => Progress::default(),
+        };
+        let total = job.plan.total_sweeps();
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {prefix}sweeps {pos}/{len} [{bar:40}] {elapsed_precise} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        if plan.grid {
+            bar.set_prefix(format!("point {}/{n_points}: ", index + 1));
+        }
+        let can_show = !args.quiet && std::io::stderr().is_terminal();
+        let started = Instant::now();
+        let mut shown = false;
+        let mut interrupted = None;
+        let out = run::run_resumable(
+            sampler.as_mut(),
+            &job.plan,
+            sites_per_sweep(&job),
+            start,
+            &mut |s, p| {
+                if can_show && !shown && started.elapsed() > Duration::from_secs(1) {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                    shown = true;
+                }
+                bar.set_position(p.sweeps_done);
+                let signalled = signals
+                    .as_ref()
+                    .is_some_and(|sg| sg.flag.load(Ordering::SeqCst));
+                if let Some(path) = &checkpoint_path {
+                    if signalled || last_checkpoint.elapsed().as_secs_f64() >= args.checkpoint_every
+                    {
+                        let ck = Checkpoint {
+                            header: Header {
+                                version: env!("CARGO_PKG_VERSION").into(),
+                                job: job_value.clone(),
+                                completed: completed
+                                    .iter()
+                                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                                    .collect(),
+                                current: Some(Current {
+                                    index,
+                                    sweeps_done: p.sweeps_done,
+                                    wall_seconds: p.wall_seconds,
+                                }),
+                            },
+                            bits: s.configurations()?,
+                            counts: p.counts.clone(),
+                        };
+                        ck.write(path)?;
+                        last_checkpoint = Instant::now();
+                        if signalled {
+                            interrupted =
+                                signals.as_ref().map(|sg| sg.which.load(Ordering::SeqCst));
+                            return Ok(Control::Stop);
+                        }
+                    }
+                }
+                Ok(Control::Continue)
+            },
+        )?;
+        bar.finish_and_clear();
+        let Some(out) = out else {
+            let sig = interrupted.unwrap_or(15);
+            eprintln!(
+                "interrupted: checkpoint written to {}; continue with `blockspin sample --resume {}`",
+                checkpoint_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                checkpoint_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
+            return Ok(128 + sig as i32);
+        };
+        let info = sampler.info();
+        let r = results(&job, info, &out);
+        if !plan.grid {
+            if let Some(p) = &plan.series {
+                write_series(p, &job, &out.counts)?;
+            }
+            if let Some(p) = &plan.save_state {
+                let state = sampler.configurations()?;
+                let model = job.spec.model;
+                let values: Vec<i8> = state.iter().map(|&b| model.units.value(b)).collect();
+                let mut shape = vec![job.spec.chains as usize];
+                shape.extend(model.lattice.shape());
+                io::write_atomic(p, |w| io::write_npy_i8(w, &shape, &values))?;
+            }
+        } else {
+            let o = &r.observables;
+            println!(
+                "point {}/{n_points}: L={} T={:.5} J={} h={}  e={:.6}±{:.6}  |m|={:.5}±{:.5}  c={:.4}±{:.4}  U={:.5}±{:.5}",
+                index + 1,
+                r.parameters.size,
+                r.parameters.temperature,
+                r.parameters.coupling,
+                r.parameters.field,
+                o.energy_per_site.mean,
+                o.energy_per_site.error,
+                o.abs_magnetization_per_site.mean,
+                o.abs_magnetization_per_site.error,
+                o.specific_heat_per_site.mean,
+                o.specific_heat_per_site.error,
+                o.binder_cumulant.mean,
+                o.binder_cumulant.error
+            );
+        }
+        completed.push(r);
+        // a checkpoint at each point boundary keeps finished points safe
+        if let Some(path) = &checkpoint_path {
+            let ck = Checkpoint {
+                header: Header {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    job: job_value.clone(),
+                    completed: completed
+                        .iter()
+                        .map(|r| serde_json::to_value(r).unwrap_or_default())
+                        .collect(),
+                    current: None,
+                },
+                bits: Vec::new(),
+                counts: Vec::new(),
+            };
+            ck.write(path)?;
+            last_checkpoint = Instant::now();
+        }
     }
-    if let Some(path) = &args.save_state {
-        let values: Vec<i8> = state.iter().map(|&b| model.units.value(b)).collect();
-        let mut shape = vec![job.spec.chains as usize];
-        shape.extend(model.lattice.shape());
-        io::write_atomic(path, |w| io::write_npy_i8(w, &shape, &values))?;
+    let provenance = Provenance::current();
+    if plan.grid {
+        let cross = crossings(&completed);
+        let results = JobResults {
+            schema: "blockspin/job/1".into(),
+            provenance,
+            job_seed: plan.job_seed,
+            points: completed.clone(),
+            crossings: cross.clone(),
+        };
+        if let Some(p) = &plan.output {
+            write_json(p, &results)?;
+        }
+        if let Some(p) = &plan.summary {
+            write_summary(p, &completed)?;
+        }
+        println!();
+        print_crossings(&cross);
+    } else {
+        let r = &completed[0];
+        if let Some(p) = &plan.output {
+            let mut v = serde_json::to_value(r).map_err(|e| Error::Gpu(e.to_string()))?;
+            v["schema"] = "blockspin/sample/1".into();
+            v["version"] = env!("CARGO_PKG_VERSION").into();
+            v["provenance"] = serde_json::to_value(&provenance).unwrap_or_default();
+            write_json(p, &v)?;
+        }
+        print!("{}", format_table(r));
     }
-    print!("{}", format_table(&results));
-    Ok(())
+    Ok(0)
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    io::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+}
+
+/// The stored plan with the flags a resume may change: sweeps, backend (within its
+/// family), outputs. Physical changes are refused.
+fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
+    let mut plan = stored.clone();
+    let physical = [
+        ("--lattice", args.lattice.is_some()),
+        ("--size", args.size.is_some()),
+        ("--units", args.units.is_some()),
+        ("--beta", args.beta.is_some()),
+        ("--temperature", args.temperature.is_some()),
+        ("--coupling", args.coupling.is_some()),
+        ("--field", args.field.is_some()),
+        ("--algorithm", args.algorithm.is_some()),
+        ("--thermalize", args.thermalize.is_some()),
+        ("--measure-every", args.measure_every.is_some()),
+        ("--chains", args.chains.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--start", args.start.is_some()),
+    ];
+    if args.job.is_some() {
+        return Err(Error::invalid(
+            "--job",
+            "a resumed job keeps its own job description; give --resume alone (with --sweeps or outputs)",
+        ));
+    }
+    if let Some((flag, _)) = physical.iter().find(|x| x.1) {
+        // every given flag must repeat the checkpointed value at every point
+        let beta = args.temperature.map(|t| 1.0 / t).or(args.beta);
+        let same = plan.points.iter().all(|p| {
+            args.lattice.is_none_or(|v| v == p.lattice)
+                && args.size.is_none_or(|v| v == p.size)
+                && args.units.is_none_or(|v| v == p.units)
+                && beta.is_none_or(|v| v == p.beta)
+                && args.coupling.is_none_or(|v| v == p.coupling)
+                && args.field.is_none_or(|v| v == p.field)
+                && args.algorithm.is_none_or(|v| v == p.algorithm)
+                && args.thermalize.is_none_or(|v| v == p.thermalize)
+                && args.measure_every.is_none_or(|v| v == p.measure_every)
+                && args.chains.is_none_or(|v| v == p.chains)
+                && args.start.is_none_or(|v| v == p.start)
+        }) && args.seed.is_none_or(|v| v == stored.job_seed);
+        if !same {
+            return Err(Error::invalid(
+                "--resume",
+                format!(
+                    "{flag} changes the physics of the checkpointed job; only --sweeps, --backend (within its family), outputs and checkpoint flags may change"
+                ),
+            ));
+        }
+    }
+    for p in &mut plan.points {
+        if let Some(s) = args.sweeps {
+            p.sweeps = s;
+        }
+        if let Some(b) = args.backend {
+            let fast =
+                |b: LatticeBackend| matches!(b, LatticeBackend::CpuFast | LatticeBackend::GpuFast);
+            if fast(b) != fast(p.backend) {
+                return Err(Error::invalid(
+                    "--backend",
+                    "cannot switch between the reference (cpu/gpu) and multi-spin coded (cpu-fast/gpu-fast) families when resuming: their random streams differ",
+                ));
+            }
+            p.backend = b;
+        }
+        Job::from_parameters(p)?;
+    }
+    for (dst, src) in [
+        (&mut plan.output, &args.output),
+        (&mut plan.summary, &args.summary),
+        (&mut plan.series, &args.series),
+        (&mut plan.save_state, &args.save_state),
+    ] {
+        if src.is_some() {
+            *dst = src.clone();
+        }
+    }
+    Ok(plan)
 }

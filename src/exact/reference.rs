@@ -20,7 +20,7 @@ use serde::Serialize;
 pub const ENUMERATION_SITES: u32 = 20;
 
 /// Exact values of the observables reported by `blockspin sample` (same conventions).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Reference {
     /// Where the values come from.
     pub source: String,

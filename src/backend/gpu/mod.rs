@@ -187,7 +187,9 @@ impl GpuSampler {
         let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("state"),
             contents: bytemuck::cast_slice(&initial),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
         });
         drop(initial);
         let series_bytes = slot_bytes * slots as u64;
@@ -378,6 +380,22 @@ impl Sampler for GpuSampler {
         }
         self.sweep += sweeps;
         Ok(out)
+    }
+
+    fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()> {
+        let chains = self.spec.chains as usize;
+        super::check_restore(bits.len(), chains * self.spec.sites())?;
+        let words: Vec<u32> = if self.per_word == 1 {
+            bits.iter().map(|&b| (b & 1) as u32).collect()
+        } else {
+            crate::backend::packed::pack(bits, chains, self.spec.sites())
+        };
+        self.ctx
+            .queue
+            .write_buffer(&self.state, 0, bytemuck::cast_slice(&words));
+        self.ctx.wait()?;
+        self.sweep = sweeps_done;
+        Ok(())
     }
 
     fn configurations(&mut self) -> Result<Vec<u8>> {

@@ -1,0 +1,226 @@
+//! Checkpoint files: everything needed to continue a sampling job exactly.
+//!
+//! Layout (little endian):
+//!
+//! ```text
+//! "BSCKPT01"                      8-byte magic and format version
+//! u64 n, n bytes                  header (JSON): job, completed points, current point
+//! u64 n, n bytes                  bits of every chain of the current point (chain-major)
+//! u64 n, 16 n bytes               measured counts so far (n1, n11 as u64 pairs)
+//! u32                             CRC-32 of everything above
+//! ```
+//!
+//! Files are written to a temporary file, synced and renamed, so a crash during a write
+//! leaves the previous checkpoint intact; a truncated, corrupted or foreign file fails the
+//! magic, length or CRC check and is refused.
+
+use crate::error::{Error, Result};
+use crate::model::Counts;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"BSCKPT01";
+
+/// Progress of the point being sampled.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Current {
+    /// Index of the point in the job.
+    pub index: usize,
+    /// Sweeps done (thermalization included).
+    pub sweeps_done: u64,
+    /// Wall time spent on the point so far.
+    pub wall_seconds: f64,
+}
+
+/// The JSON header.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Header {
+    /// Program version that wrote the file.
+    pub version: String,
+    /// The resolved job (physical and run parameters of every point, outputs).
+    pub job: serde_json::Value,
+    /// Results of the finished points.
+    pub completed: Vec<serde_json::Value>,
+    /// The point in progress, if any.
+    pub current: Option<Current>,
+}
+
+/// A checkpoint in memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Header.
+    pub header: Header,
+    /// Bits of the current point's chains.
+    pub bits: Vec<u8>,
+    /// Counts measured so far for the current point.
+    pub counts: Vec<Counts>,
+}
+
+impl Checkpoint {
+    /// Serializes to bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&self.header).unwrap_or_default();
+        let mut out =
+            Vec::with_capacity(40 + header.len() + self.bits.len() + 16 * self.counts.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&(self.bits.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.bits);
+        out.extend_from_slice(&(self.counts.len() as u64).to_le_bytes());
+        for c in &self.counts {
+            out.extend_from_slice(&c.ones.to_le_bytes());
+            out.extend_from_slice(&c.ones_bonds.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses bytes, checking magic, lengths and CRC.
+    ///
+    /// # Errors
+    /// A one-line description of what is wrong (never a panic).
+    pub fn from_bytes(data: &[u8]) -> std::result::Result<Self, String> {
+        if data.len() < 8 + 8 + 8 + 8 + 4 || &data[..8] != MAGIC {
+            return Err("not a blockspin checkpoint (bad magic or too short)".into());
+        }
+        let (body, crc) = data.split_at(data.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err("checksum mismatch: the file is truncated or corrupted".into());
+        }
+        let mut at = 8usize;
+        let mut take = |n: u64, what: &str| -> std::result::Result<&[u8], String> {
+            let n = usize::try_from(n).map_err(|_| format!("{what} length overflows"))?;
+            let end = at
+                .checked_add(n)
+                .filter(|&e| e <= body.len())
+                .ok_or_else(|| format!("{what} runs past the end"))?;
+            let s = &body[at..end];
+            at = end;
+            Ok(s)
+        };
+        let len = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let n = len(take(8, "header length")?);
+        let header: Header =
+            serde_json::from_slice(take(n, "header")?).map_err(|e| format!("bad header: {e}"))?;
+        let n = len(take(8, "state length")?);
+        let bits = take(n, "state")?.to_vec();
+        let n = len(take(8, "counts length")?);
+        let raw = take(
+            n.checked_mul(16).ok_or("counts length overflows")?,
+            "counts",
+        )?;
+        let counts = raw
+            .chunks_exact(16)
+            .map(|c| Counts {
+                ones: len(&c[..8]),
+                ones_bonds: len(&c[8..]),
+            })
+            .collect();
+        if at != body.len() {
+            return Err("trailing bytes after the counts".into());
+        }
+        Ok(Checkpoint {
+            header,
+            bits,
+            counts,
+        })
+    }
+
+    /// Writes atomically (temporary file, sync, rename).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes();
+        crate::io::write_atomic(path, |w| w.write_all(&bytes))
+    }
+
+    /// Reads and checks a checkpoint.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] (`--resume`) naming the file and the problem.
+    pub fn read(path: &Path) -> Result<Self> {
+        let data = std::fs::read(path).map_err(|e| {
+            Error::invalid("--resume", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Checkpoint::from_bytes(&data).map_err(|why| {
+            Error::invalid(
+                "--resume",
+                format!("{}: {why}; refusing to resume from it", path.display()),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            header: Header {
+                version: "0".into(),
+                job: serde_json::json!({ "a": 1 }),
+                completed: vec![],
+                current: Some(Current {
+                    index: 2,
+                    sweeps_done: 77,
+                    wall_seconds: 1.5,
+                }),
+            },
+            bits: vec![1, 0, 1, 1],
+            counts: vec![Counts {
+                ones: 3,
+                ones_bonds: 9,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let c = sample();
+        let b = c.to_bytes();
+        assert_eq!(Checkpoint::from_bytes(&b).unwrap(), c);
+        for cut in [0, 7, 20, b.len() / 2, b.len() - 1] {
+            assert!(
+                Checkpoint::from_bytes(&b[..cut]).is_err(),
+                "truncated at {cut}"
+            );
+        }
+        for i in (0..b.len()).step_by(7) {
+            let mut bad = b.clone();
+            bad[i] ^= 0x40;
+            assert!(Checkpoint::from_bytes(&bad).is_err(), "flipped byte {i}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        // a deterministic fuzz: random lengths and contents, and valid prefixes with garbage
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid = sample().to_bytes();
+        for _ in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if next() % 3 == 0 {
+                let keep = (next() as usize) % valid.len();
+                data = [&valid[..keep], &data[..]].concat();
+                // fix the CRC so that the parser goes past the checksum
+                if data.len() >= 4 {
+                    let n = data.len() - 4;
+                    let crc = crc32fast::hash(&data[..n]).to_le_bytes();
+                    data[n..].copy_from_slice(&crc);
+                }
+            }
+            let _ = Checkpoint::from_bytes(&data);
+        }
+    }
+}
