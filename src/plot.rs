@@ -123,3 +123,140 @@ fn image_png(rgb: &[u8], (w, h): (u32, u32)) -> std::result::Result<Vec<u8>, Str
     }
     Ok(out)
 }
+
+/// A curve with vertical error bars.
+pub struct ErrorCurve {
+    /// Legend label.
+    pub label: String,
+    /// (x, y, error).
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// One panel of a figure.
+pub struct Panel {
+    /// Title.
+    pub title: String,
+    /// x-axis label.
+    pub x_label: String,
+    /// y-axis label.
+    pub y_label: String,
+    /// Curves.
+    pub curves: Vec<ErrorCurve>,
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+            (a.0.min(v), a.1.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.06).max(1e-9 * lo.abs().max(1.0));
+    (lo - pad, hi + pad)
+}
+
+/// Draws panels on a `columns`-wide grid into a PNG of `size` pixels (linear axes, error
+/// bars), written atomically.
+///
+/// # Errors
+/// [`Error::Io`] if drawing or writing fails.
+pub fn panels_png(
+    path: &Path,
+    size: (u32, u32),
+    title: &str,
+    columns: usize,
+    panels: &[Panel],
+) -> Result<()> {
+    register_font();
+    let mut buffer = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        let root = root
+            .titled(title, ("sans-serif", 24))
+            .map_err(|e| plot_error(path, e))?;
+        let rows = panels.len().div_ceil(columns.max(1));
+        let areas = root.split_evenly((rows, columns.max(1)));
+        for (panel, area) in panels.iter().zip(areas.iter()) {
+            let xs = range(
+                panel
+                    .curves
+                    .iter()
+                    .flat_map(|c| c.points.iter().map(|p| p.0)),
+            );
+            let ys = range(
+                panel
+                    .curves
+                    .iter()
+                    .flat_map(|c| c.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2])),
+            );
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.title, ("sans-serif", 17))
+                .margin(10)
+                .x_label_area_size(38)
+                .y_label_area_size(62)
+                .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
+                .map_err(|e| plot_error(path, e))?;
+            chart
+                .configure_mesh()
+                .x_desc(panel.x_label.as_str())
+                .y_desc(panel.y_label.as_str())
+                .label_style(("sans-serif", 13))
+                .axis_desc_style(("sans-serif", 14))
+                .x_labels(6)
+                .y_labels(6)
+                .draw()
+                .map_err(|e| plot_error(path, e))?;
+            for (i, c) in panel.curves.iter().enumerate() {
+                let colour = Palette99::pick(i).to_rgba();
+                let pts: Vec<(f64, f64, f64)> = c
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite())
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.iter().map(|p| (p.0, p.1)),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| plot_error(path, e))?
+                    .label(c.label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                    });
+                chart
+                    .draw_series(
+                        pts.iter()
+                            .filter(|p| p.2 > 0.0 && p.2.is_finite())
+                            .map(|p| {
+                                ErrorBar::new_vertical(
+                                    p.0,
+                                    p.1 - p.2,
+                                    p.1,
+                                    p.1 + p.2,
+                                    colour.stroke_width(1),
+                                    6,
+                                )
+                            }),
+                    )
+                    .map_err(|e| plot_error(path, e))?;
+            }
+            if panel.curves.len() > 1 || panel.curves.first().is_some_and(|c| !c.label.is_empty()) {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 12))
+                    .position(SeriesLabelPosition::UpperRight)
+                    .draw()
+                    .map_err(|e| plot_error(path, e))?;
+            }
+        }
+        root.present().map_err(|e| plot_error(path, e))?;
+    }
+    let image = image_png(&buffer, size).map_err(|e| plot_error(path, e))?;
+    crate::io::write_atomic(path, |w| w.write_all(&image))
+}

@@ -248,3 +248,67 @@ fn job_parser_never_panics_on_garbage() {
         }
     }
 }
+
+#[test]
+fn plots_decode_with_the_expected_size() {
+    let d = dir("plot");
+    let job = d.join("job.toml");
+    std::fs::write(&job, JOB.replace("sweeps = 3000", "sweeps = 600")).unwrap();
+    let (out, png) = (d.join("r.json"), d.join("r.png"));
+    assert!(
+        blockspin(&["sample", "--job", s(&job), "--output", s(&out), "--quiet"])
+            .status
+            .success()
+    );
+    let o = blockspin(&[
+        "plot",
+        s(&out),
+        "-o",
+        s(&png),
+        "--width",
+        "1200",
+        "--height",
+        "800",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.width, info.height), (1200, 800));
+    let o = blockspin(&["crossings", s(&out)]);
+    assert!(o.status.success());
+    // a single run: time series and autocorrelation
+    let single = d.join("single.json");
+    assert!(
+        blockspin(&[
+            "sample",
+            "--size",
+            "8",
+            "--beta",
+            "0.4",
+            "--sweeps",
+            "500",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--output",
+            s(&single)
+        ])
+        .status
+        .success()
+    );
+    let o = blockspin(&["plot", s(&single), "-o", s(&png)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.width, info.height), (1500, 750));
+    // a file that is not a results file is refused
+    let o = blockspin(&["plot", s(&job), "-o", s(&png)]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_dir_all(&d).unwrap();
+}

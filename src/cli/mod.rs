@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod dbm;
 pub mod info;
+pub mod plot;
 pub mod rg;
 pub mod sample;
 
@@ -34,6 +35,11 @@ pub enum Command {
     /// z = (mean − exact)/error. Same --seed, same result on every backend. See
     /// docs/conventions.md.
     Sample(Box<sample::SampleArgs>),
+    /// Plot a results file: observables against temperature for a job (one curve per size),
+    /// or the time series and autocorrelation of a single run.
+    Plot(plot::PlotArgs),
+    /// Binder-cumulant crossing temperatures of consecutive sizes in a job results file.
+    Crossings(plot::CrossingsArgs),
     /// Throughput of every lattice backend and the time each needs to reach a target error.
     Bench(Box<bench::BenchArgs>),
     /// Block-spin RG: renormalized couplings by block-wise conditional sampling and cumulants.
@@ -62,5 +68,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Dbm(c) => dbm::run(&c),
         Command::Rg(a) => rg::run(&a).map(|_| 0),
         Command::Bench(a) => bench::run(&a).map(|_| 0),
+        Command::Plot(a) => plot::plot(&a).map(|_| 0),
+        Command::Crossings(a) => plot::crossings_cmd(&a).map(|_| 0),
     }
 }
