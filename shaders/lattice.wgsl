@@ -36,6 +36,8 @@ struct Step {
 @group(0) @binding(1) var<uniform> step: Step;
 @group(0) @binding(2) var<storage, read_write> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> series: array<atomic<u32>>;
+// Integer Fourier tables of k = 2π/L (model::Trig): cos at [0, L), sin at [L, 2L).
+@group(0) @binding(4) var<storage, read> trig: array<i32>;
 
 const CERTAIN: u32 = 0xFFFFFFFFu;
 

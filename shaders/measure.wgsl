@@ -1,20 +1,33 @@
-// Per-chain integer observables n1 = sum_i b_i and n11 = sum over bonds of b_i b_j.
+// Per-chain integer observables n1 = sum_i b_i, n11 = sum over bonds of b_i b_j, and the
+// Fourier sums of the set sites at k = 2π/L along x and y (model::Counts::fourier, split by
+// sign so that every sum is unsigned and exact).
 // Each invocation walks a segment of one row (row geometry computed once: no division per
 // site, which software adapters scalarise).
 // Workgroups never span chains: each sums with workgroup atomics (zero-initialised by WGSL)
-// and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * 4 + ..].
+// and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * 20 + ..]:
+// n1, n11, then the eight Fourier sums.
+// Bounds: a segment has at most 32 sites and a table entry at most 2^15, so an invocation's
+// sums stay below 2^20 and a workgroup's (256 invocations) below 2^28.
 // CPU twin: backend::cpu::counts_reference.
 
 const MEASURE_WORKGROUP: u32 = 256u;
+const MEASURE_WORDS: u32 = 20u;
 
 var<workgroup> group_ones: atomic<u32>;
 var<workgroup> group_bonds: atomic<u32>;
+var<workgroup> group_fourier: array<atomic<u32>, 8>;
 
 fn add64(i: u32, v: u32) {
     let old = atomicAdd(&series[i], v);
     if (old + v < old) {
         atomicAdd(&series[i + 1u], 1u);
     }
+}
+
+// |v| * n added to the (positive, negative) pair chosen by the sign of v.
+fn signed_pair(v: i32, n: u32) -> vec2<u32> {
+    let m = u32(abs(v)) * n;
+    return select(vec2<u32>(0u, m), vec2<u32>(m, 0u), v >= 0);
 }
 
 @compute @workgroup_size(256)
@@ -28,8 +41,13 @@ fn measure(
     let groups_per_chain = params.measure.x;
     let segment = params.measure.y;
     let segments = params.measure.w;
-    let rows = params.dims.w / params.dims.x;
+    let l = params.dims.x;
+    let rows = params.dims.w / l;
     var counts = vec2<u32>(0u, 0u);
+    var re_x = vec2<u32>(0u, 0u);
+    var im_x = vec2<u32>(0u, 0u);
+    var re_y = vec2<u32>(0u, 0u);
+    var im_y = vec2<u32>(0u, 0u);
     if (group < params.measure.z) {
         let chain = group / groups_per_chain;
         let t = (group % groups_per_chain) * MEASURE_WORKGROUP + local;
@@ -38,21 +56,36 @@ fn measure(
             let x0 = (t % segments) * segment;
             let per_word = params.packing.x;
             let r = row_geometry((chain / per_word) * params.dims.w, row, chain % per_word);
-            for (var x = x0; x < min(x0 + segment, params.dims.x); x = x + 1u) {
+            for (var x = x0; x < min(x0 + segment, l); x = x + 1u) {
                 let b = bit_at(r.here + x, r.lane);
                 counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
+                re_x = re_x + signed_pair(trig[x], b);
+                im_x = im_x + signed_pair(trig[l + x], b);
+            }
+            if (params.dims.y > 1u) {
+                re_y = signed_pair(trig[r.y], counts.x);
+                im_y = signed_pair(trig[l + r.y], counts.x);
             }
         }
     }
     if (counts.x > 0u) {
         atomicAdd(&group_ones, counts.x);
         atomicAdd(&group_bonds, counts.y);
+        let f = array<u32, 8>(re_x.x, re_x.y, im_x.x, im_x.y, re_y.x, re_y.y, im_y.x, im_y.y);
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            if (f[i] > 0u) {
+                atomicAdd(&group_fourier[i], f[i]);
+            }
+        }
     }
     workgroupBarrier();
     if (local == 0u && group < params.measure.z) {
         let chain = group / groups_per_chain;
-        let out = (step.slot * params.colouring.w + chain) * 4u;
+        let out = (step.slot * params.colouring.w + chain) * MEASURE_WORDS;
         add64(out, atomicLoad(&group_ones));
         add64(out + 2u, atomicLoad(&group_bonds));
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            add64(out + 4u + 2u * i, atomicLoad(&group_fourier[i]));
+        }
     }
 }

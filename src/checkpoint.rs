@@ -3,10 +3,10 @@
 //! Layout (little endian):
 //!
 //! ```text
-//! "BSCKPT01"                      8-byte magic and format version
+//! "BSCKPT02"                      8-byte magic and format version
 //! u64 n, n bytes                  header (JSON): job, completed points, current point
 //! u64 n, n bytes                  bits of every chain of the current point (chain-major)
-//! u64 n, 16 n bytes               measured counts so far (n1, n11 as u64 pairs)
+//! u64 n, 80 n bytes               measured counts so far (Counts::words: ten u64 each)
 //! u32                             CRC-32 of everything above
 //! ```
 //!
@@ -19,7 +19,7 @@ use crate::model::Counts;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"BSCKPT01";
+const MAGIC: &[u8; 8] = b"BSCKPT02";
 
 /// Progress of the point being sampled.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -60,8 +60,9 @@ impl Checkpoint {
     /// Serializes to bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.header).unwrap_or_default();
-        let mut out =
-            Vec::with_capacity(40 + header.len() + self.bits.len() + 16 * self.counts.len());
+        let mut out = Vec::with_capacity(
+            40 + header.len() + self.bits.len() + Counts::BYTES * self.counts.len(),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(&header);
@@ -69,8 +70,9 @@ impl Checkpoint {
         out.extend_from_slice(&self.bits);
         out.extend_from_slice(&(self.counts.len() as u64).to_le_bytes());
         for c in &self.counts {
-            out.extend_from_slice(&c.ones.to_le_bytes());
-            out.extend_from_slice(&c.ones_bonds.to_le_bytes());
+            for w in c.words() {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -108,15 +110,13 @@ impl Checkpoint {
         let bits = take(n, "state")?.to_vec();
         let n = len(take(8, "counts length")?);
         let raw = take(
-            n.checked_mul(16).ok_or("counts length overflows")?,
+            n.checked_mul(Counts::BYTES as u64)
+                .ok_or("counts length overflows")?,
             "counts",
         )?;
         let counts = raw
-            .chunks_exact(16)
-            .map(|c| Counts {
-                ones: len(&c[..8]),
-                ones_bonds: len(&c[8..]),
-            })
+            .chunks_exact(Counts::BYTES)
+            .map(|c| Counts::from_words(std::array::from_fn(|i| len(&c[8 * i..8 * i + 8]))))
             .collect();
         if at != body.len() {
             return Err("trailing bytes after the counts".into());
@@ -171,10 +171,7 @@ mod tests {
                 }),
             },
             bits: vec![1, 0, 1, 1],
-            counts: vec![Counts {
-                ones: 3,
-                ones_bonds: 9,
-            }],
+            counts: vec![Counts::from_words([3, 9, 1, 2, 3, 4, 5, 6, 7, u64::MAX])],
         }
     }
 

@@ -9,11 +9,18 @@
 //! * `specific_heat_per_site` c = β² Var(E)/N;
 //! * `susceptibility_per_site` χ = βN(⟨m²⟩ − ⟨|m|⟩²);
 //! * `binder_cumulant` U = 1 − ⟨m⁴⟩/(3⟨m²⟩²);
+//! * `correlation_length` ξ₂ = √(S(0)/S(k_min) − 1) / (2 sin(π/L)), the second-moment
+//!   correlation length in lattice spacings, from the structure factor
+//!   S(k) = ⟨|Σ_r s_r e^{ik·r}|²⟩/N at k = 0 and at the smallest non-zero wavevector
+//!   k_min = 2π/L along x (and y, averaged, on the square and cubic lattices); null on the
+//!   triangular lattice (its axes are not orthogonal) and where S(0) ≤ S(k_min). S(0)
+//!   includes ⟨M⟩², so ξ₂ is meant for zero Ising field;
 //!
 //! where, for χ and U, m is the spin magnetisation per site, computed on s = 2x − 1 for
 //! bernoulli units. Linear observables get binning errors and τ_int; the nonlinear ones get
 //! jackknife errors over the same blocks and their bias-corrected jackknife estimate.
 
+use crate::lattice::LatticeKind;
 use crate::model::{Counts, Model};
 use crate::stats::{self, Shape};
 use serde::Serialize;
@@ -44,11 +51,15 @@ pub struct Observables {
     pub susceptibility_per_site: Estimate,
     /// 1 − ⟨m⁴⟩/(3⟨m²⟩²).
     pub binder_cumulant: Estimate,
+    /// Second-moment correlation length ξ₂ (lattice spacings); `None` (null) where it is
+    /// not defined: triangular lattice, or S(0) ≤ S(k_min).
+    #[serde(default)]
+    pub correlation_length: Option<Estimate>,
 }
 
 impl Observables {
     /// Results-file names, in table order.
-    pub fn names() -> [&'static str; 6] {
+    pub fn names() -> [&'static str; 7] {
         [
             "energy_per_site",
             "magnetization_per_site",
@@ -56,12 +67,13 @@ impl Observables {
             "specific_heat_per_site",
             "susceptibility_per_site",
             "binder_cumulant",
+            "correlation_length",
         ]
     }
 
-    /// (results-file name, estimate) for every observable, in table order.
-    pub fn named(&self) -> [(&'static str, &Estimate); 6] {
-        [
+    /// (results-file name, estimate) for every observable that is defined, in table order.
+    pub fn named(&self) -> Vec<(&'static str, &Estimate)> {
+        let mut v = vec![
             ("energy_per_site", &self.energy_per_site),
             ("magnetization_per_site", &self.magnetization_per_site),
             (
@@ -71,7 +83,19 @@ impl Observables {
             ("specific_heat_per_site", &self.specific_heat_per_site),
             ("susceptibility_per_site", &self.susceptibility_per_site),
             ("binder_cumulant", &self.binder_cumulant),
-        ]
+        ];
+        if let Some(x) = &self.correlation_length {
+            v.push(("correlation_length", x));
+        }
+        v
+    }
+
+    /// The estimate of an observable by its results-file name, if defined.
+    pub fn get(&self, name: &str) -> Option<&Estimate> {
+        self.named()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, e)| e)
     }
 }
 
@@ -101,6 +125,28 @@ pub struct Series {
     pub magnetization: Vec<f64>,
     /// Spin magnetisation per site (s = 2x − 1 for bernoulli).
     pub spin_magnetization: Vec<f64>,
+    /// |Σ_r s_r e^{ik_min·r}|²/N averaged over the lattice axes (empty on the triangular
+    /// lattice).
+    pub structure_factor: Vec<f64>,
+    /// Linear size L.
+    pub size: u32,
+}
+
+/// Number of lattice axes the structure factor at k_min is averaged over: x for the
+/// chain, x and y for the square and cubic lattices, none for the triangular lattice.
+pub fn fourier_axes(kind: LatticeKind) -> usize {
+    match kind {
+        LatticeKind::Chain => 1,
+        LatticeKind::Square | LatticeKind::Cubic => 2,
+        LatticeKind::Triangular => 0,
+    }
+}
+
+/// ξ₂ = √(S(0)/S(k_min) − 1) / (2 sin(π/L)); `None` unless S(0) > S(k_min) > 0.
+pub fn second_moment_length(s0: f64, sk: f64, size: u32) -> Option<f64> {
+    let ratio = s0 / sk;
+    (sk > 0.0 && ratio > 1.0)
+        .then(|| (ratio - 1.0).sqrt() / (2.0 * (std::f64::consts::PI / size as f64).sin()))
 }
 
 impl Series {
@@ -118,6 +164,14 @@ impl Series {
                 .iter()
                 .map(|&c| model.spin_magnetization_per_site(c))
                 .collect(),
+            structure_factor: match fourier_axes(model.lattice.kind()) {
+                0 => Vec::new(),
+                axes => counts
+                    .iter()
+                    .map(|c| (0..axes).map(|a| c.structure_factor(a, n)).sum::<f64>() / axes as f64)
+                    .collect(),
+            },
+            size: model.lattice.size(),
         }
     }
 }
@@ -180,6 +234,23 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
     });
     let susceptibility = jk(&[m2.clone(), am], &|m| beta * n * (m[0] - m[1] * m[1]));
     let binder = jk(&[m2.clone(), m4], &|m| 1.0 - m[1] / (3.0 * m[0] * m[0]));
+    let correlation_length = if series.structure_factor.is_empty() {
+        None
+    } else {
+        let sk = stats::block_means(&series.structure_factor, shape, b);
+        let l = series.size;
+        // S(0) = N m² with m the spin magnetisation per site
+        let xi = |m: &[f64]| second_moment_length(n * m[0], m[1], l).unwrap_or(f64::NAN);
+        let e = jk(&[m2.clone(), sk], &xi);
+        if e.mean.is_finite() && e.error.is_finite() {
+            Some(e)
+        } else {
+            warnings.push(
+                "correlation_length: S(0) <= S(k_min) in the sample or a jackknife subsample (disordered or antiferromagnetic); reported as null".into(),
+            );
+            None
+        }
+    };
     let observables = Observables {
         energy_per_site: energy,
         magnetization_per_site: magnetization,
@@ -187,6 +258,7 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
         specific_heat_per_site: specific_heat,
         susceptibility_per_site: susceptibility,
         binder_cumulant: binder,
+        correlation_length,
     };
     let analysis = Analysis {
         measurements_per_chain: shape.n_time,

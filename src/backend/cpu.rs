@@ -15,7 +15,7 @@
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::{Lattice, LatticeKind};
-use crate::model::{Counts, accept};
+use crate::model::{Counts, Trig, accept};
 use crate::rng::{Purpose, seed_key, site_word};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -73,13 +73,18 @@ fn update_thread(rule: &Rule, chain_index: u32, chain: &[AtomicU8], colour: u32,
 }
 
 /// Twin of the `measure` kernel for one chain.
-fn counts_reference(lat: &Lattice, chain: &[AtomicU8]) -> Counts {
+fn counts_reference(lat: &Lattice, trig: &Trig, chain: &[AtomicU8]) -> Counts {
     let mut c = Counts::default();
+    let two_d = lat.kind().dimension() > 1;
     for s in 0..lat.sites() {
         let b = ld(chain, s) as u64;
         let (f, k) = lat.forward_neighbours(s);
         c.ones += b;
         c.ones_bonds += b * f[..k].iter().map(|&t| ld(chain, t) as u64).sum::<u64>();
+        if b == 1 {
+            let [x, y, _] = lat.coords(s);
+            c.add_fourier(trig, x, y, two_d);
+        }
     }
     c
 }
@@ -120,8 +125,14 @@ fn update_rows(
 }
 
 /// Fast path: counts of rows `rows` of one chain.
-fn count_rows(lat: &Lattice, chain: &[AtomicU8], rows: std::ops::Range<u32>) -> Counts {
+fn count_rows(
+    lat: &Lattice,
+    trig: &Trig,
+    chain: &[AtomicU8],
+    rows: std::ops::Range<u32>,
+) -> Counts {
     let l = lat.size();
+    let two_d = lat.kind().dimension() > 1;
     let triangular = lat.kind() == LatticeKind::Triangular;
     let mut c = Counts::default();
     for r in rows {
@@ -144,16 +155,14 @@ fn count_rows(lat: &Lattice, chain: &[AtomicU8], rows: std::ops::Range<u32>) -> 
             }
             c.ones += 1;
             c.ones_bonds += k as u64;
+            c.add_fourier(trig, x, row.y, two_d);
         }
     }
     c
 }
 
 fn add(a: Counts, b: Counts) -> Counts {
-    Counts {
-        ones: a.ones + b.ones,
-        ones_bonds: a.ones_bonds + b.ones_bonds,
-    }
+    a.merge(b)
 }
 
 /// The CPU sampler. Bits live in `AtomicU8`s accessed with relaxed ordering (plain loads and
@@ -164,6 +173,7 @@ pub struct CpuSampler {
     key: [u32; 2],
     flip: [u32; 16],
     bits: Vec<AtomicU8>,
+    trig: Trig,
     sweep: u32,
 }
 
@@ -180,6 +190,7 @@ impl CpuSampler {
         Ok(CpuSampler {
             key: seed_key(spec.seed),
             flip: spec.model.flip_thresholds(spec.algorithm),
+            trig: Trig::new(spec.model.lattice.size()),
             spec,
             mode,
             bits,
@@ -215,7 +226,8 @@ impl CpuSampler {
             }
             if every > 0 && i % every == 0 {
                 out.extend(
-                    (0..self.spec.chains as usize).map(|c| counts_reference(&lat, self.chain(c))),
+                    (0..self.spec.chains as usize)
+                        .map(|c| counts_reference(&lat, &self.trig, self.chain(c))),
                 );
             }
         }
@@ -236,7 +248,7 @@ impl CpuSampler {
                         update_rows(&rule, c, chain, colour, 0..lat.rows());
                     }
                     if every > 0 && i % every == 0 {
-                        series.push(count_rows(&lat, chain, 0..lat.rows()));
+                        series.push(count_rows(&lat, &self.trig, chain, 0..lat.rows()));
                     }
                 }
                 series
@@ -277,7 +289,9 @@ impl CpuSampler {
                 out.extend((0..chains).map(|c| {
                     (0..blocks)
                         .into_par_iter()
-                        .map(|b| count_rows(&lat, self.chain(c as usize), block_rows(b)))
+                        .map(|b| {
+                            count_rows(&lat, &self.trig, self.chain(c as usize), block_rows(b))
+                        })
                         .reduce(Counts::default, add)
                 }));
             }

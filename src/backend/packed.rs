@@ -22,7 +22,7 @@
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
-use crate::model::{CERTAIN, Counts};
+use crate::model::{CERTAIN, Counts, Trig};
 use crate::rng::{philox4x32_10, seed_key};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -153,8 +153,9 @@ pub fn unpack(words: &[u32], chains: usize, n: usize) -> Vec<u8> {
 }
 
 /// Counts (n1, n11) of every chain of one word group, unpacking lane by lane.
-fn group_counts(lat: &Lattice, words: &[AtomicU32], lanes: usize) -> Vec<Counts> {
+fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32], lanes: usize) -> Vec<Counts> {
     let mut out = vec![Counts::default(); lanes];
+    let two_d = lat.kind().dimension() > 1;
     for s in 0..lat.sites() {
         let w = words[s as usize].load(Relaxed);
         if w == 0 {
@@ -165,10 +166,12 @@ fn group_counts(lat: &Lattice, words: &[AtomicU32], lanes: usize) -> Vec<Counts>
         for (i, &t) in f[..k].iter().enumerate() {
             fw[i] = words[t as usize].load(Relaxed);
         }
+        let [x, y, _] = lat.coords(s);
         for (lane, c) in out.iter_mut().enumerate() {
             if w >> lane & 1 == 1 {
                 c.ones += 1;
-                c.ones_bonds += fw[..k].iter().map(|x| (x >> lane & 1) as u64).sum::<u64>();
+                c.ones_bonds += fw[..k].iter().map(|f| (f >> lane & 1) as u64).sum::<u64>();
+                c.add_fourier(trig, x, y, two_d);
             }
         }
     }
@@ -181,6 +184,7 @@ pub struct PackedCpuSampler {
     key: [u32; 2],
     table: PlaneTable,
     words: Vec<AtomicU32>,
+    trig: Trig,
     sweep: u32,
 }
 
@@ -201,6 +205,7 @@ impl PackedCpuSampler {
                 &spec.model.flip_thresholds(spec.algorithm),
                 spec.model.lattice.coordination(),
             ),
+            trig: Trig::new(spec.model.lattice.size()),
             spec,
             words,
             sweep: 0,
@@ -266,7 +271,14 @@ impl PackedCpuSampler {
         let chains = self.spec.chains as usize;
         let per_group: Vec<Vec<Counts>> = (0..self.groups() as usize)
             .into_par_iter()
-            .map(|g| group_counts(&lat, &self.words[g * n..(g + 1) * n], LANES as usize))
+            .map(|g| {
+                group_counts(
+                    &lat,
+                    &self.trig,
+                    &self.words[g * n..(g + 1) * n],
+                    LANES as usize,
+                )
+            })
             .collect();
         per_group.into_iter().flatten().take(chains).collect()
     }

@@ -60,7 +60,9 @@ fn load(path: &Path) -> Result<Loaded> {
     }
 }
 
-const LABELS: [(&str, &str, &str); 6] = [
+/// (observable, panel title, y label) of the job panels; `correlation_length` is drawn as
+/// ξ₂/L, which, like U, is scale invariant at T_c.
+const LABELS: [(&str, &str, &str); 7] = [
     ("energy_per_site", "energy per site", "⟨E⟩/N"),
     (
         "abs_magnetization_per_site",
@@ -83,6 +85,11 @@ const LABELS: [(&str, &str, &str); 6] = [
         "U = 1 − ⟨m⁴⟩/(3⟨m²⟩²)",
     ),
     ("magnetization_per_site", "magnetization per site", "⟨Σx⟩/N"),
+    (
+        "correlation_length",
+        "second-moment correlation length over L (crossings mark T_c)",
+        "ξ₂/L",
+    ),
 ];
 
 /// `blockspin plot`.
@@ -130,11 +137,14 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
                                         == (l, j, h)
                                 })
                                 .filter_map(|p| {
-                                    p.observables
-                                        .named()
-                                        .iter()
-                                        .find(|(n, _)| n == name)
-                                        .map(|(_, e)| (p.parameters.temperature, e.mean, e.error))
+                                    let scale = if *name == "correlation_length" {
+                                        p.parameters.size as f64
+                                    } else {
+                                        1.0
+                                    };
+                                    p.observables.get(name).map(|e| {
+                                        (p.parameters.temperature, e.mean / scale, e.error / scale)
+                                    })
                                 })
                                 .collect();
                             pts.sort_by(|x, y| x.0.total_cmp(&y.0));

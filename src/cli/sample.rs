@@ -765,8 +765,11 @@ fn write_summary(path: &Path, points: &[RunResults]) -> Result<()> {
                 q.seed,
                 q.chains
             )?;
-            for (_, e) in p.observables.named() {
-                write!(w, ",{},{}", e.mean, e.error)?;
+            for n in &names {
+                match p.observables.get(n) {
+                    Some(e) => write!(w, ",{},{}", e.mean, e.error)?,
+                    None => write!(w, ",,")?,
+                }
             }
             writeln!(w)?;
         }

@@ -61,6 +61,7 @@ pub fn counts_of_state(masks: &[u64], state: u64) -> Counts {
     Counts {
         ones: state.count_ones() as u64,
         ones_bonds: n11,
+        ..Default::default()
     }
 }
 
@@ -106,6 +107,7 @@ impl DensityOfStates {
                 let e = model.energy(Counts {
                     ones: n1,
                     ones_bonds: n11,
+                    ..Default::default()
                 });
                 ((n1, n11), (g as f64).ln() - model.beta * e)
             })
@@ -131,6 +133,7 @@ impl DensityOfStates {
             let c = Counts {
                 ones: n1,
                 ones_bonds: n11,
+                ..Default::default()
             };
             let e = model.energy(c);
             let ms = model.spin_magnetization_per_site(c);

@@ -4,6 +4,7 @@
 //! * any lattice with at most [`ENUMERATION_SITES`] sites: enumeration, every observable;
 //! * square torus at zero Ising field: Kaufman, energy and specific heat;
 //! * ring at zero Ising field: transfer matrix, energy and specific heat;
+//! * ring at zero Ising field: transfer matrix, also ξ₂ from ⟨s₀s_r⟩ = (t^r + t^{L−r})/(1 + t^L);
 //! * any lattice at zero Ising field: magnetisation 0 (spin) or density ½ (bernoulli).
 //!
 //! "Zero Ising field" means h = 0 for spins and h = −zJ/2 for bernoulli units (the
@@ -11,9 +12,14 @@
 //! site). Antiferromagnets (J < 0) on these bipartite lattices map to ferromagnets by
 //! flipping one sublattice, which leaves energy and specific heat unchanged.
 
-use super::{chain, enumerate::DensityOfStates, kaufman};
+use super::{
+    chain,
+    enumerate::{DensityOfStates, state_probabilities},
+    kaufman,
+};
 use crate::lattice::LatticeKind;
 use crate::model::{Model, Units};
+use crate::observables::{fourier_axes, second_moment_length};
 use serde::Serialize;
 
 /// Largest lattice handled by enumeration here (2^20 configurations).
@@ -36,6 +42,9 @@ pub struct Reference {
     pub susceptibility_per_site: Option<f64>,
     /// 1 − ⟨m⁴⟩/(3⟨m²⟩²).
     pub binder_cumulant: Option<f64>,
+    /// Second-moment correlation length ξ₂ (exact cosines, not the integer tables).
+    #[serde(default)]
+    pub correlation_length: Option<f64>,
 }
 
 impl Reference {
@@ -48,6 +57,7 @@ impl Reference {
             "specific_heat_per_site" => self.specific_heat_per_site,
             "susceptibility_per_site" => self.susceptibility_per_site,
             "binder_cumulant" => self.binder_cumulant,
+            "correlation_length" => self.correlation_length,
             _ => None,
         }
     }
@@ -83,7 +93,61 @@ pub fn enumerated(model: &Model) -> Option<Reference> {
         specific_heat_per_site: Some(t.specific_heat_per_site),
         susceptibility_per_site: Some(model.beta * n * (t.m2 - t.abs_spin_magnetization.powi(2))),
         binder_cumulant: Some(1.0 - t.m4 / (3.0 * t.m2 * t.m2)),
+        correlation_length: enumerated_correlation_length(model),
     })
+}
+
+/// ξ₂ by enumeration: S(0) and S(k_min) as exact averages over all configurations.
+fn enumerated_correlation_length(model: &Model) -> Option<f64> {
+    let lat = model.lattice;
+    let axes = fourier_axes(lat.kind());
+    if axes == 0 {
+        return None;
+    }
+    let p = state_probabilities(model).ok()?;
+    let k = 2.0 * std::f64::consts::PI / lat.size() as f64;
+    let phase: Vec<[(f64, f64); 2]> = (0..lat.sites())
+        .map(|s| {
+            let [x, y, _] = lat.coords(s);
+            let (x, y) = (k * x as f64, k * y as f64);
+            [(x.cos(), x.sin()), (y.cos(), y.sin())]
+        })
+        .collect();
+    let (mut s0, mut sk) = (0.0, 0.0);
+    for (state, &w) in p.iter().enumerate() {
+        let mut m = 0.0;
+        let mut f = [(0.0, 0.0); 2];
+        for (i, ph) in phase.iter().enumerate() {
+            let spin = if state >> i & 1 == 1 { 1.0 } else { -1.0 };
+            m += spin;
+            for a in 0..axes {
+                f[a].0 += spin * ph[a].0;
+                f[a].1 += spin * ph[a].1;
+            }
+        }
+        s0 += w * m * m;
+        sk += w * f[..axes]
+            .iter()
+            .map(|(re, im)| re * re + im * im)
+            .sum::<f64>()
+            / axes as f64;
+    }
+    let n = lat.sites() as f64;
+    second_moment_length(s0 / n, sk / n, lat.size())
+}
+
+/// ξ₂ of the L-site ring with Ising coupling K (either sign) at zero field:
+/// ⟨s₀s_r⟩ = (t^r + t^{L−r})/(1 + t^L), t = tanh K.
+pub fn ring_correlation_length(k: f64, l: u32) -> Option<f64> {
+    let t = k.tanh();
+    let q = 2.0 * std::f64::consts::PI / l as f64;
+    let (mut s0, mut sk) = (0.0, 0.0);
+    for r in 0..l {
+        let g = (t.powi(r as i32) + t.powi((l - r) as i32)) / (1.0 + t.powi(l as i32));
+        s0 += g;
+        sk += g * (q * r as f64).cos();
+    }
+    second_moment_length(s0, sk, l)
 }
 
 /// Energy and specific heat from Kaufman (square) or the transfer matrix (ring) at zero
@@ -107,6 +171,10 @@ pub fn closed_form(model: &Model) -> Option<Reference> {
     };
     let k = model.beta * j_ising.abs();
     let l = lat.size();
+    let xi = match lat.kind() {
+        LatticeKind::Chain => ring_correlation_length(model.beta * j_ising, l),
+        _ => None,
+    };
     let (u, c, source) = match lat.kind() {
         _ if j_ising == 0.0 => return Some(symmetric),
         LatticeKind::Square => {
@@ -133,6 +201,7 @@ pub fn closed_form(model: &Model) -> Option<Reference> {
         source: format!("{source}{gas}; magnetization by spin-flip symmetry"),
         energy_per_site: Some(j_ising.abs() * u + shift),
         specific_heat_per_site: Some(c),
+        correlation_length: xi,
         ..symmetric
     })
 }
@@ -141,6 +210,22 @@ pub fn closed_form(model: &Model) -> Option<Reference> {
 mod tests {
     use super::*;
     use crate::lattice::Lattice;
+
+    #[test]
+    fn ring_correlation_length_tends_to_the_infinite_chain() {
+        // S(k) = (1 − t²)/(1 − 2t cos k + t²) on the infinite chain, so ξ₂ = √t/(1 − t)
+        // exactly, for every L, once t^L is negligible
+        for k in [0.3, 1.0, 1.5] {
+            let t: f64 = f64::tanh(k);
+            let xi = ring_correlation_length(k, 2000).unwrap();
+            assert!(
+                (xi - t.sqrt() / (1.0 - t)).abs() < 1e-9 * xi,
+                "K = {k}: {xi}"
+            );
+        }
+        // antiferromagnet: S(0) < S(k_min), undefined
+        assert_eq!(ring_correlation_length(-0.5, 32), None);
+    }
 
     #[test]
     fn references_agree_with_enumeration_where_both_apply() {
@@ -172,10 +257,15 @@ mod tests {
                     (c - t.specific_heat_per_site).abs() < 1e-10,
                     "{kind} {units:?} {j}"
                 );
-                assert_eq!(
-                    enumerated(&m).unwrap().energy_per_site,
-                    Some(t.energy_per_site)
-                );
+                let en = enumerated(&m).unwrap();
+                assert_eq!(en.energy_per_site, Some(t.energy_per_site));
+                if kind == LatticeKind::Chain {
+                    let (a, b) = (closed.correlation_length, en.correlation_length);
+                    assert_eq!(a.is_some(), b.is_some(), "{units:?} {j}");
+                    if let (Some(a), Some(b)) = (a, b) {
+                        assert!((a - b).abs() < 1e-10 * a, "ring xi {a} vs enumeration {b}");
+                    }
+                }
             }
         }
         // a field breaks the closed forms; the symmetric point keeps the magnetisation

@@ -14,7 +14,7 @@ pub use kernels::{Dispatch, KernelSet};
 
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::{Error, Result};
-use crate::model::Counts;
+use crate::model::{Counts, Trig};
 use crate::rng::seed_key;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -27,6 +27,9 @@ const UPDATE_WORKGROUP: u64 = 64;
 const MEASURE_WORKGROUP: u64 = 256;
 /// Sites of a row summed by one `measure` invocation.
 const MEASURE_SEGMENT: u32 = 32;
+/// Bytes of one chain's measurement in the series buffer: ten 64-bit sums (n1, n11 and
+/// the eight Fourier sums of [`Counts::fourier`]); `MEASURE_WORDS` in measure.wgsl.
+const MEASURE_BYTES: u64 = Counts::BYTES as u64;
 
 /// Uniform block `Params` of `shaders/lattice.wgsl`.
 #[repr(C)]
@@ -122,7 +125,7 @@ impl GpuSampler {
             "the lattice state (a 4-byte word per site and word group)",
             state_bytes,
         )?;
-        let slot_bytes = 16 * chains;
+        let slot_bytes = MEASURE_BYTES * chains;
         let slots =
             (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
         if slots == 0 {
@@ -192,6 +195,13 @@ impl GpuSampler {
                 | wgpu::BufferUsages::COPY_DST,
         });
         drop(initial);
+        let trig = Trig::new(l);
+        let trig_words: Vec<i32> = trig.cos.iter().chain(&trig.sin).copied().collect();
+        let trig = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("fourier tables"),
+            contents: bytemuck::cast_slice(&trig_words),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
         let series_bytes = slot_bytes * slots as u64;
         let series = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("series"),
@@ -225,7 +235,7 @@ impl GpuSampler {
             bytemuck::bytes_of(&params),
             size_of::<GpuStep>() as u64,
             MAX_STEPS as usize,
-            &[(&state, false), (&series, false)],
+            &[(&state, false), (&series, false), (&trig, true)],
         )?;
         ctx.wait()?;
         Ok(GpuSampler {
@@ -290,7 +300,7 @@ impl GpuSampler {
             .collect();
         let ctx = &self.ctx;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let series_bytes = 16 * self.spec.chains as u64 * slots as u64;
+        let series_bytes = MEASURE_BYTES * self.spec.chains as u64 * slots as u64;
         if slots > 0 {
             enc.clear_buffer(&self.series, 0, Some(series_bytes));
         }
@@ -303,15 +313,10 @@ impl GpuSampler {
         enc.copy_buffer_to_buffer(&self.series, 0, &self.series_readback, 0, series_bytes);
         ctx.queue.submit([enc.finish()]);
         let bytes = ctx.map_read(&self.series_readback, series_bytes)?;
-        let word = |c: &[u8], i: usize| {
-            u32::from_le_bytes([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) as u64
-        };
+        let sum = |c: &[u8], i: usize| u64::from_le_bytes(c[8 * i..8 * i + 8].try_into().unwrap());
         let out = bytes
-            .chunks_exact(16)
-            .map(|c| Counts {
-                ones: word(c, 0) | word(c, 1) << 32,
-                ones_bonds: word(c, 2) | word(c, 3) << 32,
-            })
+            .chunks_exact(MEASURE_BYTES as usize)
+            .map(|c| Counts::from_words(std::array::from_fn(|i| sum(c, i))))
             .collect();
         Ok(out)
     }
