@@ -1,12 +1,12 @@
 //! Throughput of one heat-bath sweep of the 2D Ising model, per kernel family:
 //! CPU reference loop, CPU threaded path, CPU multi-spin coded (32 chains), GPU reference
-//! kernel, GPU multi-spin coded kernel. Reported as spin updates (elements) per second.
+//! kernel (per-site and row-packed layouts), GPU multi-spin coded kernel. Reported as spin updates (elements) per second.
 //! GPU timings wrap `advance`, which waits on `device.poll`.
 //!
 //! `cargo bench --bench sweeps` (add `-- --quick` for a short run).
 
 use blockspin::backend::cpu::{CpuSampler, Mode};
-use blockspin::backend::gpu::{GpuContext, GpuSampler};
+use blockspin::backend::gpu::{GpuContext, GpuSampler, Layout};
 use blockspin::backend::packed::PackedCpuSampler;
 use blockspin::backend::{ChainSpec, Sampler, Start};
 use blockspin::lattice::{Lattice, LatticeKind};
@@ -48,6 +48,12 @@ fn sweeps(c: &mut Criterion) {
         if let Some(ctx) = &gpu {
             let mut s = GpuSampler::new(ctx.clone(), spec).unwrap();
             group.bench_function(BenchmarkId::new("gpu", size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
+            // the layout for lattices beyond one binding (32 sites of a row per word)
+            let rows = Layout::RowPacked { part_bytes: None };
+            let mut s = GpuSampler::with_layout(ctx.clone(), spec, rows).unwrap();
+            group.bench_function(BenchmarkId::new("gpu-row-packed", size), |b| {
                 b.iter_custom(|n| timed(&mut s, n))
             });
         }

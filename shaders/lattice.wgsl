@@ -1,10 +1,15 @@
 // Shared lattice indexing and bindings of the sampler kernels (update.wgsl,
-// update_packed.wgsl, measure.wgsl). Twin of src/lattice.rs: site = (z * Ly + y) * L + x.
-// The state holds one u32 word per site and word group: the reference layout has one chain
-// per word (the word is the bit b), the packed layout 32 chains per word (bit l = chain
-// 32 g + l). The unit value is 2b-1 for spins, b for bernoulli. Kernels work on rows (lines
-// along x): row = z * Ly + y; the row geometry is computed once per invocation, so no
-// integer division happens per site.
+// update_packed.wgsl, update_rows.wgsl, measure.wgsl). Twin of src/lattice.rs:
+// site = (z * Ly + y) * L + x. Three state layouts (backend::gpu::Layout):
+// - per site: one u32 word per site and chain (the word is the bit b);
+// - chain-packed: one word per site and group of 32 chains (bit l = chain 32 g + l);
+// - row-packed: 32 consecutive sites of a row per word (bit x % 32 of word x / 32; a row
+//   has W = ceil(L / 32) words, the padding bits stay 0), split over up to four bindings
+//   of 2^shift words each, so that a lattice larger than one storage binding fits and no
+//   index exceeds u32 (rows and words are indexed, never bits).
+// The unit value is 2b-1 for spins, b for bernoulli. Kernels work on rows (lines along x):
+// row = z * Ly + y; the row geometry is computed once per invocation, so no integer
+// division happens per site.
 
 struct Params {
     // L, Ly, Lz, sites per chain
@@ -22,6 +27,8 @@ struct Params {
     // packed kernel: for plane p < 32 the classes whose threshold has bit 31 - p set;
     // entry 32: the classes whose threshold is certain
     planes: array<vec4<u32>, 9>,
+    // words per row, words per chain (or word group), part shift, row-packed (0/1)
+    words: vec4<u32>,
 }
 
 // One entry per dispatch, selected by a dynamic offset.
@@ -38,8 +45,18 @@ struct Step {
 @group(0) @binding(3) var<storage, read_write> series: array<atomic<u32>>;
 // Integer Fourier tables of k = 2π/L (model::Trig): cos at [0, L), sin at [L, 2L).
 @group(0) @binding(4) var<storage, read> trig: array<i32>;
+// Row-packed layout: words [k 2^shift, (k + 1) 2^shift) live in part k (part 0 is `state`).
+// The other layouts bind a dummy word here.
+@group(0) @binding(5) var<storage, read_write> part1: array<u32>;
+@group(0) @binding(6) var<storage, read_write> part2: array<u32>;
+@group(0) @binding(7) var<storage, read_write> part3: array<u32>;
 
 const CERTAIN: u32 = 0xFFFFFFFFu;
+
+// Flip threshold of class b * (z + 1) + k.
+fn flip_threshold(i: u32) -> u32 {
+    return params.flip[i >> 2u][i & 3u];
+}
 
 fn inc_wrap(a: u32, n: u32) -> u32 {
     return select(a + 1u, 0u, a + 1u == n);
@@ -72,12 +89,43 @@ fn row_geometry(base: u32, row: u32, lane: u32) -> Row {
     r.y = y;
     r.z = z;
     r.lane = lane;
-    r.here = base + row * l;
-    r.y_plus = base + (z * ly + inc_wrap(y, ly)) * l;
-    r.y_minus = base + (z * ly + dec_wrap(y, ly)) * l;
-    r.z_plus = base + (inc_wrap(z, lz) * ly + y) * l;
-    r.z_minus = base + (dec_wrap(z, lz) * ly + y) * l;
+    let w = params.words.x;
+    r.here = base + row * w;
+    r.y_plus = base + (z * ly + inc_wrap(y, ly)) * w;
+    r.y_minus = base + (z * ly + dec_wrap(y, ly)) * w;
+    r.z_plus = base + (inc_wrap(z, lz) * ly + y) * w;
+    r.z_minus = base + (dec_wrap(z, lz) * ly + y) * w;
     return r;
+}
+
+// Word i of the row-packed state.
+fn load_word(i: u32) -> u32 {
+    let j = i & ((1u << params.words.z) - 1u);
+    let p = i >> params.words.z;
+    if (p == 0u) {
+        return state[j];
+    }
+    if (p == 1u) {
+        return part1[j];
+    }
+    if (p == 2u) {
+        return part2[j];
+    }
+    return part3[j];
+}
+
+fn store_word(i: u32, v: u32) {
+    let j = i & ((1u << params.words.z) - 1u);
+    let p = i >> params.words.z;
+    if (p == 0u) {
+        state[j] = v;
+    } else if (p == 1u) {
+        part1[j] = v;
+    } else if (p == 2u) {
+        part2[j] = v;
+    } else {
+        part3[j] = v;
+    }
 }
 
 // The neighbour words of site x of a row (Lattice::neighbours); unused entries are 0.
@@ -107,23 +155,27 @@ fn set_neighbours(r: Row, x: u32) -> u32 {
     return w[0] + w[1] + w[2] + w[3] + w[4] + w[5];
 }
 
-fn bit_at(i: u32, lane: u32) -> u32 {
-    return (state[i] >> lane) & 1u;
+// Bit of site x of the row starting at word `start`, in any layout.
+fn row_bit(start: u32, x: u32, lane: u32) -> u32 {
+    if (params.words.w == 1u) {
+        return (load_word(start + (x >> 5u)) >> (x & 31u)) & 1u;
+    }
+    return (state[start + x] >> lane) & 1u;
 }
 
 // Number of set forward neighbours of site x of a row (Lattice::forward_neighbours):
 // +x, +y, +z and, triangular, (+1, -1).
 fn set_forward_neighbours(r: Row, x: u32) -> u32 {
     let xp = inc_wrap(x, params.dims.x);
-    var k = bit_at(r.here + xp, r.lane);
+    var k = row_bit(r.here, xp, r.lane);
     if (params.dims.y > 1u) {
-        k = k + bit_at(r.y_plus + x, r.lane);
+        k = k + row_bit(r.y_plus, x, r.lane);
         if (params.lattice.y == 1u) {
-            k = k + bit_at(r.y_minus + xp, r.lane);
+            k = k + row_bit(r.y_minus, xp, r.lane);
         }
     }
     if (params.dims.z > 1u) {
-        k = k + bit_at(r.z_plus + x, r.lane);
+        k = k + row_bit(r.z_plus, x, r.lane);
     }
     return k;
 }

@@ -55,9 +55,9 @@ fn measure(
             let row = t / segments;
             let x0 = (t % segments) * segment;
             let per_word = params.packing.x;
-            let r = row_geometry((chain / per_word) * params.dims.w, row, chain % per_word);
+            let r = row_geometry((chain / per_word) * params.words.y, row, chain % per_word);
             for (var x = x0; x < min(x0 + segment, l); x = x + 1u) {
-                let b = bit_at(r.here + x, r.lane);
+                let b = row_bit(r.here, x, r.lane);
                 counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
                 re_x = re_x + signed_pair(trig[x], b);
                 im_x = im_x + signed_pair(trig[l + x], b);

@@ -5,9 +5,6 @@
 
 const UPDATE_WORKGROUP: u32 = 64u;
 
-fn flip_threshold(i: u32) -> u32 {
-    return params.flip[i >> 2u][i & 3u];
-}
 
 @compute @workgroup_size(64)
 fn update(

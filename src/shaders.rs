@@ -11,6 +11,8 @@ pub const LATTICE: &str = include_str!("../shaders/lattice.wgsl");
 pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
 /// `shaders/update_packed.wgsl`: one colour of a multi-spin coded sweep.
 pub const UPDATE_PACKED: &str = include_str!("../shaders/update_packed.wgsl");
+/// `shaders/update_rows.wgsl`: one colour of a sweep in the row-packed layout.
+pub const UPDATE_ROWS: &str = include_str!("../shaders/update_rows.wgsl");
 /// `shaders/measure.wgsl`: per-chain integer observables.
 pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
 /// `shaders/dbm.wgsl`: deep Boltzmann machine block Gibbs kernels.
@@ -47,6 +49,13 @@ pub const PACKED_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     parts: &[PHILOX, LATTICE, UPDATE_PACKED, MEASURE],
 };
 
+/// The row-packed lattice sampler (32 sites of a row per word, for lattices larger than
+/// one storage binding): entry points `update_rows` and `measure`.
+pub const ROW_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "row_sampler",
+    parts: &[PHILOX, LATTICE, UPDATE_ROWS, MEASURE],
+};
+
 /// Philox test kernel: entry point `philox_words`.
 pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
     name: "philox_words",
@@ -70,6 +79,7 @@ pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
 pub const ALL: &[ShaderModuleSource] = &[
     SAMPLER,
     PACKED_SAMPLER,
+    ROW_SAMPLER,
     PHILOX_WORDS,
     DBM_SAMPLER,
     RG_SAMPLER,

@@ -8,7 +8,7 @@ use crate::exact::reference::{self, Reference};
 use crate::io;
 use crate::job::{self, JobFile};
 use crate::lattice::{Lattice, LatticeKind};
-use crate::model::{Algorithm, Model, Units};
+use crate::model::{Algorithm, Counts, Model, Units};
 use crate::observables::{self, Analysis, Observables, Series};
 use crate::provenance::Provenance;
 use crate::run::{self, Control, Progress, RunOutput, RunPlan};
@@ -440,27 +440,52 @@ impl Job {
     }
 }
 
-/// Refuses jobs whose host-side state does not fit the available memory.
-fn check_host_memory(spec: &ChainSpec) -> Result<()> {
-    // initial bits (1 byte/site) plus the backend's copy (up to 4 bytes/site)
-    let need = 5 * spec.sites() as u64 * spec.chains as u64;
-    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
-        return Ok(());
-    };
-    let available = meminfo
+/// Host memory of a job, estimated before anything is allocated: the configurations (one
+/// byte per site and chain, plus the backend's copy of up to four bytes per site and chain
+/// while it is built or read back) and the measurement series (the integer counts and
+/// four derived values per chain and measurement).
+fn host_memory_estimate(job: &Job) -> (u64, u64) {
+    let chains = job.spec.chains as u64;
+    let state = 5 * job.spec.sites() as u64 * chains;
+    let series = job.plan.measurements() as u64 * chains * (Counts::BYTES as u64 + 32);
+    (state, series)
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+/// The verdict on a job needing `state + series` bytes when `available` are free: at most
+/// 80 % of them may be used.
+fn memory_verdict(state: u64, series: u64, available: Option<u64>) -> Result<()> {
+    let need = state + series;
+    match available {
+        Some(avail) if need > avail / 5 * 4 => Err(Error::DeviceLimit(format!(
+            "the job needs about {:.2} GiB of host memory ({:.2} GiB for the configurations, {:.2} GiB for the measurement series) but {:.2} GiB are available and at most 80 % of that is used; use fewer --chains, a smaller --size, or fewer measurements (--sweeps / --measure-every)",
+            gib(need),
+            gib(state),
+            gib(series),
+            gib(avail)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `MemAvailable` of /proc/meminfo in bytes, where the system has it.
+fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo
         .lines()
         .find(|l| l.starts_with("MemAvailable:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
-        .map(|kb| kb * 1024);
-    match available {
-        Some(avail) if need > avail / 5 * 4 => Err(Error::DeviceLimit(format!(
-            "the job needs about {:.2} GiB of host memory; {:.2} GiB are available and at most 80 % of that is used; use fewer --chains or a smaller --size",
-            need as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64
-        ))),
-        _ => Ok(()),
-    }
+        .map(|kb| kb * 1024)
+}
+
+/// Refuses jobs whose host-side state does not fit the available memory.
+fn check_host_memory(job: &Job) -> Result<()> {
+    let (state, series) = host_memory_estimate(job);
+    memory_verdict(state, series, available_memory())
 }
 
 /// Runs a validated job on the chosen backend (no checkpoints); for tests and library use.
@@ -472,7 +497,7 @@ pub fn execute(
     backend: LatticeBackend,
     quiet: bool,
 ) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
-    check_host_memory(&job.spec)?;
+    check_host_memory(job)?;
     let mut sampler = open(job, backend, quiet)?;
     let out = run::run(
         sampler.as_mut(),
@@ -849,7 +874,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
     while completed.len() < n_points {
         let index = completed.len();
         let job = Job::from_parameters(&plan.points[index])?;
-        check_host_memory(&job.spec)?;
+        check_host_memory(&job)?;
         let mut sampler = open(&job, job.parameters.backend, args.quiet)?;
         let start = match current.take() {
             Some((c, bits, counts)) if c.index == index => {
@@ -1110,4 +1135,53 @@ fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_verdict_gives_the_numbers() {
+        let gib = 1u64 << 30;
+        assert!(memory_verdict(gib, gib, Some(10 * gib)).is_ok());
+        assert!(memory_verdict(gib, gib, None).is_ok());
+        let e = memory_verdict(3 * gib, gib, Some(4 * gib)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        for part in [
+            "4.00 GiB of host memory",
+            "3.00 GiB for the configurations",
+            "1.00 GiB for the measurement series",
+            "4.00 GiB are available",
+        ] {
+            assert!(msg.contains(part), "{msg}");
+        }
+    }
+
+    #[test]
+    fn the_estimate_counts_configurations_and_series() {
+        let p = Parameters {
+            lattice: LatticeKind::Square,
+            size: 64,
+            sites: 64 * 64,
+            units: Units::Spin,
+            beta: 0.4,
+            temperature: 2.5,
+            coupling: 1.0,
+            field: 0.0,
+            algorithm: Algorithm::HeatBath,
+            thermalize: 10,
+            sweeps: 1000,
+            measure_every: 1,
+            chains: 10,
+            seed: 1,
+            start: Start::Hot,
+            backend: LatticeBackend::Cpu,
+        };
+        let job = Job::from_parameters(&p).unwrap();
+        let (state, series) = host_memory_estimate(&job);
+        assert_eq!(state, 5 * 64 * 64 * 10);
+        assert_eq!(series, 1000 * 10 * (Counts::BYTES as u64 + 32));
+    }
 }

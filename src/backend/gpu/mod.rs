@@ -1,10 +1,17 @@
 //! GPU backend: the sampler kernels of `shaders/` run through wgpu.
 //!
-//! One buffer holds every chain's bits (one u32 per site, chain-major). A sweep is one
-//! dispatch per colour; after every `measure_every`-th sweep the `measure` kernel adds each
-//! chain's integer counts into a small series buffer. Up to [`MAX_STEPS`] dispatches are
-//! recorded into one submission, each selecting its (sweep, colour, slot) entry of a step
-//! table through a dynamic uniform offset, so nothing is read back inside a submission.
+//! The chains' bits live in one of three [`Layout`]s: one u32 word per site and chain (the
+//! reference kernels), 32 chains per word (multi-spin coding), or 32 sites of a row per
+//! word split over up to [`MAX_PARTS`] storage bindings (row-packed, chosen automatically
+//! when the per-site state exceeds one binding: 128 MiB on software adapters). Kernels
+//! index rows and words, never bits, so no index overflows u32; [`StatePlan`] sizes the
+//! state against the adapter's limits before anything is allocated.
+//!
+//! A sweep is one dispatch per colour; after every `measure_every`-th sweep the `measure`
+//! kernel adds each chain's integer counts into a small series buffer. Up to [`MAX_STEPS`]
+//! dispatches are recorded into one submission, each selecting its (sweep, colour, slot)
+//! entry of a step table through a dynamic uniform offset, so nothing is read back inside a
+//! submission.
 
 mod context;
 mod kernels;
@@ -16,6 +23,7 @@ use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configu
 use crate::error::{Error, Result};
 use crate::model::{Counts, Trig};
 use crate::rng::seed_key;
+use rayon::prelude::*;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
@@ -42,6 +50,7 @@ struct GpuParams {
     flip: [[u32; 4]; 4],
     packing: [u32; 4],
     planes: [[u32; 4]; 9],
+    layout: [u32; 4],
 }
 
 /// Uniform block `Step` of `shaders/lattice.wgsl`.
@@ -59,15 +68,16 @@ pub struct GpuSampler {
     ctx: Arc<GpuContext>,
     spec: ChainSpec,
     kernels: KernelSet,
-    state: wgpu::Buffer,
+    layout: Layout,
+    plan: StatePlan,
+    /// The state words, split as `plan` says.
+    parts: Vec<wgpu::Buffer>,
     series: wgpu::Buffer,
     series_readback: wgpu::Buffer,
     slots: u32,
     update_grid: (u32, u32),
     update_threads: u32,
     measure_grid: (u32, u32),
-    /// Chains per state word: 1 (reference) or 32 (multi-spin coded).
-    per_word: u32,
     sweep: u32,
 }
 
@@ -75,34 +85,149 @@ pub struct GpuSampler {
 const UPDATE: usize = 0;
 const MEASURE: usize = 1;
 
-fn buffer_limit(ctx: &GpuContext, what: &str, bytes: u64) -> Result<()> {
-    let l = &ctx.limits;
-    let (name, max) = if l.max_storage_buffer_binding_size < l.max_buffer_size {
-        (
-            "max_storage_buffer_binding_size",
-            l.max_storage_buffer_binding_size,
-        )
-    } else {
-        ("max_buffer_size", l.max_buffer_size)
-    };
-    if bytes > max {
-        return Err(Error::DeviceLimit(format!(
-            "{what} needs {bytes} bytes ({:.1} MiB) but the adapter's {name} is {max} bytes ({:.1} MiB); use fewer --chains, a smaller --size, or --backend cpu",
-            bytes as f64 / 1048576.0,
-            max as f64 / 1048576.0
-        )));
+/// How the chains' bits are stored on the device (`layout` in shaders/lattice.wgsl).
+/// Every layout draws the same random words, so all are bit-identical to each other and
+/// to the CPU backend ([`Layout::ChainPacked`] to the multi-spin coded CPU backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One u32 word per site and chain (the reference kernels).
+    PerSite,
+    /// One word per site and group of 32 chains (multi-spin coding).
+    ChainPacked,
+    /// 32 consecutive sites of a row per word, split over up to [`MAX_PARTS`] storage
+    /// bindings of at most `part_bytes` each (`None`: the adapter's binding limit). For
+    /// lattices whose per-site state exceeds one binding.
+    RowPacked {
+        /// Largest part in bytes (rounded down to a power of two words).
+        part_bytes: Option<u64>,
+    },
+}
+
+/// Most storage bindings the row-packed state is split over.
+pub const MAX_PARTS: u64 = 4;
+
+/// Where the state words live: `parts` buffers of `2^shift` words (the last may be
+/// shorter); word i is word `i mod 2^shift` of part `i >> shift`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatePlan {
+    /// Words per row (L, or ceil(L / 32) row-packed).
+    pub row_words: u32,
+    /// Words per chain or group of 32 chains.
+    pub chain_words: u64,
+    /// All words.
+    pub words: u64,
+    /// log2 of the words per part.
+    pub shift: u32,
+    /// Words in each part.
+    pub parts: Vec<u64>,
+}
+
+/// Bytes in words, with MiB or GiB where that is shorter.
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{b} bytes = {:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{b} bytes = {:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{b} bytes"),
     }
-    Ok(())
+}
+
+impl StatePlan {
+    /// Plans the state of `spec` in `layout` for an adapter with `limits`, before anything
+    /// is allocated.
+    ///
+    /// # Errors
+    /// [`Error::DeviceLimit`] with the bytes needed and the limit when the state does not
+    /// fit.
+    pub fn new(spec: &ChainSpec, layout: Layout, limits: &wgpu::Limits) -> Result<Self> {
+        let lat = spec.model.lattice;
+        let (rows, chains) = (lat.rows() as u64, spec.chains as u64);
+        let (row_words, groups) = match layout {
+            Layout::PerSite => (lat.size(), chains),
+            Layout::ChainPacked => (lat.size(), chains.div_ceil(32)),
+            Layout::RowPacked { .. } => (lat.size().div_ceil(32), chains),
+        };
+        let chain_words = rows * row_words as u64;
+        let words = groups * chain_words;
+        let (limit_name, binding) =
+            if limits.max_storage_buffer_binding_size < limits.max_buffer_size {
+                (
+                    "max_storage_buffer_binding_size",
+                    limits.max_storage_buffer_binding_size,
+                )
+            } else {
+                ("max_buffer_size", limits.max_buffer_size)
+            };
+        let bytes = 4 * words;
+        match layout {
+            Layout::PerSite | Layout::ChainPacked => {
+                if bytes > binding {
+                    return Err(Error::DeviceLimit(format!(
+                        "the lattice state needs {} (a 4-byte word per site and {}) but the adapter's {limit_name} is {}; use fewer --chains, a smaller --size, or --backend cpu",
+                        human(bytes),
+                        if layout == Layout::PerSite {
+                            "chain"
+                        } else {
+                            "group of 32 chains"
+                        },
+                        human(binding)
+                    )));
+                }
+                Ok(StatePlan {
+                    row_words,
+                    chain_words,
+                    words,
+                    shift: 31,
+                    parts: vec![words],
+                })
+            }
+            Layout::RowPacked { part_bytes } => {
+                let cap = part_bytes.unwrap_or(binding).min(binding) / 4;
+                if cap == 0 {
+                    return Err(Error::DeviceLimit(format!(
+                        "a state part of {} bytes holds no word",
+                        part_bytes.unwrap_or(binding)
+                    )));
+                }
+                let shift = cap.ilog2().min(30);
+                let per_part = 1u64 << shift;
+                let count = words.div_ceil(per_part);
+                if count > MAX_PARTS {
+                    return Err(Error::DeviceLimit(format!(
+                        "the lattice state needs {} (one bit per site, rows padded to 32 sites) but at most {MAX_PARTS} storage bindings of {} (the adapter's {limit_name}, rounded down to a power of two) are available, {} in all; use fewer --chains, a smaller --size, or --backend cpu",
+                        human(bytes),
+                        human(4 * per_part),
+                        human(4 * per_part * MAX_PARTS)
+                    )));
+                }
+                let parts = (0..count)
+                    .map(|k| per_part.min(words - k * per_part))
+                    .collect();
+                Ok(StatePlan {
+                    row_words,
+                    chain_words,
+                    words,
+                    shift,
+                    parts,
+                })
+            }
+        }
+    }
 }
 
 impl GpuSampler {
-    /// The reference kernels: one word per site and chain.
+    /// The reference kernels: one word per site and chain, or, when that state exceeds one
+    /// storage binding, the row-packed layout (bit-identical either way).
     ///
     /// # Errors
     /// [`Error::DeviceLimit`] when the lattice does not fit the device's limits (named in
-    /// the message); [`Error::Gpu`] on any wgpu failure.
+    /// the message with the bytes needed); [`Error::Gpu`] on any wgpu failure.
     pub fn new(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
-        Self::build(ctx, spec, 1)
+        let layout = if StatePlan::new(&spec, Layout::PerSite, &ctx.limits).is_ok() {
+            Layout::PerSite
+        } else {
+            Layout::RowPacked { part_bytes: None }
+        };
+        Self::with_layout(ctx, spec, layout)
     }
 
     /// The multi-spin coded kernels ([`crate::backend::packed`]): one word per site and
@@ -111,28 +236,42 @@ impl GpuSampler {
     /// # Errors
     /// As [`GpuSampler::new`].
     pub fn new_packed(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
-        Self::build(ctx, spec, crate::backend::packed::LANES)
+        Self::with_layout(ctx, spec, Layout::ChainPacked)
     }
 
-    fn build(ctx: Arc<GpuContext>, spec: ChainSpec, per_word: u32) -> Result<Self> {
+    /// The kernels of a given state layout.
+    ///
+    /// # Errors
+    /// As [`GpuSampler::new`].
+    pub fn with_layout(ctx: Arc<GpuContext>, spec: ChainSpec, layout: Layout) -> Result<Self> {
+        let plan = StatePlan::new(&spec, layout, &ctx.limits)?;
+        let per_word = if layout == Layout::ChainPacked {
+            crate::backend::packed::LANES
+        } else {
+            1
+        };
         let lat = spec.model.lattice;
-        let n = lat.sites() as u64;
         let chains = spec.chains as u64;
         let words = chains.div_ceil(per_word as u64);
-        let state_bytes = 4 * n * words;
-        buffer_limit(
-            &ctx,
-            "the lattice state (a 4-byte word per site and word group)",
-            state_bytes,
-        )?;
         let slot_bytes = MEASURE_BYTES * chains;
         let slots =
             (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
         if slots == 0 {
-            buffer_limit(&ctx, "one measurement of all chains", slot_bytes)?;
+            return Err(Error::DeviceLimit(format!(
+                "one measurement of all chains needs {slot_bytes} bytes but the adapter's max_storage_buffer_binding_size is {} bytes; use fewer --chains",
+                ctx.limits.max_storage_buffer_binding_size
+            )));
         }
-        let per_row = super::update_threads_per_row(&lat);
-        let update_threads = words as u32 * lat.rows() * per_row;
+        let update_threads = match layout {
+            Layout::RowPacked { .. } => words * lat.rows() as u64 * plan.row_words as u64,
+            _ => words * lat.rows() as u64 * super::update_threads_per_row(&lat) as u64,
+        };
+        if update_threads > u32::MAX as u64 {
+            return Err(Error::DeviceLimit(format!(
+                "{update_threads} update invocations exceed 2^32"
+            )));
+        }
+        let update_threads = update_threads as u32;
         let update_grid = ctx.grid((update_threads as u64).div_ceil(UPDATE_WORKGROUP))?;
         let segment = MEASURE_SEGMENT.min(lat.size());
         let segments = lat.size().div_ceil(segment);
@@ -150,7 +289,12 @@ impl GpuSampler {
         let key = seed_key(spec.seed);
         let params = GpuParams {
             dims: [l, ly, lz, lat.sites()],
-            colouring: [lat.colours(), l / lat.colours(), per_row, spec.chains],
+            colouring: [
+                lat.colours(),
+                l / lat.colours(),
+                super::update_threads_per_row(&lat),
+                spec.chains,
+            ],
             lattice: [
                 lat.coordination(),
                 (lat.kind() == crate::lattice::LatticeKind::Triangular) as u32,
@@ -172,29 +316,44 @@ impl GpuSampler {
                 p[32] = t.certain;
                 bytemuck::cast(p)
             },
+            layout: [
+                plan.row_words,
+                plan.chain_words as u32,
+                plan.shift,
+                matches!(layout, Layout::RowPacked { .. }) as u32,
+            ],
         };
 
         let device = &ctx.device;
-        let initial: Vec<u32> = if per_word == 1 {
-            initial_configuration(&spec)
-                .into_iter()
-                .map(u32::from)
-                .collect()
-        } else {
-            crate::backend::packed::pack(
-                &initial_configuration(&spec),
-                spec.chains as usize,
-                n as usize,
-            )
-        };
-        let state = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("state"),
-            contents: bytemuck::cast_slice(&initial),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        });
+        let initial = encode(layout, &plan, &spec, &initial_configuration(&spec));
+        let mut offset = 0usize;
+        let parts: Vec<wgpu::Buffer> = plan
+            .parts
+            .iter()
+            .map(|&len| {
+                let words = &initial[offset..offset + len as usize];
+                offset += len as usize;
+                device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("state"),
+                    contents: bytemuck::cast_slice(words),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                })
+            })
+            .collect();
         drop(initial);
+        // bindings 5-7: the further parts, or a dummy word
+        let dummies: Vec<wgpu::Buffer> = (parts.len()..MAX_PARTS as usize)
+            .map(|_| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("unused state part"),
+                    size: 4,
+                    usage: wgpu::BufferUsages::STORAGE,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
         let trig = Trig::new(l);
         let trig_words: Vec<i32> = trig.cos.iter().chain(&trig.sin).copied().collect();
         let trig = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -217,39 +376,36 @@ impl GpuSampler {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let (module, update) = match layout {
+            Layout::PerSite => (&crate::shaders::SAMPLER, "update"),
+            Layout::ChainPacked => (&crate::shaders::PACKED_SAMPLER, "update_packed"),
+            Layout::RowPacked { .. } => (&crate::shaders::ROW_SAMPLER, "update_rows"),
+        };
+        let mut storage = vec![(&parts[0], false), (&series, false), (&trig, true)];
+        storage.extend(parts[1..].iter().chain(&dummies).map(|b| (b, false)));
         let kernels = KernelSet::new(
             &ctx,
-            if per_word == 1 {
-                &crate::shaders::SAMPLER
-            } else {
-                &crate::shaders::PACKED_SAMPLER
-            },
-            &[
-                if per_word == 1 {
-                    "update"
-                } else {
-                    "update_packed"
-                },
-                "measure",
-            ],
+            module,
+            &[update, "measure"],
             bytemuck::bytes_of(&params),
             size_of::<GpuStep>() as u64,
             MAX_STEPS as usize,
-            &[(&state, false), (&series, false), (&trig, true)],
+            &storage,
         )?;
         ctx.wait()?;
         Ok(GpuSampler {
             ctx,
             spec,
             kernels,
-            state,
+            layout,
+            plan,
+            parts,
             series,
             series_readback,
             slots,
             update_grid,
             update_threads,
             measure_grid,
-            per_word,
             sweep: 0,
         })
     }
@@ -333,10 +489,17 @@ enum Step {
 
 impl Sampler for GpuSampler {
     fn info(&self) -> BackendInfo {
-        let api = if self.per_word > 1 {
-            format!("{}, multi-spin coded (32 chains per word)", self.ctx.api)
-        } else {
-            self.ctx.api.clone()
+        let api = match self.layout {
+            Layout::PerSite => self.ctx.api.clone(),
+            Layout::ChainPacked => {
+                format!("{}, multi-spin coded (32 chains per word)", self.ctx.api)
+            }
+            Layout::RowPacked { .. } => format!(
+                "{}, row-packed (32 sites per word, {} storage binding{})",
+                self.ctx.api,
+                self.parts.len(),
+                if self.parts.len() == 1 { "" } else { "s" }
+            ),
         };
         BackendInfo {
             kind: "gpu".into(),
@@ -388,37 +551,74 @@ impl Sampler for GpuSampler {
     }
 
     fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()> {
-        let chains = self.spec.chains as usize;
-        super::check_restore(bits.len(), chains * self.spec.sites())?;
-        let words: Vec<u32> = if self.per_word == 1 {
-            bits.iter().map(|&b| (b & 1) as u32).collect()
-        } else {
-            crate::backend::packed::pack(bits, chains, self.spec.sites())
-        };
-        self.ctx
-            .queue
-            .write_buffer(&self.state, 0, bytemuck::cast_slice(&words));
+        super::check_restore(bits.len(), self.spec.chains as usize * self.spec.sites())?;
+        let words = encode(self.layout, &self.plan, &self.spec, bits);
+        let mut offset = 0;
+        for (part, &len) in self.parts.iter().zip(&self.plan.parts) {
+            let chunk = &words[offset..offset + len as usize];
+            self.ctx
+                .queue
+                .write_buffer(part, 0, bytemuck::cast_slice(chunk));
+            offset += len as usize;
+        }
         self.ctx.wait()?;
         self.sweep = sweeps_done;
         Ok(())
     }
 
     fn configurations(&mut self) -> Result<Vec<u8>> {
-        let bytes = self.ctx.read_buffer(&self.state, self.state.size())?;
-        if self.per_word > 1 {
-            let words: Vec<u32> = bytes
-                .chunks_exact(4)
-                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                .collect();
-            return Ok(crate::backend::packed::unpack(
-                &words,
-                self.spec.chains as usize,
-                self.spec.sites(),
-            ));
+        let mut words = Vec::with_capacity(self.plan.words as usize);
+        for part in &self.parts {
+            let bytes = self.ctx.read_buffer(part, part.size())?;
+            words.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+            );
         }
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u8)
-            .collect())
+        Ok(decode(self.layout, &self.plan, &self.spec, &words))
+    }
+}
+
+/// The state words of chain-major bits (one byte per site) in `layout`.
+fn encode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, bits: &[u8]) -> Vec<u32> {
+    let (chains, n) = (spec.chains as usize, spec.sites());
+    match layout {
+        Layout::PerSite => bits.par_iter().map(|&b| (b & 1) as u32).collect(),
+        Layout::ChainPacked => crate::backend::packed::pack(bits, chains, n),
+        Layout::RowPacked { .. } => {
+            let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
+            let mut words = vec![0u32; plan.words as usize];
+            words
+                .par_chunks_mut(w)
+                .zip(bits.par_chunks(l))
+                .for_each(|(row_words, row)| {
+                    for (x, &b) in row.iter().enumerate() {
+                        row_words[x / 32] |= ((b & 1) as u32) << (x % 32);
+                    }
+                });
+            words
+        }
+    }
+}
+
+/// Inverse of [`encode`].
+fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> Vec<u8> {
+    let (chains, n) = (spec.chains as usize, spec.sites());
+    match layout {
+        Layout::PerSite => words.par_iter().map(|&w| w as u8).collect(),
+        Layout::ChainPacked => crate::backend::packed::unpack(words, chains, n),
+        Layout::RowPacked { .. } => {
+            let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
+            let mut bits = vec![0u8; chains * n];
+            bits.par_chunks_mut(l)
+                .zip(words.par_chunks(w))
+                .for_each(|(row, row_words)| {
+                    for (x, b) in row.iter_mut().enumerate() {
+                        *b = ((row_words[x / 32] >> (x % 32)) & 1) as u8;
+                    }
+                });
+            bits
+        }
     }
 }
