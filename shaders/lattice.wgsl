@@ -12,7 +12,7 @@
 // division happens per site.
 
 struct Params {
-    // L, Ly, Lz, sites per chain
+    // L, Ly, Lz, rows per chain (Ly Lz)
     dims: vec4<u32>,
     // colours, lanes per row (L / colours), update threads per row, chains
     colouring: vec4<u32>,

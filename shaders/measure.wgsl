@@ -42,7 +42,7 @@ fn measure(
     let segment = params.measure.y;
     let segments = params.measure.w;
     let l = params.dims.x;
-    let rows = params.dims.w / l;
+    let rows = params.dims.w;
     var counts = vec2<u32>(0u, 0u);
     var re_x = vec2<u32>(0u, 0u);
     var im_x = vec2<u32>(0u, 0u);

@@ -19,11 +19,11 @@ fn update(
     let colours = params.colouring.x;
     let lanes = params.colouring.y;
     let per_row = params.colouring.z;
-    let rows = params.dims.w / params.dims.x;
+    let rows = params.dims.w;
     let per_chain = rows * per_row;
     let chain = t / per_chain;
     let row = (t % per_chain) / per_row;
-    let base = chain * params.dims.w;
+    let base = chain * params.words.y;
     let r = row_geometry(base, row, 0u);
     let first = colour_offset(step.colour, r);
     let z1 = params.lattice.x + 1u;

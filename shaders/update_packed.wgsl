@@ -82,11 +82,11 @@ fn update_packed(
     let colours = params.colouring.x;
     let lanes = params.colouring.y;
     let per_row = params.colouring.z;
-    let rows = params.dims.w / params.dims.x;
+    let rows = params.dims.w;
     let per_group = rows * per_row;
     let group = t / per_group;
     let row = (t % per_group) / per_row;
-    let r = row_geometry(group * params.dims.w, row, 0u);
+    let r = row_geometry(group * params.words.y, row, 0u);
     let first = colour_offset(step.colour, r);
     for (var j = t % per_row; j < lanes; j = j + per_row) {
         let x = j * colours + first;

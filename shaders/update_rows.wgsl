@@ -45,7 +45,7 @@ fn update_rows(
     let l = params.dims.x;
     let colours = params.colouring.x;
     let words = params.words.x;
-    let rows = params.dims.w / l;
+    let rows = params.dims.w;
     let per_chain = rows * words;
     let chain = t / per_chain;
     let row = (t % per_chain) / words;

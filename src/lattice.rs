@@ -84,8 +84,9 @@ pub struct Lattice {
     size: u32,
 }
 
-/// Largest number of sites per chain: site indices and per-colour thread indices are u32.
-pub const MAX_SITES: u64 = 1 << 31;
+/// Largest number of sites per chain: site indices (the Philox counter word) are u32, so
+/// L = 65,536 in 2D (2³² sites) is the largest square lattice.
+pub const MAX_SITES: u64 = 1 << 32;
 
 impl Lattice {
     /// Validates `size` for `kind` (see the module docs for the rules).
@@ -143,14 +144,18 @@ impl Lattice {
             _ => [l, l, l],
         }
     }
-    /// Number of sites N.
-    pub fn sites(&self) -> u32 {
+    /// Number of sites N (up to 2³², so u64; every site index is below 2³² and fits u32).
+    pub fn sites(&self) -> u64 {
         let [a, b, c] = self.dims();
-        a * b * c
+        a as u64 * b as u64 * c as u64
+    }
+    /// Every site index, 0 … N − 1.
+    pub fn site_iter(&self) -> impl Iterator<Item = u32> + use<> {
+        (0..self.sites()).map(|s| s as u32)
     }
     /// Number of bonds, z N / 2.
     pub fn bonds(&self) -> u64 {
-        self.sites() as u64 * self.kind.coordination() as u64 / 2
+        self.sites() * self.kind.coordination() as u64 / 2
     }
     /// Coordination number z.
     pub fn coordination(&self) -> u32 {
@@ -195,7 +200,7 @@ impl Lattice {
 
     /// Number of rows (lines of L sites along x): N / L.
     pub fn rows(&self) -> u32 {
-        self.sites() / self.size
+        (self.sites() / self.size as u64) as u32
     }
 
     /// Row geometry for loops that walk a row instead of computing coordinates per site.
@@ -335,7 +340,7 @@ mod tests {
     fn colouring_is_proper_and_enumerated_exactly_once() {
         for lat in all() {
             let n = lat.sites();
-            for s in 0..n {
+            for s in lat.site_iter() {
                 let (nb, k) = lat.neighbours(s);
                 assert_eq!(k as u32, lat.coordination());
                 for &t in &nb[..k] {
@@ -368,7 +373,7 @@ mod tests {
     fn forward_bonds_cover_each_bond_once() {
         for lat in all() {
             let mut bonds = Vec::new();
-            for s in 0..lat.sites() {
+            for s in lat.site_iter() {
                 let (f, k) = lat.forward_neighbours(s);
                 for &t in &f[..k] {
                     bonds.push((s.min(t), s.max(t)));

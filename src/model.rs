@@ -340,7 +340,7 @@ pub fn counts(lattice: &Lattice, bits: &[u8]) -> Counts {
     let mut c = Counts::default();
     let trig = Trig::new(lattice.size());
     let two_d = lattice.kind().dimension() > 1;
-    for s in 0..lattice.sites() {
+    for s in lattice.site_iter() {
         let b = bits[s as usize] as u64;
         c.ones += b;
         let (f, k) = lattice.forward_neighbours(s);
@@ -392,13 +392,14 @@ mod tests {
     #[test]
     fn energy_from_counts_matches_direct_sum() {
         let lat = Lattice::new(LatticeKind::Triangular, 6).unwrap();
-        let bits: Vec<u8> = (0..lat.sites())
+        let bits: Vec<u8> = lat
+            .site_iter()
             .map(|s| ((s * 7 + s / 5) % 3 == 0) as u8)
             .collect();
         for units in [Units::Spin, Units::Bernoulli] {
             let m = Model::new(lat, units, 1.0, 0.8, -0.3).unwrap();
             let mut e = 0.0;
-            for s in 0..lat.sites() {
+            for s in lat.site_iter() {
                 let xs = units.value(bits[s as usize]) as f64;
                 e -= m.field * xs;
                 let (f, k) = lat.forward_neighbours(s);

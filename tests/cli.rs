@@ -324,8 +324,8 @@ fn lattice_larger_than_the_device_names_the_limit() {
         .min(ctx.limits.max_buffer_size);
     let sites_per_chain = 64u64 * 64;
     let chains = 32 * (max / 4 / sites_per_chain + 1);
-    if chains * sites_per_chain > u32::MAX as u64 {
-        eprintln!("skipping: bindings of {max} bytes hold more than 2^32 sites");
+    if chains * sites_per_chain > blockspin::backend::MAX_TOTAL_SITES {
+        eprintln!("skipping: bindings of {max} bytes hold more than 2^36 sites");
         return;
     }
     let chains = chains.to_string();

@@ -3,8 +3,9 @@
 //! where the plan says, and a state that cannot fit is refused with the numbers before
 //! anything is allocated.
 //!
-//! `large_lattice_matches_cpu_checksum` (L = 16384, 268 M spins) is opt-in:
-//! `cargo test --release --test large -- --ignored`.
+//! `large_lattice_matches_cpu_checksum` (L = 16384, 268 M spins) and
+//! `largest_lattice_matches_cpu_checksum` (L = 65536, 2³² spins in four bindings on a
+//! software adapter) are opt-in: `cargo test --release --test large -- --ignored`.
 
 mod common;
 
@@ -148,10 +149,22 @@ fn checksum(bits: &[u8]) -> u64 {
 }
 
 #[test]
-#[ignore = "L = 16384 (268 M spins): about two minutes on a software adapter; run with --ignored"]
+#[ignore = "L = 16384 (268 M spins): about a minute on a software adapter; run with --ignored"]
 fn large_lattice_matches_cpu_checksum() {
+    gpu_equals_cpu_on_one_lattice(16384, 3);
+}
+
+#[test]
+#[ignore = "L = 65536 (2^32 spins, 8.5 GB of RAM): about 7 minutes on 2 cores; run with --ignored"]
+fn largest_lattice_matches_cpu_checksum() {
+    gpu_equals_cpu_on_one_lattice(65536, 1);
+}
+
+/// One square lattice of size L, `sweeps` heat-bath sweeps measured after each on the GPU
+/// (whatever layout fits) and the CPU: equal measurements and final-state checksums.
+fn gpu_equals_cpu_on_one_lattice(size: u32, sweeps: u32) {
     let Some(ctx) = common::gpu() else { return };
-    let model = common::model(LatticeKind::Square, 16384, Units::Spin, 0.44, 1.0, 0.0);
+    let model = common::model(LatticeKind::Square, size, Units::Spin, 0.44, 1.0, 0.0);
     let spec = common::spec(model, Algorithm::HeatBath, 1, 2026, Start::Hot);
     let per_site = StatePlan::new(&spec, Layout::PerSite, &ctx.limits);
     let mut g = common::gpu_sampler(ctx.clone(), spec);
@@ -163,16 +176,17 @@ fn large_lattice_matches_cpu_checksum() {
             Err(e) => e.to_string(),
         }
     );
+    let mg = g.advance(sweeps, 1).unwrap();
+    let sg = checksum(&g.configurations().unwrap());
+    drop(g);
     let mut c = common::cpu(spec);
-    let (mg, mc) = (g.advance(3, 1).unwrap(), c.advance(3, 1).unwrap());
-    assert_eq!(mg, mc, "measurements");
-    let (sg, sc) = (g.configurations().unwrap(), c.configurations().unwrap());
+    let mc = c.advance(sweeps, 1).unwrap();
+    let sc = checksum(&c.configurations().unwrap());
     eprintln!(
-        "checksum GPU {:016x} CPU {:016x}, n1 = {}",
-        checksum(&sg),
-        checksum(&sc),
-        mg[2].ones
+        "L = {size}: checksum GPU {sg:016x} CPU {sc:016x}, n1 = {} of {}",
+        mg[mg.len() - 1].ones,
+        spec.sites()
     );
-    assert_eq!(checksum(&sg), checksum(&sc));
-    assert_eq!(sg, sc);
+    assert_eq!(mg, mc, "measurements");
+    assert_eq!(sg, sc, "final-state checksums");
 }

@@ -76,7 +76,7 @@ fn update_thread(rule: &Rule, chain_index: u32, chain: &[AtomicU8], colour: u32,
 fn counts_reference(lat: &Lattice, trig: &Trig, chain: &[AtomicU8]) -> Counts {
     let mut c = Counts::default();
     let two_d = lat.kind().dimension() > 1;
-    for s in 0..lat.sites() {
+    for s in lat.site_iter() {
         let b = ld(chain, s) as u64;
         let (f, k) = lat.forward_neighbours(s);
         c.ones += b;

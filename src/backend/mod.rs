@@ -26,6 +26,9 @@ pub fn update_threads_per_row(lattice: &crate::lattice::Lattice) -> u32 {
     lattice.lanes().div_ceil(UPDATE_SITES_PER_THREAD)
 }
 
+/// Most sites over all chains (64 GiB of configurations at one byte per site).
+pub const MAX_TOTAL_SITES: u64 = 1 << 36;
+
 /// Initial configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -64,8 +67,9 @@ impl ChainSpec {
     /// Validates the number of chains.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming `--chains` if it is 0 or the total number of sites
-    /// does not fit 32-bit indices.
+    /// [`Error::InvalidParameter`] naming `--chains` if it is 0 or there are more than
+    /// [`MAX_TOTAL_SITES`] sites in all (whether a job fits the memory is checked when it
+    /// is planned).
     pub fn new(
         model: Model,
         algorithm: Algorithm,
@@ -76,14 +80,13 @@ impl ChainSpec {
         if chains == 0 {
             return Err(Error::invalid("--chains", "must be at least 1 (got 0)"));
         }
-        let total = chains as u64 * model.lattice.sites() as u64;
-        if total > u32::MAX as u64 {
+        let total = chains as u64 * model.lattice.sites();
+        if total > MAX_TOTAL_SITES {
             return Err(Error::invalid(
                 "--chains",
                 format!(
-                    "{chains} chains of {} sites are {total} sites; at most {} sites in all are supported",
+                    "{chains} chains of {} sites are {total} sites; at most 2^36 = {MAX_TOTAL_SITES} sites in all are supported",
                     model.lattice.sites(),
-                    u32::MAX
                 ),
             ));
         }

@@ -156,7 +156,7 @@ pub fn unpack(words: &[u32], chains: usize, n: usize) -> Vec<u8> {
 fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32], lanes: usize) -> Vec<Counts> {
     let mut out = vec![Counts::default(); lanes];
     let two_d = lat.kind().dimension() > 1;
-    for s in 0..lat.sites() {
+    for s in lat.site_iter() {
         let w = words[s as usize].load(Relaxed);
         if w == 0 {
             continue;

@@ -111,7 +111,7 @@ pub struct Parameters {
     /// L.
     pub size: u32,
     /// Sites per chain.
-    pub sites: u32,
+    pub sites: u64,
     /// Units.
     pub units: Units,
     /// β.
@@ -441,12 +441,14 @@ impl Job {
 }
 
 /// Host memory of a job, estimated before anything is allocated: the configurations (one
-/// byte per site and chain, plus the backend's copy of up to four bytes per site and chain
-/// while it is built or read back) and the measurement series (the integer counts and
-/// four derived values per chain and measurement).
+/// byte per site and chain for the initial state, the backend's copy and the final
+/// read-back, plus up to four bytes per site and chain, at most one storage binding of
+/// 4 GiB, while a per-site GPU state is uploaded) and the measurement series (the integer
+/// counts and four derived values per chain and measurement).
 fn host_memory_estimate(job: &Job) -> (u64, u64) {
     let chains = job.spec.chains as u64;
-    let state = 5 * job.spec.sites() as u64 * chains;
+    let bits = job.spec.sites() as u64 * chains;
+    let state = 3 * bits + (4 * bits).min(1 << 32);
     let series = job.plan.measurements() as u64 * chains * (Counts::BYTES as u64 + 32);
     (state, series)
 }
@@ -1181,7 +1183,7 @@ mod tests {
         };
         let job = Job::from_parameters(&p).unwrap();
         let (state, series) = host_memory_estimate(&job);
-        assert_eq!(state, 5 * 64 * 64 * 10);
+        assert_eq!(state, 7 * 64 * 64 * 10);
         assert_eq!(series, 1000 * 10 * (Counts::BYTES as u64 + 32));
     }
 }

@@ -10,7 +10,7 @@ use crate::model::{Counts, Model};
 use std::collections::BTreeMap;
 
 /// Largest number of sites enumerated (2^24 ≈ 1.7·10⁷ configurations).
-pub const MAX_SITES: u32 = 24;
+pub const MAX_SITES: u64 = 24;
 
 /// Number of configurations with each (n1, n11).
 #[derive(Clone, Debug)]
@@ -41,7 +41,8 @@ pub struct Thermal {
 
 /// Bit masks of the forward neighbours of each site.
 fn forward_masks(lattice: &Lattice) -> Vec<u64> {
-    (0..lattice.sites())
+    lattice
+        .site_iter()
         .map(|s| {
             let (f, k) = lattice.forward_neighbours(s);
             f[..k].iter().fold(0u64, |m, &t| m | 1 << t)

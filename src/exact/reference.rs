@@ -23,7 +23,7 @@ use crate::observables::{fourier_axes, second_moment_length};
 use serde::Serialize;
 
 /// Largest lattice handled by enumeration here (2^20 configurations).
-pub const ENUMERATION_SITES: u32 = 20;
+pub const ENUMERATION_SITES: u64 = 20;
 
 /// Exact values of the observables reported by `blockspin sample` (same conventions).
 #[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
@@ -106,7 +106,8 @@ fn enumerated_correlation_length(model: &Model) -> Option<f64> {
     }
     let p = state_probabilities(model).ok()?;
     let k = 2.0 * std::f64::consts::PI / lat.size() as f64;
-    let phase: Vec<[(f64, f64); 2]> = (0..lat.sites())
+    let phase: Vec<[(f64, f64); 2]> = lat
+        .site_iter()
         .map(|s| {
             let [x, y, _] = lat.coords(s);
             let (x, y) = (k * x as f64, k * y as f64);

@@ -161,7 +161,7 @@ impl Blocking {
         debug_assert!(site_block.iter().all(|s| s.0 != u32::MAX));
         let mut intra = Vec::new();
         let mut inter = Vec::new();
-        for s in 0..lattice.sites() {
+        for s in lattice.site_iter() {
             let (f, k) = lattice.forward_neighbours(s);
             for &t in &f[..k] {
                 let (a, b) = (site_block[s as usize], site_block[t as usize]);

@@ -288,7 +288,7 @@ impl GpuSampler {
         let flip = spec.model.flip_thresholds(spec.algorithm);
         let key = seed_key(spec.seed);
         let params = GpuParams {
-            dims: [l, ly, lz, lat.sites()],
+            dims: [l, ly, lz, lat.rows()],
             colouring: [
                 lat.colours(),
                 l / lat.colours(),
