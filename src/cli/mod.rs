@@ -38,7 +38,7 @@ pub enum Command {
     /// Plot a results file: observables against temperature for a job (one curve per size),
     /// or the time series and autocorrelation of a single run.
     Plot(plot::PlotArgs),
-    /// Binder-cumulant crossing temperatures of consecutive sizes in a job results file.
+    /// Binder-cumulant and ξ₂/L crossing temperatures of consecutive sizes in a job results file.
     Crossings(plot::CrossingsArgs),
     /// Throughput of every lattice backend and the time each needs to reach a target error.
     Bench(Box<bench::BenchArgs>),

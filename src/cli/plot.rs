@@ -1,4 +1,4 @@
-//! `blockspin plot` and `blockspin crossings`: figures and Binder crossings from results files.
+//! `blockspin plot` and `blockspin crossings`: figures and Binder / ξ₂/L crossings from results files.
 
 use crate::cli::sample::{JobResults, RunResults, crossings, print_crossings};
 use crate::error::{Error, Result};

@@ -643,9 +643,13 @@ fn write_series(path: &Path, job: &Job, counts: &[crate::model::Counts]) -> Resu
     })
 }
 
-/// Binder-cumulant crossing of two sizes between two temperatures.
+/// Crossing of a scale-invariant observable (Binder cumulant U or ξ₂/L) of two sizes
+/// between two temperatures.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Crossing {
+    /// `binder_cumulant` or `correlation_length_over_size`.
+    #[serde(default = "binder_name")]
+    pub observable: String,
     /// The smaller size.
     pub size_small: u32,
     /// The larger size.
@@ -654,42 +658,91 @@ pub struct Crossing {
     pub coupling: f64,
     /// Field of the curves.
     pub field: f64,
-    /// Crossing temperature (linear interpolation of U_large − U_small).
+    /// Crossing temperature (linear interpolation of the difference large − small).
     pub temperature: f64,
-    /// Its error, propagated from the jackknife errors of the four Binder cumulants.
+    /// Its error, propagated from the jackknife errors of the four values involved.
     pub error: f64,
 }
 
-/// Crossings of U(T) between consecutive sizes for every (coupling, field).
+fn binder_name() -> String {
+    "binder_cumulant".into()
+}
+
+/// The observables whose curves for different sizes cross at T_c: (name, value and
+/// error of a point).
+type Crossable = (&'static str, fn(&RunResults) -> Option<(f64, f64)>);
+
+const CROSSABLE: [Crossable; 2] = [
+    ("binder_cumulant", |p| {
+        Some((
+            p.observables.binder_cumulant.mean,
+            p.observables.binder_cumulant.error,
+        ))
+    }),
+    ("correlation_length_over_size", |p| {
+        let l = p.parameters.size as f64;
+        p.observables
+            .correlation_length
+            .as_ref()
+            .map(|x| (x.mean / l, x.error / l))
+    }),
+];
+
+/// Crossings of U(T) and of ξ₂/L between consecutive sizes for every (coupling, field).
 pub fn crossings(points: &[RunResults]) -> Vec<Crossing> {
-    let mut out = Vec::new();
-    let mut keys: Vec<(f64, f64)> = points
+    CROSSABLE
         .iter()
-        .map(|p| (p.parameters.coupling, p.parameters.field))
-        .collect();
+        .flat_map(|&(name, value)| {
+            let curves: Vec<CurvePoint> = points
+                .iter()
+                .filter_map(|p| {
+                    value(p).map(|(v, e)| CurvePoint {
+                        coupling: p.parameters.coupling,
+                        field: p.parameters.field,
+                        size: p.parameters.size,
+                        temperature: p.parameters.temperature,
+                        value: v,
+                        error: e,
+                    })
+                })
+                .collect();
+            crossings_of(&curves, name)
+        })
+        .collect()
+}
+
+/// One point of a curve: an observable's value ± error at (J, h, L, T).
+#[derive(Clone, Copy, Debug)]
+struct CurvePoint {
+    coupling: f64,
+    field: f64,
+    size: u32,
+    temperature: f64,
+    value: f64,
+    error: f64,
+}
+
+/// Where the curves of consecutive sizes (same J and h) cross: linear interpolation of their
+/// difference between neighbouring grid temperatures, error propagated from the four
+/// values' errors.
+fn crossings_of(points: &[CurvePoint], observable: &str) -> Vec<Crossing> {
+    let mut out = Vec::new();
+    let mut keys: Vec<(f64, f64)> = points.iter().map(|p| (p.coupling, p.field)).collect();
     keys.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     keys.dedup();
     for (j, h) in keys {
-        let mut sizes: Vec<u32> = points
+        let family: Vec<&CurvePoint> = points
             .iter()
-            .filter(|p| p.parameters.coupling == j && p.parameters.field == h)
-            .map(|p| p.parameters.size)
+            .filter(|p| p.coupling == j && p.field == h)
             .collect();
+        let mut sizes: Vec<u32> = family.iter().map(|p| p.size).collect();
         sizes.sort();
         sizes.dedup();
         let curve = |l: u32| -> Vec<(f64, f64, f64)> {
-            let mut c: Vec<(f64, f64, f64)> = points
+            let mut c: Vec<(f64, f64, f64)> = family
                 .iter()
-                .filter(|p| {
-                    p.parameters.size == l && p.parameters.coupling == j && p.parameters.field == h
-                })
-                .map(|p| {
-                    (
-                        p.parameters.temperature,
-                        p.observables.binder_cumulant.mean,
-                        p.observables.binder_cumulant.error,
-                    )
-                })
+                .filter(|p| p.size == l)
+                .map(|p| (p.temperature, p.value, p.error))
                 .collect();
             c.sort_by(|a, b| a.0.total_cmp(&b.0));
             c
@@ -716,6 +769,7 @@ pub fn crossings(points: &[RunResults]) -> Vec<Crossing> {
                 let v0 = a[i].2.powi(2) + b0.2.powi(2);
                 let v1 = a[i + 1].2.powi(2) + b1.2.powi(2);
                 out.push(Crossing {
+                    observable: observable.to_string(),
                     size_small: w[0],
                     size_large: w[1],
                     coupling: j,
@@ -731,11 +785,21 @@ pub fn crossings(points: &[RunResults]) -> Vec<Crossing> {
 
 /// Prints crossings.
 pub fn print_crossings(c: &[Crossing]) {
-    if c.is_empty() {
-        println!("no Binder-cumulant crossings between consecutive sizes in the temperature range");
-        return;
+    for (name, title) in [
+        ("binder_cumulant", "Binder-cumulant"),
+        ("correlation_length_over_size", "ξ₂/L"),
+    ] {
+        let of: Vec<&Crossing> = c.iter().filter(|x| x.observable == name).collect();
+        if of.is_empty() {
+            println!("no {title} crossings between consecutive sizes in the temperature range");
+            continue;
+        }
+        println!("{title} crossings (linear interpolation between grid temperatures):");
+        print_crossing_lines(&of);
     }
-    println!("Binder-cumulant crossings (linear interpolation between grid temperatures):");
+}
+
+fn print_crossing_lines(c: &[&Crossing]) {
     for x in c {
         println!(
             "  L = {} and {} (J = {}, h = {}): T = {:.5} ± {:.5} (beta = {:.5})",
@@ -1142,6 +1206,36 @@ fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crossings_interpolate_and_propagate_errors() {
+        // U_8 = 0.6 - 0.1 (T - 2), U_16 = 0.62 - 0.3 (T - 2): cross at T = 2.1
+        let point = |size, temperature: f64, value, error| CurvePoint {
+            coupling: 1.0,
+            field: 0.0,
+            size,
+            temperature,
+            value,
+            error,
+        };
+        let line = |size, a: f64, b: f64| {
+            [2.0, 2.2, 2.4].map(|t| point(size, t, a - b * (t - 2.0), 0.001))
+        };
+        let mut pts: Vec<CurvePoint> = line(8, 0.6, 0.1).to_vec();
+        pts.extend(line(16, 0.62, 0.3));
+        let c = crossings_of(&pts, "binder_cumulant");
+        assert_eq!(c.len(), 1);
+        assert!((c[0].temperature - 2.1).abs() < 1e-12, "{c:?}");
+        assert_eq!((c[0].size_small, c[0].size_large), (8, 16));
+        // d0 = 0.02, d1 = -0.02 over ΔT = 0.2: dT/dd = ΔT/(2·0.04) = 2.5 each, four errors
+        // of 0.001: σ_T = 2.5 · 0.001 · 2 = 0.005
+        assert!((c[0].error - 0.005).abs() < 1e-12, "{c:?}");
+        // parallel curves do not cross; another field is another family
+        let mut far = line(32, 0.9, 0.3).to_vec();
+        far.iter_mut().for_each(|p| p.field = 0.5);
+        pts.extend(far);
+        assert_eq!(crossings_of(&pts, "x").len(), 1);
+    }
 
     #[test]
     fn memory_verdict_gives_the_numbers() {
