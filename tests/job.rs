@@ -64,6 +64,19 @@ fn grid_points_equal_single_runs_with_their_seeds() {
     // CSV summary next to the JSON, one row per point
     let csv = std::fs::read_to_string(out.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().count(), 7);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",backend,adapter,api,version,git_revision")
+    );
+    let version = v["provenance"]["version"].as_str().unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().contains(&format!(
+            ",{},",
+            points[0]["backend"]["kind"].as_str().unwrap()
+        )) && csv.lines().nth(1).unwrap().contains(version)
+    );
     // point 4 alone, with its recorded seed
     let p = &points[4]["parameters"];
     let single = d.join("single.json");

@@ -829,7 +829,18 @@ pub struct JobResults {
     pub crossings: Vec<Crossing>,
 }
 
-fn write_summary(path: &Path, points: &[RunResults]) -> Result<()> {
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The job's CSV summary: one row per point with its parameters, every observable's mean
+/// and error, and (last columns) the backend that ran it and the program that wrote it.
+fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance) -> Result<()> {
     io::write_atomic(path, |w| {
         write!(
             w,
@@ -839,7 +850,7 @@ fn write_summary(path: &Path, points: &[RunResults]) -> Result<()> {
         for n in &names {
             write!(w, ",{n},{n}_error")?;
         }
-        writeln!(w)?;
+        writeln!(w, ",backend,adapter,api,version,git_revision")?;
         for p in points {
             let q = &p.parameters;
             write!(
@@ -862,7 +873,16 @@ fn write_summary(path: &Path, points: &[RunResults]) -> Result<()> {
                     None => write!(w, ",,")?,
                 }
             }
-            writeln!(w)?;
+            let b = &p.backend;
+            writeln!(
+                w,
+                ",{},{},{},{},{}",
+                csv_field(&b.kind),
+                csv_field(&b.adapter),
+                csv_field(&b.api),
+                csv_field(&provenance.version),
+                csv_field(&provenance.git_revision)
+            )?;
         }
         Ok(())
     })
@@ -1098,7 +1118,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             write_json(p, &results)?;
         }
         if let Some(p) = &plan.summary {
-            write_summary(p, &completed)?;
+            write_summary(p, &completed, &results.provenance)?;
         }
         println!();
         print_crossings(&cross);
@@ -1235,6 +1255,13 @@ mod tests {
         far.iter_mut().for_each(|p| p.field = 0.5);
         pts.extend(far);
         assert_eq!(crossings_of(&pts, "x").len(), 1);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("rayon"), "rayon");
+        assert_eq!(csv_field("vulkan, row-packed"), "\"vulkan, row-packed\"");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
     }
 
     #[test]
