@@ -166,7 +166,7 @@ pub enum BackendChoice {
 pub enum LatticeBackend {
     /// GPU if an adapter exists, else CPU (with a notice on stderr).
     Auto,
-    /// GPU reference kernel (one 32-bit word per site).
+    /// GPU reference kernel (a 32-bit word per site; 32 sites per word beyond one binding).
     Gpu,
     /// Multi-threaded CPU, bit-identical to `gpu`.
     Cpu,
