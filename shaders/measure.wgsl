@@ -2,7 +2,8 @@
 // Fourier sums of the set sites at k = 2π/L along x and y (model::Counts::fourier, split by
 // sign so that every sum is unsigned and exact).
 // Each invocation walks a segment of one row (row geometry computed once: no division per
-// site, which software adapters scalarise).
+// site, which software adapters scalarise); in the row-packed layout the segment is one
+// word, counted with popcounts of shifted neighbour words.
 // Workgroups never span chains: each sums with workgroup atomics (zero-initialised by WGSL)
 // and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * 20 + ..]:
 // n1, n11, then the eight Fourier sums.
@@ -28,6 +29,32 @@ fn add64(i: u32, v: u32) {
 fn signed_pair(v: i32, n: u32) -> vec2<u32> {
     let m = u32(abs(v)) * n;
     return select(vec2<u32>(0u, m), vec2<u32>(m, 0u), v >= 0);
+}
+
+// Row-packed layout: word w of the row starting at `start`, shifted so that bit j holds
+// the site to the right (+x, periodic) of the site in bit j of word w.
+fn right_neighbours(start: u32, w: u32) -> u32 {
+    let l = params.dims.x;
+    let words = params.words.x;
+    let bits = min(32u, l - 32u * w);
+    let next = select(start + w + 1u, start, w + 1u == words);
+    return (load_word(start + w) >> 1u) | ((load_word(next) & 1u) << (bits - 1u));
+}
+
+// Row-packed layout: forward bonds (Lattice::forward_neighbours) with both ends set, for
+// the sites of word w of a row.
+fn forward_bonds_of_word(r: Row, w: u32, word: u32) -> u32 {
+    var n = countOneBits(word & right_neighbours(r.here, w));
+    if (params.dims.y > 1u) {
+        n = n + countOneBits(word & load_word(r.y_plus + w));
+        if (params.lattice.y == 1u) {
+            n = n + countOneBits(word & right_neighbours(r.y_minus, w));
+        }
+    }
+    if (params.dims.z > 1u) {
+        n = n + countOneBits(word & load_word(r.z_plus + w));
+    }
+    return n;
 }
 
 @compute @workgroup_size(256)
@@ -56,11 +83,26 @@ fn measure(
             let x0 = (t % segments) * segment;
             let per_word = params.packing.x;
             let r = row_geometry((chain / per_word) * params.words.y, row, chain % per_word);
-            for (var x = x0; x < min(x0 + segment, l); x = x + 1u) {
-                let b = row_bit(r.here, x, r.lane);
-                counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
-                re_x = re_x + signed_pair(trig[x], b);
-                im_x = im_x + signed_pair(trig[l + x], b);
+            if (params.words.w == 1u) {
+                // row-packed: the segment is word w of the row; count with word operations
+                // and visit only the set sites for the Fourier sums
+                let w = t % segments;
+                let word = load_word(r.here + w);
+                counts = vec2<u32>(countOneBits(word), forward_bonds_of_word(r, w, word));
+                var rest = word;
+                while (rest != 0u) {
+                    let x = x0 + firstTrailingBit(rest);
+                    rest = rest & (rest - 1u);
+                    re_x = re_x + signed_pair(trig[x], 1u);
+                    im_x = im_x + signed_pair(trig[l + x], 1u);
+                }
+            } else {
+                for (var x = x0; x < min(x0 + segment, l); x = x + 1u) {
+                    let b = row_bit(r.here, x, r.lane);
+                    counts = counts + vec2<u32>(b, b * set_forward_neighbours(r, x));
+                    re_x = re_x + signed_pair(trig[x], b);
+                    im_x = im_x + signed_pair(trig[l + x], b);
+                }
             }
             if (params.dims.y > 1u) {
                 re_y = signed_pair(trig[r.y], counts.x);
