@@ -149,13 +149,13 @@ fn checksum(bits: &[u8]) -> u64 {
 }
 
 #[test]
-#[ignore = "L = 16384 (268 M spins): about a minute on a software adapter; run with --ignored"]
+#[ignore = "L = 16384 (268 M spins): about 35 s on a software adapter; run with --ignored"]
 fn large_lattice_matches_cpu_checksum() {
     gpu_equals_cpu_on_one_lattice(16384, 3);
 }
 
 #[test]
-#[ignore = "L = 65536 (2^32 spins, 8.5 GB of RAM): about 7 minutes on 2 cores; run with --ignored"]
+#[ignore = "L = 65536 (2^32 spins, 8.5 GB of RAM): about 4.5 minutes on 2 cores; run with --ignored"]
 fn largest_lattice_matches_cpu_checksum() {
     gpu_equals_cpu_on_one_lattice(65536, 1);
 }
