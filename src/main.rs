@@ -27,7 +27,10 @@ fn main() {
     match blockspin::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line, also for multi-line messages passed on from wgpu or the OS.
+            let text = e.to_string();
+            let line: Vec<&str> = text.split_whitespace().collect();
+            eprintln!("error: {}", line.join(" "));
             std::process::exit(e.exit_code());
         }
     }
