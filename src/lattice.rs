@@ -104,7 +104,7 @@ impl Lattice {
             ));
         }
         let colours = kind.colours();
-        if size % colours != 0 {
+        if !size.is_multiple_of(colours) {
             let rule = if colours == 3 {
                 "a multiple of 3 for the three-colour update of the triangular lattice"
             } else {

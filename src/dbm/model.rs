@@ -419,7 +419,7 @@ fn check_geometry(g: &LatticeSpec) -> Result<(usize, usize)> {
             "--block, --stride and --deep-block must be at least 1",
         ));
     }
-    if g.size == 0 || g.size % g.stride != 0 {
+    if g.size == 0 || !g.size.is_multiple_of(g.stride) {
         return Err(Error::invalid(
             "--size",
             format!(
@@ -435,7 +435,7 @@ fn check_geometry(g: &LatticeSpec) -> Result<(usize, usize)> {
         ));
     }
     let lh = g.size / g.stride;
-    if lh % g.deep_block != 0 {
+    if !lh.is_multiple_of(g.deep_block) {
         return Err(Error::invalid(
             "--deep-block",
             format!(

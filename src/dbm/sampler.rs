@@ -328,7 +328,7 @@ fn unit_normal(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) 
     let u2 = (w[1] >> 8) as f32 * 5.960_464_5e-8;
     let r = (-2.0 * u1.ln()).sqrt();
     let th = 6.283_185_5 * u2;
-    if u % 2 == 0 {
+    if u.is_multiple_of(2) {
         r * th.cos()
     } else {
         r * th.sin()

@@ -80,7 +80,7 @@ impl Blocking {
                         format!("must be at least 2 (got {block})"),
                     ));
                 }
-                if l % block != 0 {
+                if !l.is_multiple_of(block) {
                     return Err(Error::invalid(
                         "--size",
                         format!("must be a multiple of --block {block} (got {l})"),
