@@ -58,6 +58,21 @@ fn flip_threshold(i: u32) -> u32 {
     return params.flip[i >> 2u][i & 3u];
 }
 
+// Workgroup size of the update kernels (UPDATE_WORKGROUP in backend::gpu).
+const UPDATE_WORKGROUP: u32 = 64u;
+
+// The single-site decision of the reference kernels (update, update_rows): site `site`
+// (row * L + x) of `chain`, holding bit b with k set neighbours, flips iff its Philox word
+// is below the class threshold. CPU twin: backend::cpu::Rule::decide.
+fn flips(site: u32, chain: u32, b: u32, k: u32) -> bool {
+    let word = philox4x32_10(
+        vec4<u32>(site, step.sweep, chain, PURPOSE_UPDATE),
+        params.lattice.zw,
+    ).x;
+    let th = flip_threshold(b * (params.lattice.x + 1u) + k);
+    return (word < th) || (th == CERTAIN);
+}
+
 fn inc_wrap(a: u32, n: u32) -> u32 {
     return select(a + 1u, 0u, a + 1u == n);
 }
@@ -153,6 +168,26 @@ fn neighbour_words(r: Row, x: u32) -> array<u32, 6> {
 fn set_neighbours(r: Row, x: u32) -> u32 {
     let w = neighbour_words(r, x);
     return w[0] + w[1] + w[2] + w[3] + w[4] + w[5];
+}
+
+// What update invocation t works on when each row of each chain (or word group) has
+// `per_row` invocations: the chain, the row, the invocation's index within the row, and the
+// row's geometry.
+struct RowTask {
+    chain: u32,
+    row: u32,
+    index: u32,
+    r: Row,
+}
+
+fn row_task(t: u32, per_row: u32) -> RowTask {
+    let per_chain = params.dims.w * per_row;
+    var task: RowTask;
+    task.chain = t / per_chain;
+    task.row = (t % per_chain) / per_row;
+    task.index = t % per_row;
+    task.r = row_geometry(task.chain * params.words.y, task.row, 0u);
+    return task;
 }
 
 // Bit of site x of the row starting at word `start`, in any layout.

@@ -3,9 +3,6 @@
 // threads per row), so neighbouring invocations touch neighbouring sites.
 // CPU twin: backend::cpu::update_thread.
 
-const UPDATE_WORKGROUP: u32 = 64u;
-
-
 @compute @workgroup_size(64)
 fn update(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -17,27 +14,14 @@ fn update(
         return;
     }
     let colours = params.colouring.x;
-    let lanes = params.colouring.y;
     let per_row = params.colouring.z;
-    let rows = params.dims.w;
-    let per_chain = rows * per_row;
-    let chain = t / per_chain;
-    let row = (t % per_chain) / per_row;
-    let base = chain * params.words.y;
-    let r = row_geometry(base, row, 0u);
+    let task = row_task(t, per_row);
+    let r = task.r;
     let first = colour_offset(step.colour, r);
-    let z1 = params.lattice.x + 1u;
-    for (var j = t % per_row; j < lanes; j = j + per_row) {
+    for (var j = task.index; j < params.colouring.y; j = j + per_row) {
         let x = j * colours + first;
-        let site = row * params.dims.x + x;
         let b = state[r.here + x];
-        let k = set_neighbours(r, x);
-        let word = philox4x32_10(
-            vec4<u32>(site, step.sweep, chain, PURPOSE_UPDATE),
-            params.lattice.zw,
-        ).x;
-        let th = flip_threshold(b * z1 + k);
-        let flip = (word < th) || (th == CERTAIN);
+        let flip = flips(task.row * params.dims.x + x, task.chain, b, set_neighbours(r, x));
         state[r.here + x] = b ^ select(0u, 1u, flip);
     }
 }

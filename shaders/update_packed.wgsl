@@ -4,7 +4,6 @@
 // CPU twin: backend::packed::{class_masks, packed_flips}.
 
 const PURPOSE_PACKED: u32 = 0x10u;
-const PACKED_WORKGROUP: u32 = 64u;
 const CLASSES: u32 = 14u;
 
 // Bit-sliced count of set neighbours (s0, s1, s2), then one mask per class q = b (z+1) + k.
@@ -75,24 +74,20 @@ fn update_packed(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let t = linear_index(wg, nwg, local, PACKED_WORKGROUP);
+    let t = linear_index(wg, nwg, local, UPDATE_WORKGROUP);
     if (t >= step.total_threads) {
         return;
     }
     let colours = params.colouring.x;
-    let lanes = params.colouring.y;
     let per_row = params.colouring.z;
-    let rows = params.dims.w;
-    let per_group = rows * per_row;
-    let group = t / per_group;
-    let row = (t % per_group) / per_row;
-    let r = row_geometry(group * params.words.y, row, 0u);
+    let task = row_task(t, per_row);
+    let r = task.r;
     let first = colour_offset(step.colour, r);
-    for (var j = t % per_row; j < lanes; j = j + per_row) {
+    for (var j = task.index; j < params.colouring.y; j = j + per_row) {
         let x = j * colours + first;
-        let site = row * params.dims.x + x;
+        let site = task.row * params.dims.x + x;
         let b = state[r.here + x];
-        let flips = packed_flips(class_masks(b, neighbour_words(r, x)), site, step.sweep, group);
-        state[r.here + x] = b ^ flips;
+        let m = class_masks(b, neighbour_words(r, x));
+        state[r.here + x] = b ^ packed_flips(m, site, step.sweep, task.chain);
     }
 }

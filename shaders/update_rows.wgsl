@@ -5,8 +5,6 @@
 // update.wgsl, so the trajectory is bit-identical to the per-site layout and to the CPU
 // backend.
 
-const ROWS_WORKGROUP: u32 = 64u;
-
 // Words at columns w - 1, w, w + 1 (mod W) of the row starting at word `start`: every
 // neighbour of a site in column w along x lies in one of them.
 fn row_columns(start: u32, w: u32) -> vec3<u32> {
@@ -38,22 +36,17 @@ fn update_rows(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let t = linear_index(wg, nwg, local, ROWS_WORKGROUP);
+    let t = linear_index(wg, nwg, local, UPDATE_WORKGROUP);
     if (t >= step.total_threads) {
         return;
     }
     let l = params.dims.x;
     let colours = params.colouring.x;
-    let words = params.words.x;
-    let rows = params.dims.w;
-    let per_chain = rows * words;
-    let chain = t / per_chain;
-    let row = (t % per_chain) / words;
-    let w = t % words;
-    let r = row_geometry(chain * params.words.y, row, 0u);
+    let task = row_task(t, params.words.x);
+    let r = task.r;
+    let w = task.index;
     let x0 = w * 32u;
     let first = colour_offset(step.colour, r);
-    let z1 = params.lattice.x + 1u;
     // every word the invocation reads, loaded once (Lattice::neighbours)
     let triangular = params.lattice.y == 1u;
     let here = row_columns(r.here, w);
@@ -75,7 +68,7 @@ fn update_rows(
         z_minus = load_word(r.z_minus + w);
     }
     let word = here.y;
-    var flips = 0u;
+    var mask = 0u;
     for (var x = x0 + (first + colours - x0 % colours) % colours; x < min(x0 + 32u, l); x = x + colours) {
         let b = bit_of(word, x);
         let xp = inc_wrap(x, l);
@@ -90,16 +83,11 @@ fn update_rows(
         if (params.dims.z > 1u) {
             k = k + bit_of(z_plus, x) + bit_of(z_minus, x);
         }
-        let random = philox4x32_10(
-            vec4<u32>(row * l + x, step.sweep, chain, PURPOSE_UPDATE),
-            params.lattice.zw,
-        ).x;
-        let th = flip_threshold(b * z1 + k);
-        if ((random < th) || (th == CERTAIN)) {
-            flips = flips | (1u << (x & 31u));
+        if (flips(task.row * l + x, task.chain, b, k)) {
+            mask = mask | (1u << (x & 31u));
         }
     }
-    if (flips != 0u) {
-        store_word(r.here + w, word ^ flips);
+    if (mask != 0u) {
+        store_word(r.here + w, word ^ mask);
     }
 }

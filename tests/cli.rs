@@ -2,15 +2,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::{blockspin, read_json, s, temp_dir};
 
-fn blockspin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blockspin"))
-        .args(args)
-        .output()
-        .expect("run blockspin")
-}
+use std::process::Output;
 
 fn assert_success(out: &Output) {
     assert!(
@@ -18,21 +12,6 @@ fn assert_success(out: &Output) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("blockspin-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn read_json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 #[test]

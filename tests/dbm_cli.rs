@@ -2,34 +2,13 @@
 
 mod common;
 
+use common::{blockspin, read_json as json, s, temp_dir as dir};
+
 use blockspin::dbm::model::EXAMPLE;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn blockspin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blockspin"))
-        .args(args)
-        .output()
-        .expect("run blockspin")
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("blockspin-dbm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 /// The example model with its hidden-deep weights scaled so that the existence norm is `norm`.

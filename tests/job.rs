@@ -1,31 +1,12 @@
 //! Job files, per-point seeds, checkpoints and resume.
 
+mod common;
+
+use common::{blockspin, read_json as json, s, temp_dir as dir};
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn blockspin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blockspin"))
-        .args(args)
-        .output()
-        .expect("run blockspin")
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("blockspin-job-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
 
 /// The results without what may differ between runs (timing, command line).
 fn physics(mut v: Value) -> Value {

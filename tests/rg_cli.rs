@@ -1,13 +1,8 @@
 //! `blockspin rg` end to end.
 
-use std::process::{Command, Output};
+mod common;
 
-fn blockspin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blockspin"))
-        .args(args)
-        .output()
-        .expect("run blockspin")
-}
+use common::blockspin;
 
 #[test]
 fn rg_writes_results_with_exact_values() {

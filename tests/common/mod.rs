@@ -82,3 +82,33 @@ pub fn chi2_test(observed: &[u64], probabilities: &[f64]) -> (f64, f64, f64) {
     let dof = (cells - 1) as f64;
     (chi2, dof, chi2_z(chi2, dof))
 }
+
+/// Runs the `blockspin` binary with `args`.
+pub fn blockspin(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args(args)
+        .output()
+        .expect("run blockspin")
+}
+
+/// A fresh, empty temporary directory named after the test binary, `name` and the process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "blockspin-{}-{name}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A JSON file.
+pub fn read_json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}

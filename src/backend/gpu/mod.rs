@@ -20,6 +20,7 @@ pub use context::{AdapterReport, GpuContext, LimitsReport, list_adapters};
 pub use kernels::{Dispatch, KernelSet};
 
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
+use crate::backend::packed::LANES;
 use crate::error::{Error, Result};
 use crate::model::{Counts, Trig};
 use crate::rng::seed_key;
@@ -31,6 +32,7 @@ use wgpu::util::DeviceExt;
 pub const MAX_STEPS: u32 = 1024;
 /// Measurements per submission (series buffer slots).
 const MAX_SLOTS: u32 = 256;
+/// `UPDATE_WORKGROUP` of shaders/lattice.wgsl (all three update kernels).
 const UPDATE_WORKGROUP: u64 = 64;
 const MEASURE_WORKGROUP: u64 = 256;
 /// Sites of a row summed by one `measure` invocation.
@@ -112,6 +114,8 @@ pub const MAX_PARTS: u64 = 4;
 pub struct StatePlan {
     /// Words per row (L, or ceil(L / 32) row-packed).
     pub row_words: u32,
+    /// Chains, or groups of 32 chains in the chain-packed layout.
+    pub groups: u64,
     /// Words per chain or group of 32 chains.
     pub chain_words: u64,
     /// All words.
@@ -143,7 +147,7 @@ impl StatePlan {
         let (rows, chains) = (lat.rows() as u64, spec.chains as u64);
         let (row_words, groups) = match layout {
             Layout::PerSite => (lat.size(), chains),
-            Layout::ChainPacked => (lat.size(), chains.div_ceil(32)),
+            Layout::ChainPacked => (lat.size(), chains.div_ceil(LANES as u64)),
             Layout::RowPacked { .. } => (lat.size().div_ceil(32), chains),
         };
         let chain_words = rows * row_words as u64;
@@ -174,6 +178,7 @@ impl StatePlan {
                 }
                 Ok(StatePlan {
                     row_words,
+                    groups,
                     chain_words,
                     words,
                     shift: 31,
@@ -204,6 +209,7 @@ impl StatePlan {
                     .collect();
                 Ok(StatePlan {
                     row_words,
+                    groups,
                     chain_words,
                     words,
                     shift,
@@ -246,13 +252,13 @@ impl GpuSampler {
     pub fn with_layout(ctx: Arc<GpuContext>, spec: ChainSpec, layout: Layout) -> Result<Self> {
         let plan = StatePlan::new(&spec, layout, &ctx.limits)?;
         let per_word = if layout == Layout::ChainPacked {
-            crate::backend::packed::LANES
+            LANES
         } else {
             1
         };
         let lat = spec.model.lattice;
         let chains = spec.chains as u64;
-        let words = chains.div_ceil(per_word as u64);
+        let groups = plan.groups;
         let slot_bytes = MEASURE_BYTES * chains;
         let slots =
             (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
@@ -263,8 +269,8 @@ impl GpuSampler {
             )));
         }
         let update_threads = match layout {
-            Layout::RowPacked { .. } => words * lat.rows() as u64 * plan.row_words as u64,
-            _ => words * lat.rows() as u64 * super::update_threads_per_row(&lat) as u64,
+            Layout::RowPacked { .. } => groups * lat.rows() as u64 * plan.row_words as u64,
+            _ => groups * lat.rows() as u64 * super::update_threads_per_row(&lat) as u64,
         };
         if update_threads > u32::MAX as u64 {
             return Err(Error::DeviceLimit(format!(
@@ -308,7 +314,7 @@ impl GpuSampler {
                 segments,
             ],
             flip: bytemuck::cast(flip),
-            packing: [per_word, words as u32, 0, 0],
+            packing: [per_word, groups as u32, 0, 0],
             planes: {
                 let t = crate::backend::packed::PlaneTable::new(&flip, lat.coordination());
                 let mut p = [0u32; 36];
