@@ -110,10 +110,33 @@ fn measure(
             }
         }
     }
-    if (counts.x > 0u) {
-        atomicAdd(&group_ones, counts.x);
-        atomicAdd(&group_bonds, counts.y);
-        let f = array<u32, 8>(re_x.x, re_x.y, im_x.x, im_x.y, re_y.x, re_y.y, im_y.x, im_y.y);
+    reduce_counts(
+        group < params.measure.z,
+        group / groups_per_chain,
+        local,
+        counts.x,
+        counts.y,
+        vec4<u32>(re_x, im_x),
+        vec4<u32>(re_y, im_y),
+    );
+}
+
+// Adds one invocation's sums to its workgroup's, then (invocation 0 of an in_range
+// workgroup) the workgroup's into the chain's series entry. Fourier sums: (Re+, Re-, Im+,
+// Im-) along x and along y. Call from uniform control flow (it holds a barrier).
+fn reduce_counts(
+    in_range: bool,
+    chain: u32,
+    local: u32,
+    ones: u32,
+    bonds: u32,
+    fx: vec4<u32>,
+    fy: vec4<u32>,
+) {
+    if (ones > 0u) {
+        atomicAdd(&group_ones, ones);
+        atomicAdd(&group_bonds, bonds);
+        let f = array<u32, 8>(fx.x, fx.y, fx.z, fx.w, fy.x, fy.y, fy.z, fy.w);
         for (var i = 0u; i < 8u; i = i + 1u) {
             if (f[i] > 0u) {
                 atomicAdd(&group_fourier[i], f[i]);
@@ -121,8 +144,7 @@ fn measure(
         }
     }
     workgroupBarrier();
-    if (local == 0u && group < params.measure.z) {
-        let chain = group / groups_per_chain;
+    if (local == 0u && in_range) {
         let out = (step.slot * params.colouring.w + chain) * MEASURE_WORDS;
         add64(out, atomicLoad(&group_ones));
         add64(out + 2u, atomicLoad(&group_bonds));

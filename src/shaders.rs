@@ -9,6 +9,10 @@ pub const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 pub const LATTICE: &str = include_str!("../shaders/lattice.wgsl");
 /// `shaders/update.wgsl`: one colour of a sweep.
 pub const UPDATE: &str = include_str!("../shaders/update.wgsl");
+/// `shaders/planes.wgsl`: the lazy bit-plane decision of both packed layouts.
+pub const PLANES: &str = include_str!("../shaders/planes.wgsl");
+/// `shaders/update_sites.wgsl`: one colour of a site-packed sweep, and its measurement.
+pub const UPDATE_SITES: &str = include_str!("../shaders/update_sites.wgsl");
 /// `shaders/update_packed.wgsl`: one colour of a multi-spin coded sweep.
 pub const UPDATE_PACKED: &str = include_str!("../shaders/update_packed.wgsl");
 /// `shaders/update_rows.wgsl`: one colour of a sweep in the row-packed layout.
@@ -46,7 +50,14 @@ pub const SAMPLER: ShaderModuleSource = ShaderModuleSource {
 /// The multi-spin coded lattice sampler: entry points `update_packed` and `measure`.
 pub const PACKED_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "packed_sampler",
-    parts: &[PHILOX, LATTICE, UPDATE_PACKED, MEASURE],
+    parts: &[PHILOX, LATTICE, PLANES, UPDATE_PACKED, MEASURE],
+};
+
+/// The site-packed lattice sampler (32 same-colour sites of one chain per word): entry
+/// points `update_sites` and `measure_sites`.
+pub const SITE_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "site_sampler",
+    parts: &[PHILOX, LATTICE, PLANES, UPDATE_SITES, MEASURE],
 };
 
 /// The row-packed lattice sampler (32 sites of a row per word, for lattices larger than
@@ -79,6 +90,7 @@ pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
 pub const ALL: &[ShaderModuleSource] = &[
     SAMPLER,
     PACKED_SAMPLER,
+    SITE_SAMPLER,
     ROW_SAMPLER,
     PHILOX_WORDS,
     DBM_SAMPLER,

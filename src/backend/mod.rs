@@ -9,7 +9,9 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod lanes;
 pub mod packed;
+pub mod sites;
 
 use crate::error::{Error, Result};
 use crate::model::{Algorithm, Counts, Model};

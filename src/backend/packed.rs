@@ -14,15 +14,17 @@
 //! full words. Certain classes are decided before any plane is drawn.
 //!
 //! **Random planes.** Plane p of site i, sweep s, word group g is word p mod 4 of
-//! `philox4x32_10([i, s, g, 0x10 | (p / 4) << 8], seed)`. The GPU kernel
+//! `philox4x32_10([i, s, g, 0x10 | (p / 4) << 8], seed)` (the decision itself is
+//! [`crate::backend::lanes::lazy_flips`]). The GPU kernel
 //! (`shaders/update_packed.wgsl`) draws the same planes, so packed GPU and packed CPU runs are
 //! bit-identical; they are a different random stream from the reference kernels, so packed
 //! and reference runs agree statistically, not bit for bit.
 
+use super::lanes::{ClassMasks, PlaneTables, lazy_flips, neighbour_count};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
-use crate::model::{CERTAIN, Counts, Trig};
+use crate::model::{Counts, Trig};
 use crate::rng::{philox4x32_10, seed_key};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -31,102 +33,28 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 pub const LANES: u32 = 32;
 /// Counter purpose of the random planes (plane group in bits 8…).
 pub const PURPOSE_PACKED: u32 = 0x10;
-/// Classes q = b (z + 1) + k, z ≤ 6.
-pub const CLASSES: usize = 14;
 
-/// For each plane p, the classes whose threshold has bit 31 − p set; and the certain classes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PlaneTable {
-    /// Bit q set iff bit (31 − p) of T_q is 1.
-    pub planes: [u32; 32],
-    /// Bit q set iff T_q is certain.
-    pub certain: u32,
-}
-
-impl PlaneTable {
-    /// From the flip thresholds (index q) of a lattice with coordination z.
-    pub fn new(flip: &[u32; 16], z: u32) -> Self {
-        let classes = 2 * (z as usize + 1);
-        let mut t = PlaneTable {
-            planes: [0; 32],
-            certain: 0,
-        };
-        for (q, &th) in flip.iter().enumerate().take(classes) {
-            if th == CERTAIN {
-                t.certain |= 1 << q;
-                continue;
-            }
-            for p in 0..32 {
-                if th >> (31 - p) & 1 == 1 {
-                    t.planes[p] |= 1 << q;
-                }
-            }
-        }
-        t
-    }
-}
-
-/// Class masks of 32 lanes from the site's word `b` and its neighbours' words (bit-sliced
-/// sum of set neighbours, then equality with each k).
-#[inline(always)]
-pub fn class_masks(b: u32, neighbours: &[u32], z: u32) -> [u32; CLASSES] {
-    let (mut s0, mut s1, mut s2) = (0u32, 0u32, 0u32);
-    for &w in neighbours {
-        let c0 = s0 & w;
-        s0 ^= w;
-        let c1 = s1 & c0;
-        s1 ^= c0;
-        s2 |= c1;
-    }
-    let mut m = [0u32; CLASSES];
-    for k in 0..=z {
-        let e0 = if k & 1 == 1 { s0 } else { !s0 };
-        let e1 = if k & 2 == 2 { s1 } else { !s1 };
-        let e2 = if k & 4 == 4 { s2 } else { !s2 };
-        let eq = e0 & e1 & e2;
-        m[k as usize] = !b & eq;
-        m[(z + 1 + k) as usize] = b & eq;
-    }
-    m
-}
-
-/// The flip mask of 32 lanes (twin of `packed_flips` in update_packed.wgsl).
+/// The flip mask of the 32 chains of word group `group` at `site` (bits `b`, neighbour
+/// words `neighbours`): the lazy bit-plane decision of [`crate::backend::lanes`] with plane
+/// group g = `philox4x32_10([site, sweep, group, 0x10 | g << 8], seed)` (twin of
+/// `update_packed` and `lazy_flips` in planes.wgsl).
 #[inline(always)]
 pub fn packed_flips(
-    t: &PlaneTable,
-    masks: &[u32; CLASSES],
+    t: &PlaneTables,
+    b: u32,
+    neighbours: &[u32],
     key: [u32; 2],
     site: u32,
     sweep: u32,
     group: u32,
 ) -> u32 {
-    // classes are disjoint: OR the masks of the classes in the set
-    let select = |mut set: u32| -> u32 {
-        let mut acc = 0u32;
-        while set != 0 {
-            acc |= masks[set.trailing_zeros() as usize];
-            set &= set - 1;
-        }
-        acc
-    };
-    let mut result = select(t.certain);
-    let mut undecided = !result;
-    let mut words = [0u32; 4];
-    for p in 0..32u32 {
-        if undecided == 0 {
-            break;
-        }
-        if p % 4 == 0 {
-            words = philox4x32_10([site, sweep, group, PURPOSE_PACKED | (p / 4) << 8], key);
-        }
-        let rb = words[(p % 4) as usize];
-        let tb = select(t.planes[p as usize]);
-        let less = undecided & !rb & tb;
-        let greater = undecided & rb & !tb;
-        result |= less;
-        undecided &= !(less | greater);
-    }
-    result
+    let classes = ClassMasks::new(b, neighbour_count(neighbours));
+    lazy_flips(
+        t,
+        |tab| classes.select(tab),
+        !0,
+        |g| philox4x32_10([site, sweep, group, PURPOSE_PACKED | g << 8], key),
+    )
 }
 
 /// Packs chain-major bits (chains × N) into groups of 32 chains (groups × N words).
@@ -182,7 +110,7 @@ fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32], lanes: usize) -
 pub struct PackedCpuSampler {
     spec: ChainSpec,
     key: [u32; 2],
-    table: PlaneTable,
+    table: PlaneTables,
     words: Vec<AtomicU32>,
     trig: Trig,
     sweep: u32,
@@ -201,7 +129,7 @@ impl PackedCpuSampler {
             .collect();
         Ok(PackedCpuSampler {
             key: seed_key(spec.seed),
-            table: PlaneTable::new(
+            table: PlaneTables::new(
                 &spec.model.flip_thresholds(spec.algorithm),
                 spec.model.lattice.coordination(),
             ),
@@ -225,7 +153,7 @@ impl PackedCpuSampler {
             .div_ceil(groups)
             .clamp(1, rows);
         let per_block = rows.div_ceil(blocks);
-        let z = lat.coordination();
+        let z = lat.coordination() as usize;
         for colour in 0..lat.colours() {
             (0..groups * blocks).into_par_iter().for_each(|task| {
                 let g = task / blocks;
@@ -256,8 +184,8 @@ impl PackedCpuSampler {
                         }
                         let site = row.base + x;
                         let b = ld(site);
-                        let masks = class_masks(b, &nw, z);
-                        let flips = packed_flips(&self.table, &masks, self.key, site, sweep, g);
+                        let flips =
+                            packed_flips(&self.table, b, &nw[..z], self.key, site, sweep, g);
                         words[site as usize].store(b ^ flips, Relaxed);
                     }
                 }
@@ -334,42 +262,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lazy_bit_comparison_is_r_less_than_t() {
-        // single-lane check against the plain comparison for many thresholds and words
-        let key = [3, 4];
-        for q_t in [0u32, 1, 0x8000_0000, 0xDEAD_BEEF, CERTAIN - 1, CERTAIN] {
-            let mut flip = [0u32; 16];
-            flip[0] = q_t;
-            let t = PlaneTable::new(&flip, 2);
-            let mut masks = [0u32; CLASSES];
-            masks[0] = !0; // every lane in class 0
-            for site in 0..200u32 {
-                let got = packed_flips(&t, &masks, key, site, 9, 1);
-                // rebuild each lane's r from the planes it would consume (all 32)
-                for lane in 0..32 {
-                    let mut r = 0u32;
-                    for p in 0..32u32 {
-                        let w = philox4x32_10([site, 9, 1, PURPOSE_PACKED | (p / 4) << 8], key)
-                            [(p % 4) as usize];
-                        r |= (w >> lane & 1) << (31 - p);
-                    }
-                    assert_eq!(
-                        got >> lane & 1 == 1,
-                        crate::model::accept(r, q_t),
-                        "T={q_t:#x} site {site} lane {lane}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn class_masks_count_neighbours() {
-        let nb = [0b1011u32, 0b0110, 0b1100, 0b0001];
-        let m = class_masks(0b0101, &nb, 4);
-        // lane counts: lane0: 1+0+0+1 = 2, lane1: 1+1+0+0 = 2, lane2: 0+1+1+0 = 2, lane3: 1+0+1+0 = 2
-        assert_eq!(m[5 + 2] & 0b1111, 0b0101); // b = 1, k = 2
-        assert_eq!(m[2] & 0b1111, 0b1010); // b = 0, k = 2
+    fn pack_round_trip() {
         let pk = pack(&[1, 0, 1, 1, 0, 0], 2, 3);
         assert_eq!(unpack(&pk, 2, 3), vec![1, 0, 1, 1, 0, 0]);
     }

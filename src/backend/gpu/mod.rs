@@ -96,6 +96,9 @@ pub enum Layout {
     PerSite,
     /// One word per site and group of 32 chains (multi-spin coding).
     ChainPacked,
+    /// 32 same-colour sites of one chain per word ([`crate::backend::sites`]), one storage
+    /// binding; bit-identical to [`crate::backend::sites::SitesCpuSampler`].
+    SitePacked,
     /// 32 consecutive sites of a row per word, split over up to [`MAX_PARTS`] storage
     /// bindings of at most `part_bytes` each (`None`: the adapter's binding limit). For
     /// lattices whose per-site state exceeds one binding.
@@ -149,9 +152,11 @@ impl StatePlan {
             Layout::PerSite => (lat.size(), chains),
             Layout::ChainPacked => (lat.size(), chains.div_ceil(LANES as u64)),
             Layout::RowPacked { .. } => (lat.size().div_ceil(32), chains),
+            Layout::SitePacked => ((lat.size() / 2).div_ceil(32), chains),
         };
+        // the site-packed layout: words per colour and chain (two colours)
         let chain_words = rows * row_words as u64;
-        let words = groups * chain_words;
+        let words = groups * chain_words * if layout == Layout::SitePacked { 2 } else { 1 };
         let (limit_name, binding) =
             if limits.max_storage_buffer_binding_size < limits.max_buffer_size {
                 (
@@ -163,15 +168,15 @@ impl StatePlan {
             };
         let bytes = 4 * words;
         match layout {
-            Layout::PerSite | Layout::ChainPacked => {
+            Layout::PerSite | Layout::ChainPacked | Layout::SitePacked => {
                 if bytes > binding {
                     return Err(Error::DeviceLimit(format!(
-                        "the lattice state needs {} (a 4-byte word per site and {}) but the adapter's {limit_name} is {}; use fewer --chains, a smaller --size, or --backend cpu",
+                        "the lattice state needs {} ({}) but the adapter's {limit_name} is {}; use fewer --chains, a smaller --size, or --backend cpu",
                         human(bytes),
-                        if layout == Layout::PerSite {
-                            "chain"
-                        } else {
-                            "group of 32 chains"
+                        match layout {
+                            Layout::PerSite => "a 4-byte word per site and chain",
+                            Layout::ChainPacked => "a 4-byte word per site and group of 32 chains",
+                            _ => "one bit per site, rows of each colour padded to 32 sites",
                         },
                         human(binding)
                     )));
@@ -245,6 +250,17 @@ impl GpuSampler {
         Self::with_layout(ctx, spec, Layout::ChainPacked)
     }
 
+    /// The site-packed kernels ([`crate::backend::sites`]): 32 same-colour sites of one
+    /// chain per word; bit-identical to [`crate::backend::sites::SitesCpuSampler`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for the triangular lattice; otherwise as
+    /// [`GpuSampler::new`].
+    pub fn new_sites(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
+        crate::backend::sites::SiteLayout::new(spec.model.lattice, spec.chains)?;
+        Self::with_layout(ctx, spec, Layout::SitePacked)
+    }
+
     /// The kernels of a given state layout.
     ///
     /// # Errors
@@ -269,7 +285,9 @@ impl GpuSampler {
             )));
         }
         let update_threads = match layout {
-            Layout::RowPacked { .. } => groups * lat.rows() as u64 * plan.row_words as u64,
+            Layout::RowPacked { .. } | Layout::SitePacked => {
+                groups * lat.rows() as u64 * plan.row_words as u64
+            }
             _ => groups * lat.rows() as u64 * super::update_threads_per_row(&lat) as u64,
         };
         if update_threads > u32::MAX as u64 {
@@ -281,7 +299,13 @@ impl GpuSampler {
         let update_grid = ctx.grid((update_threads as u64).div_ceil(UPDATE_WORKGROUP))?;
         let segment = MEASURE_SEGMENT.min(lat.size());
         let segments = lat.size().div_ceil(segment);
-        let groups_per_chain = (lat.rows() as u64 * segments as u64).div_ceil(MEASURE_WORKGROUP);
+        // invocations per chain: one per segment of a row, or per word pair (site-packed)
+        let measure_threads = if layout == Layout::SitePacked {
+            plan.chain_words
+        } else {
+            lat.rows() as u64 * segments as u64
+        };
+        let groups_per_chain = measure_threads.div_ceil(MEASURE_WORKGROUP);
         let measure_groups = groups_per_chain * chains;
         if measure_groups > u32::MAX as u64 {
             return Err(Error::DeviceLimit(format!(
@@ -298,7 +322,11 @@ impl GpuSampler {
             colouring: [
                 lat.colours(),
                 l / lat.colours(),
-                super::update_threads_per_row(&lat),
+                if layout == Layout::SitePacked {
+                    plan.row_words
+                } else {
+                    super::update_threads_per_row(&lat)
+                },
                 spec.chains,
             ],
             lattice: [
@@ -315,13 +343,7 @@ impl GpuSampler {
             ],
             flip: bytemuck::cast(flip),
             packing: [per_word, groups as u32, 0, 0],
-            planes: {
-                let t = crate::backend::packed::PlaneTable::new(&flip, lat.coordination());
-                let mut p = [0u32; 36];
-                p[..32].copy_from_slice(&t.planes);
-                p[32] = t.certain;
-                bytemuck::cast(p)
-            },
+            planes: crate::backend::lanes::PlaneTables::new(&flip, lat.coordination()).uniform(),
             layout: [
                 plan.row_words,
                 plan.chain_words as u32,
@@ -382,17 +404,22 @@ impl GpuSampler {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let (module, update) = match layout {
-            Layout::PerSite => (&crate::shaders::SAMPLER, "update"),
-            Layout::ChainPacked => (&crate::shaders::PACKED_SAMPLER, "update_packed"),
-            Layout::RowPacked { .. } => (&crate::shaders::ROW_SAMPLER, "update_rows"),
+        let (module, update, measure) = match layout {
+            Layout::PerSite => (&crate::shaders::SAMPLER, "update", "measure"),
+            Layout::ChainPacked => (&crate::shaders::PACKED_SAMPLER, "update_packed", "measure"),
+            Layout::SitePacked => (
+                &crate::shaders::SITE_SAMPLER,
+                "update_sites",
+                "measure_sites",
+            ),
+            Layout::RowPacked { .. } => (&crate::shaders::ROW_SAMPLER, "update_rows", "measure"),
         };
         let mut storage = vec![(&parts[0], false), (&series, false), (&trig, true)];
         storage.extend(parts[1..].iter().chain(&dummies).map(|b| (b, false)));
         let kernels = KernelSet::new(
             &ctx,
             module,
-            &[update, "measure"],
+            &[update, measure],
             bytemuck::bytes_of(&params),
             size_of::<GpuStep>() as u64,
             MAX_STEPS as usize,
@@ -500,6 +527,7 @@ impl Sampler for GpuSampler {
             Layout::ChainPacked => {
                 format!("{}, multi-spin coded (32 chains per word)", self.ctx.api)
             }
+            Layout::SitePacked => format!("{}, site-packed (32 sites per word)", self.ctx.api),
             Layout::RowPacked { .. } => format!(
                 "{}, row-packed (32 sites per word, {} storage binding{})",
                 self.ctx.api,
@@ -586,12 +614,18 @@ impl Sampler for GpuSampler {
     }
 }
 
+fn site_layout(spec: &ChainSpec) -> crate::backend::sites::SiteLayout {
+    crate::backend::sites::SiteLayout::new(spec.model.lattice, spec.chains)
+        .expect("the site-packed layout is only planned for bipartite lattices")
+}
+
 /// The state words of chain-major bits (one byte per site) in `layout`.
 fn encode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, bits: &[u8]) -> Vec<u32> {
     let (chains, n) = (spec.chains as usize, spec.sites());
     match layout {
         Layout::PerSite => bits.par_iter().map(|&b| (b & 1) as u32).collect(),
         Layout::ChainPacked => crate::backend::packed::pack(bits, chains, n),
+        Layout::SitePacked => site_layout(spec).pack(bits),
         Layout::RowPacked { .. } => {
             let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
             let mut words = vec![0u32; plan.words as usize];
@@ -614,6 +648,7 @@ fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> 
     match layout {
         Layout::PerSite => words.par_iter().map(|&w| w as u8).collect(),
         Layout::ChainPacked => crate::backend::packed::unpack(words, chains, n),
+        Layout::SitePacked => site_layout(spec).unpack(words),
         Layout::RowPacked { .. } => {
             let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
             let mut bits = vec![0u8; chains * n];

@@ -1,0 +1,161 @@
+//! Site-packed kernels: GPU equals CPU (scalar and SIMD paths) bit for bit; both sample the
+//! Boltzmann distribution (enumeration with a negative control, Kaufman); restore continues
+//! a run bit for bit.
+
+mod common;
+
+use blockspin::backend::gpu::GpuSampler;
+use blockspin::backend::sites::{Simd, SitesCpuSampler};
+use blockspin::backend::{Sampler, Start};
+use blockspin::exact::enumerate::DensityOfStates;
+use blockspin::exact::kaufman;
+use blockspin::lattice::LatticeKind;
+use blockspin::model::{Algorithm, Model, Units};
+use blockspin::observables::{self, Series};
+use blockspin::run::{self, RunPlan};
+
+#[test]
+fn sites_gpu_equals_sites_cpu() {
+    let Some(ctx) = common::gpu() else { return };
+    // sizes with rows that do not fill a word (n = L/2 < 32), padded last words and odd
+    // word counts (n = 65: three words)
+    for (kind, size) in [
+        (LatticeKind::Chain, 70),
+        (LatticeKind::Chain, 130),
+        (LatticeKind::Square, 12),
+        (LatticeKind::Square, 68),
+        (LatticeKind::Square, 130),
+        (LatticeKind::Cubic, 6),
+        (LatticeKind::Cubic, 10),
+    ] {
+        for units in [Units::Spin, Units::Bernoulli] {
+            for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
+                for (seed, beta, j, h, chains) in [
+                    (1u64, 0.35, 1.0, 0.0, 1u32),
+                    (0xfeed_0123, 0.8, -1.0, 0.3, 3),
+                    (77, 0.6, 0.7, -0.5, 2),
+                ] {
+                    let model = common::model(kind, size, units, beta, j, h);
+                    let spec = common::spec(model, algorithm, chains, seed, Start::Hot);
+                    let what = format!("{kind} L={size} {units:?} {algorithm:?} seed {seed}");
+                    let mut g = GpuSampler::new_sites(ctx.clone(), spec).unwrap();
+                    let gm = g.advance(12, 4).unwrap();
+                    let gc = g.configurations().unwrap();
+                    for simd in [Simd::Scalar, Simd::Wide] {
+                        let mut c = SitesCpuSampler::with_simd(spec, simd).unwrap();
+                        assert_eq!(
+                            c.advance(12, 4).unwrap(),
+                            gm,
+                            "measurements, {what} {simd:?}"
+                        );
+                        assert_eq!(c.configurations().unwrap(), gc, "{what} {simd:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn samplers(spec: blockspin::backend::ChainSpec) -> Vec<(&'static str, Box<dyn Sampler>)> {
+    let mut s: Vec<(&str, Box<dyn Sampler>)> =
+        vec![("cpu sites", Box::new(SitesCpuSampler::new(spec).unwrap()))];
+    if let Some(ctx) = common::gpu() {
+        s.push((
+            "gpu sites",
+            Box::new(GpuSampler::new_sites(ctx, spec).unwrap()),
+        ));
+    }
+    s
+}
+
+#[test]
+fn sites_kernels_sample_the_boltzmann_distribution() {
+    // (n1, n11) histogram of the 4x4 torus against enumeration, field and antiferromagnet
+    for (units, j, h) in [(Units::Spin, 1.0, 0.2), (Units::Bernoulli, -1.2, 0.5)] {
+        let model = common::model(LatticeKind::Square, 4, units, 0.45, j, h);
+        let dos = DensityOfStates::new(model.lattice).unwrap();
+        let exact = dos.distribution(&model);
+        let wrong = dos.distribution(&Model {
+            beta: 0.45 * 1.1,
+            ..model
+        });
+        let keys: Vec<(u64, u64)> = exact.keys().copied().collect();
+        for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
+            let spec = common::spec(model, algorithm, 512, 17, Start::Hot);
+            for (name, mut s) in samplers(spec) {
+                s.advance(100, 0).unwrap();
+                let counts = s.advance(400, 10).unwrap();
+                let mut observed = vec![0u64; keys.len()];
+                for c in &counts {
+                    observed[keys.binary_search(&(c.ones, c.ones_bonds)).unwrap()] += 1;
+                }
+                let z =
+                    common::chi2_test(&observed, &exact.values().copied().collect::<Vec<_>>()).2;
+                let zw =
+                    common::chi2_test(&observed, &wrong.values().copied().collect::<Vec<_>>()).2;
+                println!(
+                    "{name} {units:?} J={j} {algorithm:?}: z = {z:.2}, wrong beta z = {zw:.1}"
+                );
+                assert!(
+                    z < 5.0 && zw > 5.0,
+                    "{name} {units:?} {algorithm:?}: z = {z}, z(wrong) = {zw}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sites_energy_matches_kaufman() {
+    let k = 0.4;
+    let model = common::model(LatticeKind::Square, 16, Units::Spin, k, 1.0, 0.0);
+    let spec = common::spec(model, Algorithm::HeatBath, 32, 3, Start::Hot);
+    let exact = kaufman::torus(k, 16, 16);
+    for (name, mut s) in samplers(spec) {
+        let plan = RunPlan::new(500, 2000, 2).unwrap();
+        let out = run::run(s.as_mut(), &plan, 32 * 256, &mut |_, _| {}).unwrap();
+        let (o, _) = observables::estimate(&model, &Series::from_counts(&model, &out.counts, 32));
+        for (what, e, x) in [
+            ("energy", o.energy_per_site, exact.energy_per_site()),
+            (
+                "specific heat",
+                o.specific_heat_per_site,
+                exact.specific_heat_per_site(k),
+            ),
+        ] {
+            let z = (e.mean - x) / e.error;
+            println!(
+                "{name} {what}: {:.5} ± {:.5} vs {x:.5} (z = {z:.2})",
+                e.mean, e.error
+            );
+            assert!(
+                z.abs() < 4.0 && e.error > 0.0 && e.error < 0.05,
+                "{name} {what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sites_restore_continues_bit_for_bit() {
+    let model = common::model(LatticeKind::Square, 68, Units::Spin, 0.44, 1.0, 0.1);
+    let spec = common::spec(model, Algorithm::HeatBath, 2, 9, Start::Hot);
+    for (name, mut whole) in samplers(spec) {
+        let all = whole.advance(20, 5).unwrap();
+        let end = whole.configurations().unwrap();
+        let (_, mut first) = samplers(spec)
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        let head = first.advance(10, 5).unwrap();
+        let state = first.configurations().unwrap();
+        let (_, mut resumed) = samplers(spec)
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        resumed.restore(&state, 10).unwrap();
+        let tail = resumed.advance(10, 5).unwrap();
+        assert_eq!([head, tail].concat(), all, "{name}");
+        assert_eq!(resumed.configurations().unwrap(), end, "{name}");
+    }
+}
