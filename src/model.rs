@@ -140,12 +140,13 @@ impl Trig {
     }
 }
 
+/// Adds `n · |v|` to the (positive, negative) pair chosen by the sign of the table entry v.
 #[inline(always)]
-fn add_signed(pair: &mut [u64], v: i32) {
+pub(crate) fn add_signed(pair: &mut [u64], v: i32, n: u64) {
     if v >= 0 {
-        pair[0] += v as u64;
+        pair[0] += v as u64 * n;
     } else {
-        pair[1] += (-(v as i64)) as u64;
+        pair[1] += (-(v as i64)) as u64 * n;
     }
 }
 
@@ -153,11 +154,11 @@ impl Counts {
     /// Adds the Fourier terms of a set site at (x, y) (`two_d` false: x only).
     #[inline(always)]
     pub fn add_fourier(&mut self, t: &Trig, x: u32, y: u32, two_d: bool) {
-        add_signed(&mut self.fourier[0..2], t.cos[x as usize]);
-        add_signed(&mut self.fourier[2..4], t.sin[x as usize]);
+        add_signed(&mut self.fourier[0..2], t.cos[x as usize], 1);
+        add_signed(&mut self.fourier[2..4], t.sin[x as usize], 1);
         if two_d {
-            add_signed(&mut self.fourier[4..6], t.cos[y as usize]);
-            add_signed(&mut self.fourier[6..8], t.sin[y as usize]);
+            add_signed(&mut self.fourier[4..6], t.cos[y as usize], 1);
+            add_signed(&mut self.fourier[6..8], t.sin[y as usize], 1);
         }
     }
 

@@ -270,11 +270,71 @@ pub fn lazy_flips<W: Word>(
     result
 }
 
+/// Byte i of `EXPAND[v]` is bit i of v.
+const EXPAND: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut v = 0;
+    while v < 256 {
+        let mut i = 0;
+        while i < 8 {
+            t[v] |= ((v as u64 >> i) & 1) << (8 * i);
+            i += 1;
+        }
+        v += 1;
+    }
+    t
+};
+
+/// Per-lane counters of a 32-lane word, 8 bits each (byte i of `0[q]` counts lane 8q + i):
+/// adding a word costs four table look-ups and adds, with no per-lane work. At most 255
+/// words may be added between two [`ByteCounts::drain`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ByteCounts(pub [u64; 4]);
+
+impl ByteCounts {
+    /// Adds 1 to the counter of every set lane of `w`.
+    #[inline(always)]
+    pub fn add(&mut self, w: u32) {
+        for (q, c) in self.0.iter_mut().enumerate() {
+            *c += EXPAND[(w >> (8 * q) & 0xFF) as usize];
+        }
+    }
+
+    /// Calls `f(lane, count)` for every lane with a non-zero count, then clears.
+    #[inline(always)]
+    pub fn drain(&mut self, mut f: impl FnMut(usize, u64)) {
+        for (q, c) in self.0.iter_mut().enumerate() {
+            let mut rest = *c;
+            while rest != 0 {
+                let byte = rest.trailing_zeros() / 8;
+                f(8 * q + byte as usize, rest >> (8 * byte) & 0xFF);
+                rest &= !(0xFF << (8 * byte));
+            }
+            *c = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::accept;
     use crate::rng::philox4x32_10;
+
+    #[test]
+    fn byte_counts_count_lanes() {
+        let mut c = ByteCounts::default();
+        for w in [0x8000_0001u32, 0x8000_0000, 0xFFFF_FFFF] {
+            c.add(w);
+        }
+        let mut got = [0u64; 32];
+        c.drain(|lane, n| got[lane] += n);
+        let mut want = [1u64; 32];
+        want[0] = 2;
+        want[31] = 3;
+        assert_eq!(got, want);
+        assert_eq!(c, ByteCounts::default());
+    }
 
     #[test]
     fn philox_lanes_is_philox() {

@@ -30,11 +30,13 @@
 //! sums weight each row's popcount, and the x Fourier sums come from bit-sliced per-column
 //! counters accumulated over rows.
 
-use super::lanes::{ClassMasks, Lanes, PlaneTables, lazy_flips, neighbour_count, philox_lanes};
+use super::lanes::{
+    ByteCounts, ClassMasks, Lanes, PlaneTables, lazy_flips, neighbour_count, philox_lanes,
+};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{Lattice, LatticeKind};
-use crate::model::{Counts, Trig};
+use crate::model::{Counts, Trig, add_signed};
 use crate::rng::seed_key;
 use rayon::prelude::*;
 
@@ -377,51 +379,22 @@ impl Update<'_> {
     }
 }
 
-/// Byte i of `EXPAND[v]` is bit i of v.
-const EXPAND: [u64; 256] = {
-    let mut t = [0u64; 256];
-    let mut v = 0;
-    while v < 256 {
-        let mut i = 0;
-        while i < 8 {
-            t[v] |= ((v as u64 >> i) & 1) << (8 * i);
-            i += 1;
-        }
-        v += 1;
-    }
-    t
-};
-
 thread_local! {
     /// Per-column counters of [`count_rows`], reused so that measuring allocates nothing.
-    static COLUMNS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static COLUMNS: std::cell::RefCell<Vec<ByteCounts>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn add_signed(pair: &mut [u64], v: i32, n: u64) {
-    if v >= 0 {
-        pair[0] += v as u64 * n;
-    } else {
-        pair[1] += (-(v as i64)) as u64 * n;
-    }
-}
-
-/// Adds the x Fourier sums of the column counters to `c` and clears them. Slot `o W + k`
-/// holds, as eight 8-bit counters per u64 (four u64 per slot), how many sites of lanes
-/// 0 … 31 of word k at offset o were set; lane j is the site x = 2 (32 k + j) + o.
-fn flush_columns(columns: &mut [u64], w: usize, trig: &Trig, c: &mut Counts) {
-    for (i, v) in columns.iter_mut().enumerate() {
-        let (slot, q) = (i / 4, i % 4);
+/// Adds the x Fourier sums of the column counters to `c` and clears them: slot `o W + k`
+/// counts, lane by lane, the set sites of word k at offset o, lane j being the site
+/// x = 2 (32 k + j) + o.
+fn flush_columns(columns: &mut [ByteCounts], w: usize, trig: &Trig, c: &mut Counts) {
+    for (slot, counts) in columns.iter_mut().enumerate() {
         let (o, k) = (slot / w, slot % w);
-        let mut rest = *v;
-        while rest != 0 {
-            let byte = rest.trailing_zeros() / 8;
-            let n = rest >> (8 * byte) & 0xFF;
-            rest &= !(0xFF << (8 * byte));
-            let x = 2 * (32 * k + 8 * q + byte as usize) + o;
+        counts.drain(|j, n| {
+            let x = 2 * (32 * k + j) + o;
             add_signed(&mut c.fourier[0..2], trig.cos[x], n);
             add_signed(&mut c.fourier[2..4], trig.sin[x], n);
-        }
-        *v = 0;
+        });
     }
 }
 
@@ -442,7 +415,7 @@ fn count_rows(
     let mut c = Counts::default();
     COLUMNS.with_borrow_mut(|columns| {
         columns.clear();
-        columns.resize(8 * w, 0);
+        columns.resize(2 * w, ByteCounts::default());
         let mut pending = 0;
         for row in rows {
             let nb = lay.row_neighbours(row);
@@ -458,11 +431,8 @@ fn count_rows(
                         .map(|&n| (w0 & n).count_ones() as u64)
                         .sum::<u64>();
                 }
-                for (slot, word) in [(o * w + k, w0), ((1 - o) * w + k, w1)] {
-                    for q in 0..4 {
-                        columns[4 * slot + q] += EXPAND[(word >> (8 * q) & 0xFF) as usize];
-                    }
-                }
+                columns[o * w + k].add(w0);
+                columns[(1 - o) * w + k].add(w1);
             }
             c.ones += row_ones;
             if two_d {
