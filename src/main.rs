@@ -2,6 +2,13 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() {
+    // Mesa's Vulkan device-select layer only reorders adapters (blockspin ranks them
+    // itself) and prints "XDG_RUNTIME_DIR is invalid" on headless machines; turn it off
+    // unless the user set it. Done first, while the process has one thread.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     let cli = match blockspin::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {

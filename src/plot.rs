@@ -29,6 +29,55 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
+/// Ticks at the data's x values (the sizes measured), thinned to at most ten.
+fn x_ticks(points: &[(f64, f64)]) -> Vec<f64> {
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let step = xs.len().div_ceil(10).max(1);
+    xs.into_iter().step_by(step).collect()
+}
+
+/// Log-axis ticks at 1, 2, 5 × 10^k in [lo, hi], or only at the decades when those are
+/// more than twelve.
+fn ticks_125(lo: f64, hi: f64) -> Vec<f64> {
+    let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let all: Vec<f64> = (k0..=k1)
+        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
+        .filter(|&v| v >= lo && v <= hi)
+        .collect();
+    if all.len() <= 12 {
+        all
+    } else {
+        (k0..=k1)
+            .map(|k| 10f64.powi(k))
+            .filter(|&v| v >= lo && v <= hi)
+            .collect()
+    }
+}
+
+/// A tick label with at most two significant digits and no exponent for 10⁻³ … 10⁶
+/// and trailing zeros dropped (0.02, 0.5, 3, 40, 1000, 4096 → 4100), scientific notation
+/// beyond.
+pub fn tick_label(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let e = v.abs().log10().floor();
+    let rounded = (v / 10f64.powf(e - 1.0)).round() * 10f64.powf(e - 1.0);
+    if (-3.0..=6.0).contains(&e) {
+        let decimals = (1.0 - e).max(0.0) as usize;
+        let s = format!("{rounded:.decimals$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{rounded:.1e}")
+    }
+}
+
 /// Draws curves on log-log axes into a PNG of `size` pixels, written atomically.
 ///
 /// # Errors
@@ -66,14 +115,26 @@ pub fn log_log_png(
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(
-                (x0 / 1.5..x1 * 1.5).log_scale(),
-                (y0 / 2.0..y1 * 2.0).log_scale(),
+                (x0 / 1.5..x1 * 1.5)
+                    .log_scale()
+                    .with_key_points(x_ticks(&points)),
+                (y0 / 2.0..y1 * 2.0)
+                    .log_scale()
+                    .with_key_points(ticks_125(y0 / 2.0, y1 * 2.0)),
             )
             .map_err(|e| plot_error(path, e))?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .x_label_formatter(&|v| {
+                if v.fract() == 0.0 && v.abs() < 1e7 {
+                    format!("{v:.0}")
+                } else {
+                    tick_label(*v)
+                }
+            })
+            .y_label_formatter(&|v| tick_label(*v))
             .label_style(("sans-serif", 15))
             .axis_desc_style(("sans-serif", 17))
             .draw()
@@ -259,4 +320,25 @@ pub fn panels_png(
     }
     let image = image_png(&buffer, size).map_err(|e| plot_error(path, e))?;
     crate::io::write_atomic(path, |w| w.write_all(&image))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_short() {
+        for (v, want) in [
+            (0.02, "0.02"),
+            (0.5, "0.5"),
+            (0.25, "0.25"),
+            (3.0, "3"),
+            (40.0, "40"),
+            (1000.0, "1000"),
+            (4096.0, "4100"),
+            (1.5e-5, "1.5e-5"),
+        ] {
+            assert_eq!(tick_label(v), want);
+        }
+    }
 }

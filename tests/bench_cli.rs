@@ -13,7 +13,9 @@ fn bench_writes_json_and_png() {
             "--sizes",
             "16,32",
             "--backends",
-            "cpu,cpu-fast",
+            "cpu,cpu-fast,cpu-sites,auto",
+            "--chains",
+            "1,4",
             "--repeats",
             "2",
             "--min-seconds",
@@ -33,12 +35,16 @@ fn bench_writes_json_and_png() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("cpu-fast/cpu"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("cpu-sites/cpu") && stdout.contains("auto/best"),
+        "{stdout}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["schema"], "blockspin/bench/1");
     let t = v["throughput"].as_array().unwrap();
-    assert_eq!(t.len(), 4);
+    assert_eq!(t.len(), 2 * 2 * 4);
     for r in t {
         let (min, med, max) = (
             r["min"].as_f64().unwrap(),
@@ -47,7 +53,16 @@ fn bench_writes_json_and_png() {
         );
         assert!(min > 0.0 && min <= med && med <= max, "{r}");
     }
-    assert_eq!(v["estimators"].as_array().unwrap().len(), 2);
+    assert_eq!(v["estimators"].as_array().unwrap().len(), 4);
+    // without a hardware GPU the default path is the CPU sites kernel on a square lattice
+    if !t
+        .iter()
+        .any(|r| r["ran"].as_str().unwrap().starts_with("gpu"))
+    {
+        for r in t.iter().filter(|r| r["backend"] == "auto") {
+            assert_eq!(r["ran"], "cpu sites", "{r}");
+        }
+    }
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let reader = decoder.read_info().unwrap();
     assert_eq!((reader.info().width, reader.info().height), (900, 600));

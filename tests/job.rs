@@ -49,8 +49,12 @@ fn grid_points_equal_single_runs_with_their_seeds() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",backend,adapter,api,version,git_revision")
+            .ends_with(",backend,kernel,adapter,api,version,git_revision")
     );
+    // the kernel that ran (auto: sites on the square lattice) is in the CSV and the JSON
+    assert_eq!(points[0]["parameters"]["kernel"], "sites");
+    assert_eq!(points[0]["backend"]["kernel"], "sites");
+    assert!(csv.lines().nth(1).unwrap().contains(",cpu,sites,"));
     let version = v["provenance"]["version"].as_str().unwrap();
     assert!(
         csv.lines().nth(1).unwrap().contains(&format!(

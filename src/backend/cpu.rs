@@ -313,6 +313,7 @@ impl Sampler for CpuSampler {
             kind: "cpu".into(),
             adapter,
             api,
+            kernel: "reference".into(),
         }
     }
 

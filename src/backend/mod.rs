@@ -129,8 +129,11 @@ pub struct BackendInfo {
     pub kind: String,
     /// Adapter name (GPU) or CPU description.
     pub adapter: String,
-    /// Graphics API (GPU) or "rayon"/"reference" (CPU).
+    /// Graphics API (GPU) or "rayon"/"reference" (CPU), with the state layout.
     pub api: String,
+    /// The lattice kernel (`reference`, `chains` or `sites`; empty for DBM and RG samplers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kernel: String,
 }
 
 /// A set of chains that can be advanced by sweeps and measured.
@@ -154,7 +157,8 @@ pub trait Sampler {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendChoice {
-    /// GPU if an adapter exists, else CPU (with a notice on stderr).
+    /// A hardware GPU if there is one, else the CPU (with a notice on stderr); software
+    /// adapters only with `gpu`.
     Auto,
     /// GPU only; fails without an adapter.
     Gpu,
@@ -162,19 +166,104 @@ pub enum BackendChoice {
     Cpu,
 }
 
-/// `--backend` of lattice sampling: the reference kernels, or the multi-spin coded ones.
+/// `--kernel`: the state layout and update kernel of lattice sampling. Every kernel samples
+/// the same distribution; each draws its own random stream, bit-identical between the CPU
+/// and the GPU backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kernel {
+    /// The fastest kernel for the lattice and the number of chains ([`auto_kernel`]).
+    #[default]
+    Auto,
+    /// One site at a time (a byte or word per site): every lattice.
+    Reference,
+    /// Multi-spin coded across chains: one site of 32 chains per word.
+    Chains,
+    /// Multi-spin coded across sites: 32 same-colour sites of one chain per word
+    /// (chain, square and cubic lattices).
+    Sites,
+}
+
+impl Kernel {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Auto => "auto",
+            Kernel::Reference => "reference",
+            Kernel::Chains => "chains",
+            Kernel::Sites => "sites",
+        }
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Chains from which the chains-packed kernel beats the reference one on the triangular
+/// lattice (BENCHMARKS.md, "Choosing the kernel").
+pub const CHAINS_KERNEL_MIN_CHAINS: u32 = 32;
+
+/// What `--kernel auto` runs: the sites-packed kernel on bipartite lattices (the fastest
+/// measured for every size and number of chains, on the CPU and on the software GPU
+/// adapter), otherwise (triangular) the chains-packed kernel from
+/// [`CHAINS_KERNEL_MIN_CHAINS`] chains and the reference kernel below.
+pub fn auto_kernel(spec: &ChainSpec) -> Kernel {
+    if sites::SiteLayout::supports(spec.model.lattice.kind()) {
+        Kernel::Sites
+    } else if spec.chains >= CHAINS_KERNEL_MIN_CHAINS {
+        Kernel::Chains
+    } else {
+        Kernel::Reference
+    }
+}
+
+/// The kernel a run uses: `--backend cpu-fast`/`gpu-fast` mean `--kernel chains`, `auto`
+/// becomes [`auto_kernel`], and the sites kernel needs a bipartite lattice.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `--kernel` for a combination that does not exist.
+pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec) -> Result<Kernel> {
+    let kernel = match (backend, kernel) {
+        (LatticeBackend::CpuFast | LatticeBackend::GpuFast, Kernel::Auto | Kernel::Chains) => {
+            Kernel::Chains
+        }
+        (LatticeBackend::CpuFast | LatticeBackend::GpuFast, k) => {
+            return Err(Error::invalid(
+                "--kernel",
+                format!(
+                    "--backend {} means --kernel chains and cannot run --kernel {k}; use --backend {} --kernel {k}",
+                    backend.name(),
+                    backend.device().name()
+                ),
+            ));
+        }
+        (_, Kernel::Auto) => auto_kernel(spec),
+        (_, k) => k,
+    };
+    if kernel == Kernel::Sites {
+        sites::SiteLayout::new(spec.model.lattice, spec.chains)?;
+    }
+    Ok(kernel)
+}
+
+/// `--backend` of lattice sampling: the device (`auto`, `cpu`, `gpu`), or the aliases
+/// `cpu-fast`/`gpu-fast` for that device with `--kernel chains`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum LatticeBackend {
-    /// GPU if an adapter exists, else CPU (with a notice on stderr).
+    /// A hardware GPU (discrete, integrated or virtual) if there is one, else the CPU;
+    /// software adapters (lavapipe, llvmpipe) only with `gpu`.
     Auto,
-    /// GPU reference kernel (a 32-bit word per site; 32 sites per word beyond one binding).
+    /// The GPU adapter wgpu selects, software adapters included.
     Gpu,
-    /// Multi-threaded CPU, bit-identical to `gpu`.
+    /// Multi-threaded CPU, bit-identical to `gpu` for every kernel.
     Cpu,
-    /// Multi-spin coded GPU kernel (32 chains per word; a different random stream).
+    /// Alias of `--backend gpu --kernel chains`.
     GpuFast,
-    /// Multi-spin coded CPU, bit-identical to `gpu-fast`.
+    /// Alias of `--backend cpu --kernel chains`.
     CpuFast,
 }
 
@@ -189,40 +278,71 @@ impl LatticeBackend {
             LatticeBackend::CpuFast => "cpu-fast",
         }
     }
+
+    /// The device, without the kernel alias.
+    pub fn device(self) -> BackendChoice {
+        match self {
+            LatticeBackend::Auto => BackendChoice::Auto,
+            LatticeBackend::Gpu | LatticeBackend::GpuFast => BackendChoice::Gpu,
+            LatticeBackend::Cpu | LatticeBackend::CpuFast => BackendChoice::Cpu,
+        }
+    }
 }
 
-/// Opens a sampler on the chosen backend. `notice` receives a one-line message when
-/// `auto` falls back to the CPU.
+impl BackendChoice {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Gpu => "gpu",
+            BackendChoice::Cpu => "cpu",
+        }
+    }
+
+    /// The GPU context of this choice, or `None` for the CPU: `gpu` opens the adapter wgpu
+    /// selects (failing without one), `auto` only a hardware GPU ([`gpu::GpuContext::hardware`])
+    /// and otherwise tells `notice` why it runs on the CPU.
+    ///
+    /// # Errors
+    /// [`Error::NoAdapter`] for `gpu` without an adapter; [`Error::Gpu`] if opening fails.
+    pub fn context(
+        self,
+        notice: &mut dyn FnMut(&str),
+    ) -> Result<Option<std::sync::Arc<gpu::GpuContext>>> {
+        match self {
+            BackendChoice::Cpu => Ok(None),
+            BackendChoice::Gpu => gpu::GpuContext::shared().map(Some),
+            BackendChoice::Auto => match gpu::GpuContext::hardware()? {
+                Ok(ctx) => Ok(Some(ctx)),
+                Err(why) => {
+                    notice(&format!("note: {why}; using the CPU backend"));
+                    Ok(None)
+                }
+            },
+        }
+    }
+}
+
+/// Opens a sampler on the chosen device with `kernel` (resolved by [`resolve_kernel`]).
+/// `notice` receives a one-line message when `auto` runs on the CPU.
 ///
 /// # Errors
-/// Those of [`gpu::GpuSampler::new`] and [`cpu::CpuSampler::new`].
+/// Those of [`resolve_kernel`] and of the samplers' constructors.
 pub fn open(
-    choice: LatticeBackend,
+    backend: LatticeBackend,
+    kernel: Kernel,
     spec: ChainSpec,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn Sampler>> {
-    match choice {
-        LatticeBackend::Cpu => Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?)),
-        LatticeBackend::CpuFast => Ok(Box::new(packed::PackedCpuSampler::new(spec)?)),
-        LatticeBackend::GpuFast => {
-            let ctx = gpu::GpuContext::shared()?;
-            Ok(Box::new(gpu::GpuSampler::new_packed(ctx, spec)?))
-        }
-        LatticeBackend::Gpu => {
-            let ctx = gpu::GpuContext::shared()?;
-            Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?))
-        }
-        LatticeBackend::Auto => match gpu::GpuContext::shared() {
-            Ok(ctx) => Ok(Box::new(gpu::GpuSampler::new(ctx, spec)?)),
-            Err(Error::NoAdapter(why)) => {
-                notice(&format!(
-                    "note: no GPU adapter found{why}; using the CPU backend"
-                ));
-                Ok(Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?))
-            }
-            Err(e) => Err(e),
-        },
-    }
+    let kernel = resolve_kernel(backend, kernel, &spec)?;
+    Ok(match (backend.device().context(notice)?, kernel) {
+        (None, Kernel::Sites) => Box::new(sites::SitesCpuSampler::new(spec)?),
+        (None, Kernel::Chains) => Box::new(packed::PackedCpuSampler::new(spec)?),
+        (None, _) => Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?),
+        (Some(ctx), Kernel::Sites) => Box::new(gpu::GpuSampler::new_sites(ctx, spec)?),
+        (Some(ctx), Kernel::Chains) => Box::new(gpu::GpuSampler::new_packed(ctx, spec)?),
+        (Some(ctx), _) => Box::new(gpu::GpuSampler::new(ctx, spec)?),
+    })
 }
 
 /// Checks that a restored state has one bit per site and chain.

@@ -237,6 +237,7 @@ impl Sampler for PackedCpuSampler {
             kind: "cpu".into(),
             adapter: format!("{} threads", rayon::current_num_threads()),
             api: "rayon, multi-spin coded (32 chains per word)".into(),
+            kernel: "chains".into(),
         }
     }
 

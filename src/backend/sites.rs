@@ -632,6 +632,7 @@ impl Sampler for SitesCpuSampler {
                 "rayon, site-packed (32 sites per word), {}",
                 self.simd.name()
             ),
+            kernel: "sites".into(),
         }
     }
 

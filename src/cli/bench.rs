@@ -1,7 +1,7 @@
 //! `blockspin bench`: throughput of every lattice backend and the time each needs to reach a
 //! target error bar. Speed is measured here and in `benches/`, never in tests.
 
-use crate::backend::{self, ChainSpec, LatticeBackend, Start};
+use crate::backend::{self, ChainSpec, Kernel, LatticeBackend, Start};
 use crate::error::{Error, Result};
 use crate::io;
 use crate::lattice::{Lattice, LatticeKind};
@@ -27,14 +27,18 @@ pub struct BenchArgs {
     /// Linear sizes to time.
     #[arg(long, value_delimiter = ',', default_value = "256,1024,4096")]
     pub sizes: Vec<u32>,
-    /// Backends (cpu, cpu-fast, gpu, gpu-fast).
+    /// Backend columns: device and kernel (cpu = reference, -fast = chains, -sites = sites),
+    /// and auto (what `sample` runs with no --backend/--kernel flag).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "cpu,cpu-fast,gpu,gpu-fast"
+        default_value = "cpu,cpu-fast,cpu-sites,gpu,gpu-fast,gpu-sites,auto"
     )]
-    pub backends: Vec<LatticeBackend>,
+    pub backends: Vec<BenchBackend>,
+    /// Numbers of chains timed at each size (rows of the table).
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub chains: Vec<u32>,
     /// Timed repeats per backend and size (median, min and max are reported).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub repeats: u32,
@@ -64,14 +68,69 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
+/// A column of `blockspin bench`: a device and a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    /// CPU, reference kernel.
+    Cpu,
+    /// CPU, chains-packed kernel.
+    CpuFast,
+    /// CPU, sites-packed kernel.
+    CpuSites,
+    /// GPU (any adapter), reference kernel.
+    Gpu,
+    /// GPU, chains-packed kernel.
+    GpuFast,
+    /// GPU, sites-packed kernel.
+    GpuSites,
+    /// `--backend auto --kernel auto`: what `sample` runs without flags.
+    Auto,
+}
+
+impl BenchBackend {
+    /// Column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchBackend::Cpu => "cpu",
+            BenchBackend::CpuFast => "cpu-fast",
+            BenchBackend::CpuSites => "cpu-sites",
+            BenchBackend::Gpu => "gpu",
+            BenchBackend::GpuFast => "gpu-fast",
+            BenchBackend::GpuSites => "gpu-sites",
+            BenchBackend::Auto => "auto",
+        }
+    }
+    fn device(self) -> LatticeBackend {
+        match self {
+            BenchBackend::Cpu | BenchBackend::CpuFast | BenchBackend::CpuSites => {
+                LatticeBackend::Cpu
+            }
+            BenchBackend::Gpu | BenchBackend::GpuFast | BenchBackend::GpuSites => {
+                LatticeBackend::Gpu
+            }
+            BenchBackend::Auto => LatticeBackend::Auto,
+        }
+    }
+    fn kernel(self) -> Kernel {
+        match self {
+            BenchBackend::Cpu | BenchBackend::Gpu => Kernel::Reference,
+            BenchBackend::CpuFast | BenchBackend::GpuFast => Kernel::Chains,
+            BenchBackend::CpuSites | BenchBackend::GpuSites => Kernel::Sites,
+            BenchBackend::Auto => Kernel::Auto,
+        }
+    }
+}
+
 /// Throughput of one backend at one size.
 #[derive(Clone, Debug, Serialize)]
 pub struct Throughput {
-    /// Backend.
+    /// Backend column.
     pub backend: &'static str,
+    /// What ran: device and kernel (e.g. "cpu sites").
+    pub ran: String,
     /// L.
     pub size: u32,
-    /// Chains advanced together (32 for the multi-spin coded backends).
+    /// Chains advanced together.
     pub chains: u32,
     /// Sweeps per timed repeat.
     pub sweeps: u32,
@@ -90,8 +149,10 @@ pub struct Throughput {
 /// Time to a target error of the energy per site.
 #[derive(Clone, Debug, Serialize)]
 pub struct EstimatorRun {
-    /// Backend.
+    /// Backend column.
     pub backend: &'static str,
+    /// What ran: device and kernel.
+    pub ran: String,
     /// Wall time including thermalization (s).
     pub seconds: f64,
     /// Sweeps after thermalization.
@@ -106,18 +167,11 @@ pub struct EstimatorRun {
     pub reached: bool,
 }
 
-fn chains_for(b: LatticeBackend) -> u32 {
-    match b {
-        LatticeBackend::CpuFast | LatticeBackend::GpuFast => 32,
-        _ => 1,
-    }
-}
-
-fn bytes_per_spin(b: LatticeBackend) -> f64 {
-    match b {
-        LatticeBackend::Cpu => 1.0,
-        LatticeBackend::Gpu | LatticeBackend::Auto => 4.0,
-        LatticeBackend::CpuFast | LatticeBackend::GpuFast => 1.0 / 8.0,
+fn bytes_per_spin(kernel: &str, kind: &str) -> f64 {
+    match (kernel, kind) {
+        ("reference", "cpu") => 1.0,
+        ("reference", _) => 4.0,
+        _ => 1.0 / 8.0,
     }
 }
 
@@ -132,25 +186,28 @@ fn spec(
     ChainSpec::new(model, algorithm, chains, 1, Start::Hot)
 }
 
-fn throughput(a: &BenchArgs, backend: LatticeBackend, size: u32) -> Result<Throughput> {
-    let chains = chains_for(backend);
+fn throughput(a: &BenchArgs, backend: BenchBackend, size: u32, chains: u32) -> Result<Throughput> {
     let spec = spec(a.lattice, size, a.beta, a.algorithm, chains)?;
     let skip = |why: String| Throughput {
         backend: backend.name(),
+        ran: String::new(),
         size,
         chains,
         sweeps: 0,
         median: f64::NAN,
         min: f64::NAN,
         max: f64::NAN,
-        bytes_per_spin: bytes_per_spin(backend),
+        bytes_per_spin: f64::NAN,
         skipped: Some(why),
     };
-    let mut s = match backend::open(backend, spec, &mut |_| {}) {
+    let mut s = match backend::open(backend.device(), backend.kernel(), spec, &mut |_| {}) {
         Ok(s) => s,
-        Err(e @ (Error::DeviceLimit(_) | Error::NoAdapter(_))) => return Ok(skip(e.to_string())),
+        Err(e @ (Error::DeviceLimit(_) | Error::NoAdapter(_) | Error::InvalidParameter { .. })) => {
+            return Ok(skip(e.to_string()));
+        }
         Err(e) => return Err(e),
     };
+    let info = s.info();
     let updates = |n: u32| chains as f64 * spec.sites() as f64 * n as f64;
     s.advance(1, 0)?; // warm-up
     let mut n = 1u32;
@@ -172,26 +229,30 @@ fn throughput(a: &BenchArgs, backend: LatticeBackend, size: u32) -> Result<Throu
     rates.sort_by(|x, y| x.total_cmp(y));
     Ok(Throughput {
         backend: backend.name(),
+        ran: format!("{} {}", info.kind, info.kernel),
         size,
         chains,
         sweeps: n,
         median: rates[rates.len() / 2],
         min: rates[0],
         max: rates[rates.len() - 1],
-        bytes_per_spin: bytes_per_spin(backend),
+        bytes_per_spin: bytes_per_spin(&info.kernel, &info.kind),
         skipped: None,
     })
 }
 
-fn estimator(a: &BenchArgs, backend: LatticeBackend) -> Result<Option<EstimatorRun>> {
+fn estimator(a: &BenchArgs, backend: BenchBackend) -> Result<Option<EstimatorRun>> {
     let spec = spec(a.lattice, a.estimator_size, a.beta, a.algorithm, 32)?;
     let model = spec.model;
     let started = Instant::now();
-    let mut s = match backend::open(backend, spec, &mut |_| {}) {
+    let mut s = match backend::open(backend.device(), backend.kernel(), spec, &mut |_| {}) {
         Ok(s) => s,
-        Err(Error::DeviceLimit(_) | Error::NoAdapter(_)) => return Ok(None),
+        Err(Error::DeviceLimit(_) | Error::NoAdapter(_) | Error::InvalidParameter { .. }) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
+    let info = s.info();
     s.advance(500, 0)?;
     let mut counts = Vec::new();
     let mut chunk = 64u32;
@@ -203,6 +264,7 @@ fn estimator(a: &BenchArgs, backend: LatticeBackend) -> Result<Option<EstimatorR
         if (b.error <= a.target_error && b.reliable) || elapsed > a.max_seconds {
             return Ok(Some(EstimatorRun {
                 backend: backend.name(),
+                ran: format!("{} {}", info.kind, info.kernel),
                 seconds: elapsed,
                 sweeps: series.shape.n_time as u32,
                 energy_per_site: b.mean,
@@ -215,6 +277,18 @@ fn estimator(a: &BenchArgs, backend: LatticeBackend) -> Result<Option<EstimatorR
     }
 }
 
+/// Ratios of medians reported for each (size, chains): GPU over CPU per kernel, the packed
+/// kernels over the reference one, and the default path over the best explicit column.
+const RATIOS: [(&str, &str); 7] = [
+    ("gpu", "cpu"),
+    ("gpu-fast", "cpu-fast"),
+    ("gpu-sites", "cpu-sites"),
+    ("cpu-fast", "cpu"),
+    ("cpu-sites", "cpu"),
+    ("cpu-sites", "cpu-fast"),
+    ("gpu-sites", "gpu"),
+];
+
 /// `blockspin bench`.
 ///
 /// # Errors
@@ -226,17 +300,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "give at least one size and one backend",
         ));
     }
-    if a.backends.contains(&LatticeBackend::Auto) {
+    if a.chains.is_empty() || a.chains.contains(&0) {
         return Err(Error::invalid(
-            "--backends",
-            "name the backends: cpu, cpu-fast, gpu, gpu-fast",
+            "--chains",
+            "give one or more numbers of chains, each at least 1",
         ));
-    }
-    if !(a.min_seconds > 0.0 && a.min_seconds.is_finite()) {
-        return Err(Error::invalid("--min-seconds", "must be > 0"));
-    }
-    if !(a.target_error > 0.0 && a.target_error.is_finite()) {
-        return Err(Error::invalid("--target-error", "must be > 0"));
     }
     for &size in &a.sizes {
         Lattice::new(a.lattice, size)?;
@@ -253,25 +321,45 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     };
     let mut results = Vec::new();
     for &size in &a.sizes {
-        for &b in &a.backends {
-            note(&format!("timing {} at L = {size} ...", b.name()));
-            results.push(throughput(a, b, size)?);
+        for &chains in &a.chains {
+            for &b in &a.backends {
+                note(&format!(
+                    "timing {} at L = {size}, {chains} chains ...",
+                    b.name()
+                ));
+                results.push(throughput(a, b, size, chains)?);
+            }
         }
     }
-    let ratio = |size: u32, num: &str, den: &str| -> Option<f64> {
-        let get = |name: &str| {
-            results
-                .iter()
-                .find(|r| r.size == size && r.backend == name && r.skipped.is_none())
-                .map(|r| r.median)
-        };
-        Some(get(num)? / get(den)?)
+    let median = |size: u32, chains: u32, name: &str| {
+        results
+            .iter()
+            .find(|r| r.size == size && r.chains == chains && r.backend == name)
+            .filter(|r| r.skipped.is_none())
+            .map(|r| r.median)
     };
-    let ratios: Vec<serde_json::Value> = a
-        .sizes
-        .iter()
-        .map(|&l| json!({ "size": l, "gpu/cpu": ratio(l, "gpu", "cpu"), "gpu-fast/cpu-fast": ratio(l, "gpu-fast", "cpu-fast"), "gpu-fast/gpu": ratio(l, "gpu-fast", "gpu"), "cpu-fast/cpu": ratio(l, "cpu-fast", "cpu") }))
-        .collect();
+    let mut ratios: Vec<serde_json::Value> = Vec::new();
+    for &size in &a.sizes {
+        for &chains in &a.chains {
+            let mut row = json!({ "size": size, "chains": chains });
+            for (num, den) in RATIOS {
+                if let (Some(x), Some(y)) = (median(size, chains, num), median(size, chains, den)) {
+                    row[format!("{num}/{den}")] = json!(x / y);
+                }
+            }
+            // the default path against the fastest explicit column
+            let best = results
+                .iter()
+                .filter(|r| r.size == size && r.chains == chains && r.backend != "auto")
+                .filter(|r| r.skipped.is_none())
+                .max_by(|x, y| x.median.total_cmp(&y.median));
+            if let (Some(auto), Some(best)) = (median(size, chains, "auto"), best) {
+                row["auto/best"] = json!(auto / best.median);
+                row["best"] = json!(best.backend);
+            }
+            ratios.push(row);
+        }
+    }
     let mut estimators = Vec::new();
     if a.estimator_size > 0 {
         for &b in &a.backends {
@@ -299,33 +387,49 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .unwrap_or_else(|| "none".into())
     );
     println!(
-        "\n{:<10} {:>7} {:>7} {:>8} {:>12} {:>12} {:>12} {:>10}",
-        "backend", "L", "chains", "sweeps", "median", "min", "max", "bytes/spin"
+        "\n{:<10} {:<14} {:>7} {:>7} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "backend", "ran", "L", "chains", "sweeps", "median", "min", "max", "bytes/spin"
     );
     for r in &results {
         match &r.skipped {
-            Some(why) => println!("{:<10} {:>7} skipped: {why}", r.backend, r.size),
+            Some(why) => println!(
+                "{:<10} {:<14} {:>7} {:>7} skipped: {why}",
+                r.backend, "-", r.size, r.chains
+            ),
             None => println!(
-                "{:<10} {:>7} {:>7} {:>8} {:>12.4} {:>12.4} {:>12.4} {:>10.3}",
-                r.backend, r.size, r.chains, r.sweeps, r.median, r.min, r.max, r.bytes_per_spin
+                "{:<10} {:<14} {:>7} {:>7} {:>8} {:>10.4} {:>10.4} {:>10.4} {:>10.3}",
+                r.backend,
+                r.ran,
+                r.size,
+                r.chains,
+                r.sweeps,
+                r.median,
+                r.min,
+                r.max,
+                r.bytes_per_spin
             ),
         }
     }
     println!("(spin updates per ns)");
     for r in &ratios {
-        let show = |k: &str| {
-            r[k].as_f64()
-                .map(|x| format!("{x:.2}"))
-                .unwrap_or_else(|| "-".into())
-        };
-        println!(
-            "L = {}: gpu/cpu {}, gpu-fast/cpu-fast {}, gpu-fast/gpu {}, cpu-fast/cpu {}",
-            r["size"],
-            show("gpu/cpu"),
-            show("gpu-fast/cpu-fast"),
-            show("gpu-fast/gpu"),
-            show("cpu-fast/cpu")
-        );
+        let shown: Vec<String> = r
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| {
+                v.as_f64()
+                    .filter(|_| k.contains('/'))
+                    .map(|x| format!("{k} {x:.2}"))
+            })
+            .collect();
+        if !shown.is_empty() {
+            println!(
+                "L = {}, {} chains: {}",
+                r["size"],
+                r["chains"],
+                shown.join(", ")
+            );
+        }
     }
     if !estimators.is_empty() {
         println!(
@@ -334,8 +438,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         );
         for e in &estimators {
             println!(
-                "  {:<10} {:>8.2} s  ({} sweeps, e = {:.5} ± {:.5}, tau_int = {:.1}){}",
+                "  {:<10} {:<14} {:>8.2} s  ({} sweeps, e = {:.5} ± {:.5}, tau_int = {:.1}){}",
                 e.backend,
+                e.ran,
                 e.seconds,
                 e.sweeps,
                 e.energy_per_site,
@@ -352,7 +457,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let out = json!({
         "schema": "blockspin/bench/1",
         "version": env!("CARGO_PKG_VERSION"),
-        "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "repeats": a.repeats, "min_seconds": a.min_seconds,
+        "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "chains": a.chains, "repeats": a.repeats, "min_seconds": a.min_seconds,
                         "estimator_size": a.estimator_size, "target_error": a.target_error },
         "machine": { "cpu_threads": rayon::current_num_threads(), "gpu": gpu.as_ref().map(|g| json!({ "adapter": g.adapter_name, "api": g.api, "device_type": g.device_type })) },
         "throughput": results,
@@ -366,19 +471,27 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         })?;
     }
     if let Some(p) = &a.plot {
-        let curves: Vec<Curve> = a
-            .backends
-            .iter()
-            .map(|b| Curve {
-                label: b.name().to_string(),
-                points: results
+        let mut curves = Vec::new();
+        for &chains in &a.chains {
+            for b in &a.backends {
+                let points: Vec<(f64, f64)> = results
                     .iter()
-                    .filter(|r| r.backend == b.name() && r.skipped.is_none())
+                    .filter(|r| r.backend == b.name() && r.chains == chains)
+                    .filter(|r| r.skipped.is_none())
                     .map(|r| (r.size as f64, r.median))
-                    .collect(),
-            })
-            .filter(|c| !c.points.is_empty())
-            .collect();
+                    .collect();
+                if !points.is_empty() {
+                    curves.push(Curve {
+                        label: format!(
+                            "{} ({chains} chain{})",
+                            b.name(),
+                            if chains == 1 { "" } else { "s" }
+                        ),
+                        points,
+                    });
+                }
+            }
+        }
         log_log_png(
             p,
             (900, 600),

@@ -1,7 +1,7 @@
 //! `blockspin sample`: one sampling run from flags, or a grid of runs from a job file, with
 //! checkpoints that a resumed run continues bit for bit.
 
-use crate::backend::{self, BackendInfo, ChainSpec, LatticeBackend, Sampler, Start};
+use crate::backend::{self, BackendInfo, ChainSpec, Kernel, LatticeBackend, Sampler, Start};
 use crate::checkpoint::{Checkpoint, Current, Header};
 use crate::error::{Error, Result};
 use crate::exact::reference::{self, Reference};
@@ -70,10 +70,18 @@ pub struct SampleArgs {
     /// Initial configuration: hot (random) or cold (all bits 1) [default: hot].
     #[arg(long, value_enum)]
     pub start: Option<Start>,
-    /// auto: GPU if an adapter exists, else CPU; gpu / cpu: reference kernels (bit-identical);
-    /// gpu-fast / cpu-fast: multi-spin coded, 32 chains per word (bit-identical) [default: auto].
+    /// Device. auto: a hardware GPU if there is one, else the CPU (software adapters such as
+    /// lavapipe/llvmpipe only with gpu); cpu and gpu give bit-identical results for every
+    /// kernel; cpu-fast / gpu-fast are aliases of cpu / gpu with --kernel chains [default: auto].
     #[arg(long, value_enum)]
     pub backend: Option<LatticeBackend>,
+    /// State layout and update kernel. auto: sites on chain/square/cubic lattices, on the
+    /// triangular one chains from 32 chains and reference below; reference: one site at a
+    /// time; chains: 32 chains per word; sites: 32 sites of one chain per word. Kernels
+    /// draw different random streams (same distribution, not the same numbers); the one
+    /// that ran is recorded as parameters.kernel [default: auto].
+    #[arg(long, value_enum)]
+    pub kernel: Option<Kernel>,
     /// A job file (TOML): a grid over temperature/beta, size, field, coupling.
     #[arg(long)]
     pub job: Option<PathBuf>,
@@ -138,6 +146,10 @@ pub struct Parameters {
     pub start: Start,
     /// Backend requested.
     pub backend: LatticeBackend,
+    /// Kernel that runs (`auto` resolved when the job is planned, so a resumed or rerun
+    /// job draws the same random stream).
+    #[serde(default)]
+    pub kernel: Kernel,
 }
 
 /// One run's results (a whole `sample` file, or one point of a job).
@@ -280,6 +292,10 @@ impl SampleArgs {
             .backend
             .or(parse_enum(&f, "backend")?)
             .unwrap_or(LatticeBackend::Auto);
+        let kernel = self
+            .kernel
+            .or(parse_enum(&f, "kernel")?)
+            .unwrap_or(Kernel::Auto);
         let thermalize = self
             .thermalize
             .or(u32_key(&f, "thermalize")?)
@@ -370,6 +386,7 @@ impl SampleArgs {
                             seed,
                             start,
                             backend,
+                            kernel,
                         };
                         let job = Job::from_parameters(&p)?;
                         points.push(job.parameters);
@@ -429,11 +446,13 @@ impl Job {
         let model = Model::new(lattice, p.units, p.beta, p.coupling, p.field)?;
         let spec = ChainSpec::new(model, p.algorithm, p.chains, p.seed, p.start)?;
         let plan = RunPlan::new(p.thermalize, p.sweeps, p.measure_every)?;
+        let kernel = backend::resolve_kernel(p.backend, p.kernel, &spec)?;
         Ok(Job {
             spec,
             plan,
             parameters: Parameters {
                 sites: lattice.sites(),
+                kernel,
                 ..p.clone()
             },
         })
@@ -517,7 +536,7 @@ fn open(job: &Job, backend: LatticeBackend, quiet: bool) -> Result<Box<dyn Sampl
             eprintln!("{msg}");
         }
     };
-    backend::open(backend, job.spec, &mut notice)
+    backend::open(backend, job.parameters.kernel, job.spec, &mut notice)
 }
 
 fn sites_per_sweep(job: &Job) -> u64 {
@@ -572,10 +591,11 @@ fn format_table(r: &RunResults) -> String {
         p.field
     );
     s += &format!(
-        "backend: {} ({}, {}); {} chains x {} measurements (every {} sweeps) after {} thermalization sweeps; blocks of {} ({} blocks)\n\n",
+        "backend: {} ({}, {}), kernel {}; {} chains x {} measurements (every {} sweeps) after {} thermalization sweeps; blocks of {} ({} blocks)\n\n",
         b.kind,
         b.adapter,
         b.api,
+        b.kernel,
         p.chains,
         a.measurements_per_chain,
         p.measure_every,
@@ -850,7 +870,7 @@ fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance) ->
         for n in &names {
             write!(w, ",{n},{n}_error")?;
         }
-        writeln!(w, ",backend,adapter,api,version,git_revision")?;
+        writeln!(w, ",backend,kernel,adapter,api,version,git_revision")?;
         for p in points {
             let q = &p.parameters;
             write!(
@@ -876,8 +896,9 @@ fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance) ->
             let b = &p.backend;
             writeln!(
                 w,
-                ",{},{},{},{},{}",
+                ",{},{},{},{},{},{}",
                 csv_field(&b.kind),
+                csv_field(&b.kernel),
                 csv_field(&b.adapter),
                 csv_field(&b.api),
                 csv_field(&provenance.version),
@@ -1143,8 +1164,9 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     })
 }
 
-/// The stored plan with the flags a resume may change: sweeps, backend (within its
-/// family), outputs. Physical changes are refused.
+/// The stored plan with the flags a resume may change: sweeps, the device (every kernel is
+/// bit-identical on the CPU and the GPU), outputs. Physical changes and another kernel are
+/// refused.
 fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
     let mut plan = stored.clone();
     let physical = [
@@ -1188,7 +1210,7 @@ fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
             return Err(Error::invalid(
                 "--resume",
                 format!(
-                    "{flag} changes the physics of the checkpointed job; only --sweeps, --backend (within its family), outputs and checkpoint flags may change"
+                    "{flag} changes the physics of the checkpointed job; only --sweeps, --backend, outputs and checkpoint flags may change"
                 ),
             ));
         }
@@ -1197,16 +1219,39 @@ fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
         if let Some(s) = args.sweeps {
             p.sweeps = s;
         }
+        // checkpoints written before kernels were recorded ran the family of their backend
+        if p.kernel == Kernel::Auto {
+            p.kernel = match p.backend {
+                LatticeBackend::CpuFast | LatticeBackend::GpuFast => Kernel::Chains,
+                _ => Kernel::Reference,
+            };
+        }
         if let Some(b) = args.backend {
-            let fast =
-                |b: LatticeBackend| matches!(b, LatticeBackend::CpuFast | LatticeBackend::GpuFast);
-            if fast(b) != fast(p.backend) {
+            if matches!(b, LatticeBackend::CpuFast | LatticeBackend::GpuFast)
+                && p.kernel != Kernel::Chains
+            {
                 return Err(Error::invalid(
                     "--backend",
-                    "cannot switch between the reference (cpu/gpu) and multi-spin coded (cpu-fast/gpu-fast) families when resuming: their random streams differ",
+                    format!(
+                        "{} means --kernel chains but the checkpointed job runs the {} kernel; kernels draw different random streams, so a resumed job keeps its kernel (give --backend {})",
+                        b.name(),
+                        p.kernel,
+                        b.device().name()
+                    ),
                 ));
             }
             p.backend = b;
+        }
+        if let Some(k) = args.kernel {
+            if k != Kernel::Auto && k != p.kernel {
+                return Err(Error::invalid(
+                    "--kernel",
+                    format!(
+                        "the checkpointed job runs the {} kernel; kernels draw different random streams, so a resumed job keeps its kernel",
+                        p.kernel
+                    ),
+                ));
+            }
         }
         Job::from_parameters(p)?;
     }
@@ -1301,6 +1346,7 @@ mod tests {
             seed: 1,
             start: Start::Hot,
             backend: LatticeBackend::Cpu,
+            kernel: Kernel::Auto,
         };
         let job = Job::from_parameters(&p).unwrap();
         let (state, series) = host_memory_estimate(&job);

@@ -562,6 +562,7 @@ impl DbmSampler for CpuDbmSampler {
             kind: "cpu".into(),
             adapter: format!("{} threads", rayon::current_num_threads()),
             api: "rayon".into(),
+            kernel: String::new(),
         }
     }
 
@@ -774,6 +775,7 @@ impl DbmSampler for GpuDbmSampler {
             kind: "gpu".into(),
             adapter: self.ctx.adapter_name.clone(),
             api: self.ctx.api.clone(),
+            kernel: String::new(),
         }
     }
 
@@ -849,26 +851,12 @@ pub fn open(
     spec: DbmSpec,
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn DbmSampler>> {
-    use crate::backend::BackendChoice;
     let cpu_only = spec.level == Level::VisibleHidden && !model.deep.is_gaussian();
-    match backend {
-        BackendChoice::Cpu => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
-        BackendChoice::Auto if cpu_only => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
-        BackendChoice::Gpu => Ok(Box::new(GpuDbmSampler::new(
-            GpuContext::shared()?,
-            model,
-            r,
-            spec,
-        )?)),
-        BackendChoice::Auto => match GpuContext::shared() {
-            Ok(ctx) => Ok(Box::new(GpuDbmSampler::new(ctx, model, r, spec)?)),
-            Err(Error::NoAdapter(why)) => {
-                notice(&format!(
-                    "note: no GPU adapter found{why}; using the CPU backend"
-                ));
-                Ok(Box::new(CpuDbmSampler::new(model, r, spec)?))
-            }
-            Err(e) => Err(e),
-        },
+    if cpu_only {
+        return Ok(Box::new(CpuDbmSampler::new(model, r, spec)?));
+    }
+    match backend.context(notice)? {
+        Some(ctx) => Ok(Box::new(GpuDbmSampler::new(ctx, model, r, spec)?)),
+        None => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
     }
 }

@@ -69,19 +69,9 @@ impl Problem {
                 4096,
             )?))
         };
-        match self.backend {
-            BackendChoice::Cpu => Ok(cpu(table)),
-            BackendChoice::Gpu => gpu(GpuContext::shared()?, &table),
-            BackendChoice::Auto => match GpuContext::shared() {
-                Ok(ctx) => gpu(ctx, &table),
-                Err(Error::NoAdapter(why)) => {
-                    notice(&format!(
-                        "note: no GPU adapter found{why}; using the CPU backend"
-                    ));
-                    Ok(cpu(table))
-                }
-                Err(e) => Err(e),
-            },
+        match self.backend.context(notice)? {
+            Some(ctx) => gpu(ctx, &table),
+            None => Ok(cpu(table)),
         }
     }
 

@@ -75,6 +75,7 @@ impl BlockSampler for CpuBlockSampler {
             kind: "cpu".into(),
             adapter: format!("{} threads", rayon::current_num_threads()),
             api: "rayon".into(),
+            kernel: String::new(),
         }
     }
     fn draw(&mut self, first_config: u32, coarse: &[i8]) -> Result<Vec<u32>> {
@@ -191,6 +192,7 @@ impl BlockSampler for GpuBlockSampler {
             kind: "gpu".into(),
             adapter: self.ctx.adapter_name.clone(),
             api: self.ctx.api.clone(),
+            kernel: String::new(),
         }
     }
 

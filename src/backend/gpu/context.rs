@@ -227,6 +227,38 @@ impl GpuContext {
         }
     }
 
+    /// The context `--backend auto` uses: the selected adapter when it is a hardware GPU
+    /// (discrete, integrated or virtual), or the reason why there is none (no adapter, or
+    /// only a software one such as lavapipe or llvmpipe, which `--backend gpu` still uses).
+    ///
+    /// # Errors
+    /// [`Error::Gpu`] if a hardware adapter exists but cannot be opened.
+    pub fn hardware() -> Result<std::result::Result<Arc<Self>, String>> {
+        static VERDICT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let verdict = VERDICT.get_or_init(|| {
+            let inst = instance();
+            let list = adapters(&inst);
+            match choose(&list) {
+                Err(Error::NoAdapter(why)) => Some(format!("no GPU adapter found{why}")),
+                Err(e) => Some(e.to_string()),
+                Ok(i) => {
+                    let info = list[i].get_info();
+                    (info.device_type == wgpu::DeviceType::Cpu).then(|| {
+                        format!(
+                            "only a software GPU adapter was found ({}, {}), which runs only with --backend gpu",
+                            info.name,
+                            api_name(info.backend)
+                        )
+                    })
+                }
+            }
+        });
+        match verdict {
+            Some(why) => Ok(Err(why.clone())),
+            None => Self::shared().map(Ok),
+        }
+    }
+
     /// Returns the first error wgpu reported since the last call, if any.
     pub fn take_error(&self) -> Result<()> {
         let mut v = self

@@ -539,6 +539,12 @@ impl Sampler for GpuSampler {
             kind: "gpu".into(),
             adapter: self.ctx.adapter_name.clone(),
             api,
+            kernel: match self.layout {
+                Layout::PerSite | Layout::RowPacked { .. } => "reference",
+                Layout::ChainPacked => "chains",
+                Layout::SitePacked => "sites",
+            }
+            .into(),
         }
     }
 
