@@ -1,6 +1,8 @@
 //! Throughput of one heat-bath sweep of the 2D Ising model, per kernel family:
-//! CPU reference loop, CPU threaded path, CPU multi-spin coded (32 chains), GPU reference
-//! kernel (per-site and row-packed layouts), GPU multi-spin coded kernel. Reported as spin updates (elements) per second.
+//! CPU reference loop, CPU threaded path, CPU sites-packed kernel (one lattice; scalar and
+//! SIMD paths), CPU chains-packed kernel (32 chains), GPU reference kernel (per-site and
+//! row-packed layouts), GPU sites- and chains-packed kernels. Reported as spin updates
+//! (elements) per second.
 //! GPU timings wrap `advance`, which waits on `device.poll`.
 //!
 //! `cargo bench --bench sweeps` (add `-- --quick` for a short run).
@@ -8,6 +10,7 @@
 use blockspin::backend::cpu::{CpuSampler, Mode};
 use blockspin::backend::gpu::{GpuContext, GpuSampler, Layout};
 use blockspin::backend::packed::PackedCpuSampler;
+use blockspin::backend::sites::{Simd, SitesCpuSampler};
 use blockspin::backend::{ChainSpec, Sampler, Start};
 use blockspin::lattice::{Lattice, LatticeKind};
 use blockspin::model::{Algorithm, Model, Units};
@@ -45,7 +48,21 @@ fn sweeps(c: &mut Criterion) {
                 b.iter_custom(|n| timed(&mut s, n))
             });
         }
+        // sites-packed: 32 sites of the one lattice per word
+        for (name, simd) in [
+            ("cpu-sites-scalar", Simd::Scalar),
+            ("cpu-sites", Simd::Wide),
+        ] {
+            let mut s = SitesCpuSampler::with_simd(spec, simd).unwrap();
+            group.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
+        }
         if let Some(ctx) = &gpu {
+            let mut s = GpuSampler::new_sites(ctx.clone(), spec).unwrap();
+            group.bench_function(BenchmarkId::new("gpu-sites", size), |b| {
+                b.iter_custom(|n| timed(&mut s, n))
+            });
             let mut s = GpuSampler::new(ctx.clone(), spec).unwrap();
             group.bench_function(BenchmarkId::new("gpu", size), |b| {
                 b.iter_custom(|n| timed(&mut s, n))

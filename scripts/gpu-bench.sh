@@ -7,7 +7,7 @@
 #     *.deb            optional: Debian's libvulkan1 (apt-get download libvulkan1), used when the
 #                      machine has no Vulkan loader
 #
-# Checks that the multi-spin coded GPU kernel equals the CPU one bit for bit, then runs
+# Checks that every GPU kernel (reference, chains, sites) equals its CPU twin bit for bit, then runs
 # `blockspin bench` for L = 4096 ... 65536 (sizes that exceed the device's limits are
 # reported as skipped), printing a table in well under 5 minutes. Record the output in
 # BENCHMARKS.md with the card's name.
@@ -48,24 +48,32 @@ export NODEVICE_SELECT=1
 "$bin" info
 echo
 
-# 1. bit-exactness of the multi-spin coded kernels (and of the reference ones)
-for pair in "gpu-fast cpu-fast" "gpu cpu"; do
-    set -- $pair
-    for b in "$1" "$2"; do
-        "$bin" sample --lattice square --size 128 --beta 0.44 --sweeps 40 --thermalize 0 --chains 64 \
-            --backend "$b" --quiet --save-state "$work/$b.npy" >/dev/null
+# 1. bit-exactness of every kernel, GPU against CPU (the sites kernel also on one large
+#    lattice and on rows with a padded last word)
+check() { # name, then sample flags
+    local name=$1
+    shift
+    for device in gpu cpu; do
+        "$bin" sample "$@" --backend "$device" --quiet --save-state "$work/$name-$device.npy" >/dev/null
     done
-    if cmp -s "$work/$1.npy" "$work/$2.npy"; then
-        echo "bit-exact: $1 == $2 (L = 128, 64 chains, 40 sweeps)"
+    if cmp -s "$work/$name-gpu.npy" "$work/$name-cpu.npy"; then
+        echo "bit-exact: gpu == cpu, $name"
     else
-        echo "gpu-bench: $1 and $2 differ" >&2
+        echo "gpu-bench: gpu and cpu differ, $name" >&2
         exit 1
     fi
-done
+}
+common=(--lattice square --beta 0.44 --thermalize 0)
+check "reference L=128 64 chains" "${common[@]}" --size 128 --sweeps 40 --chains 64 --kernel reference
+check "chains L=128 64 chains" "${common[@]}" --size 128 --sweeps 40 --chains 64 --kernel chains
+check "sites L=130 3 chains" "${common[@]}" --size 130 --sweeps 40 --chains 3 --kernel sites
+check "sites L=4096 1 chain" "${common[@]}" --size 4096 --sweeps 20 --chains 1 --kernel sites
+check "sites cubic L=64 metropolis" --lattice cubic --beta 0.22 --thermalize 0 --size 64 --sweeps 20 --chains 1 --kernel sites --algorithm metropolis
 echo
 
-# 2. throughput, L = 4096 ... 65536, and time to a target error at L = 256
+# 2. throughput of one lattice, L = 4096 ... 65536, every kernel and the default path;
+#    time to a target error at L = 256
 timeout 270 "$bin" bench --lattice square --algorithm heat-bath --sizes ${BENCH_SIZES:-4096,8192,16384,32768,65536} \
-    --backends cpu,cpu-fast,gpu,gpu-fast --repeats 3 --min-seconds 0.3 \
+    --backends cpu-sites,gpu,gpu-fast,gpu-sites,auto --chains 1 --repeats 3 --min-seconds 0.3 \
     --estimator-size 256 --target-error 0.001 --max-seconds 20 \
     --output "${BENCH_JSON:-bench-gpu.json}" --quiet

@@ -643,8 +643,10 @@ impl Sampler for SitesCpuSampler {
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
         check_sweep_budget(self.sweep, sweeps)?;
         let threads = rayon::current_num_threads() as u32;
-        // many chains of modest size: one task per chain for the whole call
-        let out = if self.spec.chains >= threads && self.layout.chain_words() <= 1 << 16 {
+        // one task per chain for the whole call: many chains of modest size, or chains so
+        // small (≤ 1024 words per colour) that splitting a colour costs more than it saves
+        let words = self.layout.chain_words();
+        let out = if words <= 1 << 10 || (self.spec.chains >= threads && words <= 1 << 16) {
             self.advance_chain_parallel(sweeps, measure_every)
         } else {
             let mut out = Vec::new();

@@ -57,9 +57,12 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     }
     if !adapters.is_empty() {
         println!(
-            "(* = used by --backend gpu/auto; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)"
+            "(* = used by --backend gpu, and by --backend auto unless it is a software (cpu) adapter; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)"
         );
     }
-    println!("cpu backend: {threads} threads");
+    println!(
+        "cpu backend: {threads} threads; sites kernel: {}",
+        crate::backend::sites::Simd::detect().name()
+    );
     Ok(())
 }

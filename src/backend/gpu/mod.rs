@@ -171,14 +171,19 @@ impl StatePlan {
             Layout::PerSite | Layout::ChainPacked | Layout::SitePacked => {
                 if bytes > binding {
                     return Err(Error::DeviceLimit(format!(
-                        "the lattice state needs {} ({}) but the adapter's {limit_name} is {}; use fewer --chains, a smaller --size, or --backend cpu",
+                        "the lattice state needs {} ({}) but the adapter's {limit_name} is {}; use {}fewer --chains, a smaller --size, or --backend cpu",
                         human(bytes),
                         match layout {
                             Layout::PerSite => "a 4-byte word per site and chain",
                             Layout::ChainPacked => "a 4-byte word per site and group of 32 chains",
                             _ => "one bit per site, rows of each colour padded to 32 sites",
                         },
-                        human(binding)
+                        human(binding),
+                        if layout == Layout::SitePacked {
+                            "--kernel reference (row-packed over up to four bindings), "
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 Ok(StatePlan {
