@@ -202,21 +202,91 @@ impl fmt::Display for Kernel {
     }
 }
 
-/// Chains from which the chains-packed kernel beats the reference one on the triangular
-/// lattice (BENCHMARKS.md, "Choosing the kernel").
-pub const CHAINS_KERNEL_MIN_CHAINS: u32 = 32;
+/// Where a run's kernel will execute, for the automatic choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU backend with this many threads.
+    Cpu {
+        /// rayon threads.
+        threads: u32,
+    },
+    /// A GPU (hardware or software).
+    Gpu,
+}
 
-/// What `--kernel auto` runs: the sites-packed kernel on bipartite lattices (the fastest
-/// measured for every size and number of chains, on the CPU and on the software GPU
-/// adapter), otherwise (triangular) the chains-packed kernel from
-/// [`CHAINS_KERNEL_MIN_CHAINS`] chains and the reference kernel below.
-pub fn auto_kernel(spec: &ChainSpec) -> Kernel {
-    if sites::SiteLayout::supports(spec.model.lattice.kind()) {
-        Kernel::Sites
-    } else if spec.chains >= CHAINS_KERNEL_MIN_CHAINS {
-        Kernel::Chains
-    } else {
-        Kernel::Reference
+impl Device {
+    /// The device `backend` runs on: `auto` is a GPU only when a hardware adapter exists
+    /// ([`gpu::GpuContext::hardware_verdict`]).
+    pub fn of(backend: LatticeBackend) -> Device {
+        let cpu = Device::Cpu {
+            threads: rayon::current_num_threads() as u32,
+        };
+        match backend.device() {
+            BackendChoice::Cpu => cpu,
+            BackendChoice::Gpu => Device::Gpu,
+            BackendChoice::Auto => match gpu::GpuContext::hardware_verdict() {
+                Ok(()) => Device::Gpu,
+                Err(_) => cpu,
+            },
+        }
+    }
+}
+
+/// Measured speed of one CPU thread on full 32-lane words (BENCHMARKS.md, "Choosing the
+/// kernel"): site words of the sites kernel, site words of the chains kernel, and the
+/// reference kernel, in spin updates per ns.
+pub const CPU_SITES_WORD_RATE: f64 = 1.0;
+/// See [`CPU_SITES_WORD_RATE`].
+pub const CPU_CHAINS_WORD_RATE: f64 = 0.8;
+/// See [`CPU_SITES_WORD_RATE`].
+pub const CPU_REFERENCE_RATE: f64 = 0.075;
+
+/// What `--kernel auto` runs: the kernel with the highest predicted throughput on `device`
+/// for this lattice and number of chains. A packed kernel's throughput is its measured
+/// per-word rate × the fraction of its 32 lanes that hold spins (sites: L/2 sites of a
+/// colour-row in ⌈L/64⌉ words; chains: the chains in ⌈chains/32⌉ words) × the threads it
+/// keeps busy (a chain or word group per task when they are small, else every thread).
+/// The sites kernel needs a bipartite lattice. On a GPU (not measured on hardware: no
+/// device was available) the kernel with the larger lane fraction wins, and on the
+/// triangular lattice the chains kernel from 8 chains. Where a kernel does not apply or is
+/// slower in every measured case (the reference kernel on bipartite lattices) it is not
+/// considered.
+pub fn auto_kernel(spec: &ChainSpec, device: Device) -> Kernel {
+    let lat = spec.model.lattice;
+    let chains = spec.chains as f64;
+    let n = lat.size() as f64 / 2.0;
+    let site_lanes = n / (32.0 * (n / 32.0).ceil());
+    let groups = (chains / 32.0).ceil();
+    let chain_lanes = chains / (32.0 * groups);
+    let sites_ok = sites::SiteLayout::supports(lat.kind());
+    let (sites, packed, reference) = match device {
+        Device::Gpu => (site_lanes, chain_lanes, 0.25),
+        Device::Cpu { threads } => {
+            let t = threads.max(1) as f64;
+            let colour_words = lat.rows() as f64 * (n / 32.0).ceil();
+            let sites_tasks = if colour_words <= 1024.0 {
+                chains.min(t)
+            } else {
+                t
+            };
+            let chains_tasks = if groups >= t || lat.sites() <= 4096 {
+                groups.min(t)
+            } else {
+                t
+            };
+            (
+                CPU_SITES_WORD_RATE * site_lanes * sites_tasks,
+                CPU_CHAINS_WORD_RATE * chain_lanes * chains_tasks,
+                CPU_REFERENCE_RATE * t,
+            )
+        }
+    };
+    // bipartite lattices: the better packed kernel (the sites kernel beat the reference
+    // one in every case measured); triangular: chains against reference
+    match (sites_ok, sites >= packed, packed >= reference) {
+        (true, true, _) => Kernel::Sites,
+        (true, false, _) | (false, _, true) => Kernel::Chains,
+        (false, _, false) => Kernel::Reference,
     }
 }
 
@@ -240,7 +310,7 @@ pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec)
                 ),
             ));
         }
-        (_, Kernel::Auto) => auto_kernel(spec),
+        (_, Kernel::Auto) => auto_kernel(spec, Device::of(backend)),
         (_, k) => k,
     };
     if kernel == Kernel::Sites {
@@ -300,7 +370,8 @@ impl BackendChoice {
     }
 
     /// The GPU context of this choice, or `None` for the CPU: `gpu` opens the adapter wgpu
-    /// selects (failing without one), `auto` only a hardware GPU ([`gpu::GpuContext::hardware`])
+    /// selects (failing without one), `auto` only a hardware GPU
+    /// ([`gpu::GpuContext::hardware_verdict`])
     /// and otherwise tells `notice` why it runs on the CPU.
     ///
     /// # Errors
@@ -312,8 +383,8 @@ impl BackendChoice {
         match self {
             BackendChoice::Cpu => Ok(None),
             BackendChoice::Gpu => gpu::GpuContext::shared().map(Some),
-            BackendChoice::Auto => match gpu::GpuContext::hardware()? {
-                Ok(ctx) => Ok(Some(ctx)),
+            BackendChoice::Auto => match gpu::GpuContext::hardware_verdict() {
+                Ok(()) => gpu::GpuContext::shared().map(Some),
                 Err(why) => {
                     notice(&format!("note: {why}; using the CPU backend"));
                     Ok(None)
@@ -367,4 +438,87 @@ pub(crate) fn check_sweep_budget(done: u32, sweeps: u32) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::{Lattice, LatticeKind};
+    use crate::model::{Algorithm, Model, Units};
+
+    fn spec(kind: LatticeKind, size: u32, chains: u32) -> ChainSpec {
+        let model = Model::new(
+            Lattice::new(kind, size).unwrap(),
+            Units::Spin,
+            0.4,
+            1.0,
+            0.0,
+        )
+        .unwrap();
+        ChainSpec::new(model, Algorithm::HeatBath, chains, 1, Start::Hot).unwrap()
+    }
+
+    /// The automatic choice on a 2-thread CPU reproduces the winners measured in
+    /// BENCHMARKS.md ("Choosing the kernel").
+    #[test]
+    fn auto_kernel_follows_the_measurements() {
+        let cpu = Device::Cpu { threads: 2 };
+        for (kind, size, chains, want) in [
+            (LatticeKind::Square, 4096, 1, Kernel::Sites),
+            (LatticeKind::Square, 1024, 2, Kernel::Sites),
+            (LatticeKind::Square, 1024, 32, Kernel::Sites),
+            (LatticeKind::Square, 32, 16, Kernel::Sites),
+            (LatticeKind::Square, 32, 32, Kernel::Sites),
+            (LatticeKind::Square, 32, 64, Kernel::Chains),
+            (LatticeKind::Square, 16, 16, Kernel::Sites),
+            (LatticeKind::Square, 16, 32, Kernel::Chains),
+            (LatticeKind::Square, 8, 32, Kernel::Chains),
+            (LatticeKind::Cubic, 16, 8, Kernel::Sites),
+            (LatticeKind::Cubic, 16, 32, Kernel::Chains),
+            (LatticeKind::Chain, 4096, 1, Kernel::Sites),
+            (LatticeKind::Triangular, 33, 4, Kernel::Reference),
+            (LatticeKind::Triangular, 33, 8, Kernel::Chains),
+            (LatticeKind::Triangular, 99, 32, Kernel::Chains),
+        ] {
+            assert_eq!(
+                auto_kernel(&spec(kind, size, chains), cpu),
+                want,
+                "{kind} L={size} {chains} chains"
+            );
+        }
+        assert_eq!(
+            auto_kernel(&spec(LatticeKind::Square, 16, 32), Device::Gpu),
+            Kernel::Chains
+        );
+        assert_eq!(
+            auto_kernel(&spec(LatticeKind::Square, 64, 32), Device::Gpu),
+            Kernel::Sites
+        );
+        assert_eq!(
+            auto_kernel(&spec(LatticeKind::Triangular, 9, 4), Device::Gpu),
+            Kernel::Reference
+        );
+    }
+
+    #[test]
+    fn kernel_aliases_and_refusals() {
+        let tri = spec(LatticeKind::Triangular, 9, 4);
+        let sq = spec(LatticeKind::Square, 8, 4);
+        assert_eq!(
+            resolve_kernel(LatticeBackend::CpuFast, Kernel::Auto, &sq).unwrap(),
+            Kernel::Chains
+        );
+        assert_eq!(
+            resolve_kernel(LatticeBackend::Cpu, Kernel::Reference, &sq).unwrap(),
+            Kernel::Reference
+        );
+        for (b, k, s) in [
+            (LatticeBackend::Cpu, Kernel::Sites, &tri),
+            (LatticeBackend::GpuFast, Kernel::Sites, &sq),
+            (LatticeBackend::CpuFast, Kernel::Reference, &sq),
+        ] {
+            let e = resolve_kernel(b, k, s).unwrap_err();
+            assert!(e.to_string().contains("--kernel"), "{e}");
+        }
+    }
 }

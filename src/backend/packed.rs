@@ -20,12 +20,12 @@
 //! bit-identical; they are a different random stream from the reference kernels, so packed
 //! and reference runs agree statistically, not bit for bit.
 
-use super::lanes::{ByteCounts, ClassMasks, PlaneTables, lazy_flips, neighbour_count};
+use super::lanes::{ByteCounts, Lanes, PlaneTables, Simd, WIDE_WORDS, decide};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
 use crate::model::{Counts, Trig, add_signed};
-use crate::rng::{philox4x32_10, seed_key};
+use crate::rng::seed_key;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -33,29 +33,6 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 pub const LANES: u32 = 32;
 /// Counter purpose of the random planes (plane group in bits 8…).
 pub const PURPOSE_PACKED: u32 = 0x10;
-
-/// The flip mask of the 32 chains of word group `group` at `site` (bits `b`, neighbour
-/// words `neighbours`): the lazy bit-plane decision of [`crate::backend::lanes`] with plane
-/// group g = `philox4x32_10([site, sweep, group, 0x10 | g << 8], seed)` (twin of
-/// `update_packed` and `lazy_flips` in planes.wgsl).
-#[inline(always)]
-pub fn packed_flips(
-    t: &PlaneTables,
-    b: u32,
-    neighbours: &[u32],
-    key: [u32; 2],
-    site: u32,
-    sweep: u32,
-    group: u32,
-) -> u32 {
-    let classes = ClassMasks::new(b, neighbour_count(neighbours));
-    lazy_flips(
-        t,
-        |tab| classes.select(tab),
-        !0,
-        |g| philox4x32_10([site, sweep, group, PURPOSE_PACKED | g << 8], key),
-    )
-}
 
 /// Packs chain-major bits (chains × N) into groups of 32 chains (groups × N words).
 pub fn pack(bits: &[u8], chains: usize, n: usize) -> Vec<u32> {
@@ -132,7 +109,115 @@ fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32]) -> [Counts; LAN
     out
 }
 
-/// The packed CPU sampler (rayon over word groups and blocks of rows).
+/// One colour update of rows of one word group (twin of `update_packed`).
+#[derive(Clone, Copy)]
+struct Update<'a> {
+    lat: Lattice,
+    tables: &'a PlaneTables,
+    key: [u32; 2],
+    sweep: u32,
+    colour: u32,
+    group: u32,
+}
+
+impl Update<'_> {
+    /// The sites of the colour in `rows`, `N` site words decided at a time (batches run
+    /// across rows, so small lattices fill them too).
+    #[inline(always)]
+    fn rows<const N: usize>(&self, words: &[AtomicU32], rows: std::ops::Range<u32>) {
+        let lat = self.lat;
+        let l = lat.size();
+        let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
+        let ld = |i: u32| words[i as usize].load(Relaxed);
+        let mut sites = [0u32; N];
+        let mut b = [0u32; N];
+        let mut nb = [Lanes([0u32; N]); 6];
+        let mut filled = 0;
+        for r in rows {
+            let row = lat.row(r);
+            let first = lat.colour_offset(self.colour, row.y, row.z);
+            for x in (first..l).step_by(lat.colours() as usize) {
+                // neighbour words from the row geometry (as update_packed.wgsl)
+                let xp = if x + 1 == l { 0 } else { x + 1 };
+                let xm = if x == 0 { l - 1 } else { x - 1 };
+                let mut nw = [ld(row.base + xp), ld(row.base + xm), 0, 0, 0, 0];
+                if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
+                    nw[2] = ld(p + x);
+                    nw[3] = ld(m + x);
+                    if triangular {
+                        nw[4] = ld(m + xp);
+                        nw[5] = ld(p + xm);
+                    }
+                }
+                if let (Some(p), Some(m)) = (row.z_plus, row.z_minus) {
+                    nw[4] = ld(p + x);
+                    nw[5] = ld(m + x);
+                }
+                for (slot, &w) in nb.iter_mut().zip(&nw) {
+                    slot.0[filled] = w;
+                }
+                sites[filled] = row.base + x;
+                b[filled] = ld(row.base + x);
+                filled += 1;
+                if filled == N {
+                    self.flush(words, &sites, b, &nb, N);
+                    filled = 0;
+                }
+            }
+        }
+        if filled > 0 {
+            self.flush(words, &sites, b, &nb, filled);
+        }
+    }
+
+    /// Decides the first `filled` words of a batch and stores them.
+    #[inline(always)]
+    fn flush<const N: usize>(
+        &self,
+        words: &[AtomicU32],
+        sites: &[u32; N],
+        b: [u32; N],
+        nb: &[Lanes<N>; 6],
+        filled: usize,
+    ) {
+        let z = self.lat.coordination() as usize;
+        let valid = std::array::from_fn(|i| if i < filled { !0 } else { 0 });
+        let flips = decide(
+            self.tables,
+            self.key,
+            self.sweep,
+            PURPOSE_PACKED,
+            b,
+            &nb[..z],
+            valid,
+            *sites,
+            [self.group; N],
+        );
+        for i in 0..filled {
+            words[sites[i] as usize].store(b[i] ^ flips[i], Relaxed);
+        }
+    }
+
+    fn run(&self, simd: Simd, words: &[AtomicU32], rows: std::ops::Range<u32>) {
+        match simd {
+            Simd::Scalar => self.rows::<1>(words, rows),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Simd::available yields Wide only where AVX2 was detected.
+            Simd::Wide => unsafe { self.rows_avx2(words, rows) },
+            #[cfg(not(target_arch = "x86_64"))]
+            Simd::Wide => self.rows::<WIDE_WORDS>(words, rows),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn rows_avx2(&self, words: &[AtomicU32], rows: std::ops::Range<u32>) {
+        self.rows::<WIDE_WORDS>(words, rows)
+    }
+}
+
+/// The packed CPU sampler: rayon over word groups (each through all sweeps) or over blocks
+/// of rows, SIMD over site words where the CPU has it.
 pub struct PackedCpuSampler {
     spec: ChainSpec,
     key: [u32; 2],
@@ -140,6 +225,7 @@ pub struct PackedCpuSampler {
     words: Vec<AtomicU32>,
     trig: Trig,
     sweep: u32,
+    simd: Simd,
 }
 
 impl PackedCpuSampler {
@@ -148,6 +234,15 @@ impl PackedCpuSampler {
     /// # Errors
     /// None at present; the signature matches the other backends'.
     pub fn new(spec: ChainSpec) -> Result<Self> {
+        Self::with_simd(spec, Simd::detect())
+    }
+
+    /// As [`PackedCpuSampler::new`] with a given instruction set (a set this CPU lacks falls
+    /// back to the scalar path).
+    ///
+    /// # Errors
+    /// As [`PackedCpuSampler::new`].
+    pub fn with_simd(spec: ChainSpec, simd: Simd) -> Result<Self> {
         let n = spec.sites();
         let words = pack(&initial_configuration(&spec), spec.chains as usize, n)
             .into_iter()
@@ -163,6 +258,7 @@ impl PackedCpuSampler {
             spec,
             words,
             sweep: 0,
+            simd: Simd::available(simd),
         })
     }
 
@@ -170,7 +266,19 @@ impl PackedCpuSampler {
         self.spec.chains.div_ceil(LANES)
     }
 
-    fn sweep_once(&self, sweep: u32) {
+    fn update(&self, sweep: u32, colour: u32, group: u32) -> Update<'_> {
+        Update {
+            lat: self.spec.model.lattice,
+            tables: &self.table,
+            key: self.key,
+            sweep,
+            colour,
+            group,
+        }
+    }
+
+    /// One sweep of every group, each colour split into blocks of rows.
+    fn sweep_blocks(&self, sweep: u32) {
         let lat = self.spec.model.lattice;
         let n = lat.sites() as usize;
         let groups = self.groups();
@@ -179,44 +287,49 @@ impl PackedCpuSampler {
             .div_ceil(groups)
             .clamp(1, rows);
         let per_block = rows.div_ceil(blocks);
-        let z = lat.coordination() as usize;
         for colour in 0..lat.colours() {
             (0..groups * blocks).into_par_iter().for_each(|task| {
                 let g = task / blocks;
                 let words = &self.words[g as usize * n..(g as usize + 1) * n];
-                let ld = |i: u32| words[i as usize].load(Relaxed);
                 let r0 = (task % blocks) * per_block;
-                let l = lat.size();
-                let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
-                for r in r0..(r0 + per_block).min(rows) {
-                    let row = lat.row(r);
-                    let first = lat.colour_offset(colour, row.y, row.z);
-                    for x in (first..l).step_by(lat.colours() as usize) {
-                        // neighbour words from the row geometry (as update_packed.wgsl)
-                        let xp = if x + 1 == l { 0 } else { x + 1 };
-                        let xm = if x == 0 { l - 1 } else { x - 1 };
-                        let mut nw = [ld(row.base + xp), ld(row.base + xm), 0, 0, 0, 0];
-                        if let (Some(p), Some(m)) = (row.y_plus, row.y_minus) {
-                            nw[2] = ld(p + x);
-                            nw[3] = ld(m + x);
-                            if triangular {
-                                nw[4] = ld(m + xp);
-                                nw[5] = ld(p + xm);
-                            }
-                        }
-                        if let (Some(p), Some(m)) = (row.z_plus, row.z_minus) {
-                            nw[4] = ld(p + x);
-                            nw[5] = ld(m + x);
-                        }
-                        let site = row.base + x;
-                        let b = ld(site);
-                        let flips =
-                            packed_flips(&self.table, b, &nw[..z], self.key, site, sweep, g);
-                        words[site as usize].store(b ^ flips, Relaxed);
-                    }
-                }
+                self.update(sweep, colour, g)
+                    .run(self.simd, words, r0..(r0 + per_block).min(rows));
             });
         }
+    }
+
+    /// Every group through `sweeps` sweeps on its own task (no synchronisation between
+    /// colours), measuring every `every`-th; measurement-major like [`Sampler::advance`].
+    fn advance_group_parallel(&self, sweeps: u32, every: u32) -> Vec<Counts> {
+        let lat = self.spec.model.lattice;
+        let n = lat.sites() as usize;
+        let first = self.sweep;
+        let per_group: Vec<Vec<[Counts; LANES as usize]>> = (0..self.groups())
+            .into_par_iter()
+            .map(|g| {
+                let words = &self.words[g as usize * n..(g as usize + 1) * n];
+                let mut out = Vec::new();
+                for i in 0..sweeps {
+                    for colour in 0..lat.colours() {
+                        self.update(first + i, colour, g)
+                            .run(self.simd, words, 0..lat.rows());
+                    }
+                    if every > 0 && (i + 1) % every == 0 {
+                        out.push(group_counts(&lat, &self.trig, words));
+                    }
+                }
+                out
+            })
+            .collect();
+        let m = per_group.first().map_or(0, Vec::len);
+        (0..m)
+            .flat_map(|k| {
+                per_group
+                    .iter()
+                    .flat_map(move |g| g[k])
+                    .take(self.spec.chains as usize)
+            })
+            .collect()
     }
 
     fn measure(&self) -> Vec<Counts> {
@@ -236,7 +349,10 @@ impl Sampler for PackedCpuSampler {
         BackendInfo {
             kind: "cpu".into(),
             adapter: format!("{} threads", rayon::current_num_threads()),
-            api: "rayon, multi-spin coded (32 chains per word)".into(),
+            api: format!(
+                "rayon, multi-spin coded (32 chains per word), {}",
+                self.simd.name()
+            ),
             kernel: "chains".into(),
         }
     }
@@ -247,14 +363,20 @@ impl Sampler for PackedCpuSampler {
 
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
         check_sweep_budget(self.sweep, sweeps)?;
-        let mut out = Vec::new();
-        for i in 1..=sweeps {
-            self.sweep_once(self.sweep);
-            self.sweep += 1;
-            if measure_every > 0 && i % measure_every == 0 {
-                out.extend(self.measure());
+        let threads = rayon::current_num_threads() as u32;
+        let out = if self.groups() >= threads || self.spec.sites() <= 4096 {
+            self.advance_group_parallel(sweeps, measure_every)
+        } else {
+            let mut out = Vec::new();
+            for i in 1..=sweeps {
+                self.sweep_blocks(self.sweep + i - 1);
+                if measure_every > 0 && i % measure_every == 0 {
+                    out.extend(self.measure());
+                }
             }
-        }
+            out
+        };
+        self.sweep += sweeps;
         Ok(out)
     }
 
@@ -280,6 +402,29 @@ impl Sampler for PackedCpuSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scalar_and_simd_paths_agree() {
+        use crate::backend::Start;
+        use crate::lattice::LatticeKind;
+        use crate::model::{Algorithm, Model, Units};
+        for (kind, size, chains) in [
+            (LatticeKind::Chain, 10, 40),
+            (LatticeKind::Square, 6, 33),
+            (LatticeKind::Triangular, 9, 64),
+            (LatticeKind::Cubic, 4, 32),
+        ] {
+            let lat = Lattice::new(kind, size).unwrap();
+            let model = Model::new(lat, Units::Spin, 0.5, 1.0, -0.2).unwrap();
+            let spec = ChainSpec::new(model, Algorithm::HeatBath, chains, 8, Start::Hot).unwrap();
+            let mut runs = [Simd::Scalar, Simd::Wide].map(|simd| {
+                let mut s = PackedCpuSampler::with_simd(spec, simd).unwrap();
+                (s.advance(6, 3).unwrap(), s.configurations().unwrap())
+            });
+            let wide = runs[1].clone();
+            assert_eq!(std::mem::take(&mut runs[0]), wide, "{kind}");
+        }
+    }
 
     #[test]
     fn pack_round_trip() {

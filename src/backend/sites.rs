@@ -30,9 +30,8 @@
 //! sums weight each row's popcount, and the x Fourier sums come from bit-sliced per-column
 //! counters accumulated over rows.
 
-use super::lanes::{
-    ByteCounts, ClassMasks, Lanes, PlaneTables, lazy_flips, neighbour_count, philox_lanes,
-};
+pub use super::lanes::Simd;
+use super::lanes::{ByteCounts, Lanes, PlaneTables, WIDE_WORDS, decide};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{Lattice, LatticeKind};
@@ -226,47 +225,6 @@ impl SiteLayout {
     }
 }
 
-/// How the CPU update runs: one 32-bit word at a time, or eight words at once (SIMD).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Simd {
-    /// One 32-bit word at a time (the GPU's structure).
-    Scalar,
-    /// Eight words at once: AVX2 on x86-64 (detected at run time), NEON on aarch64.
-    Wide,
-}
-
-/// Words the wide path updates together.
-pub const WIDE_WORDS: usize = 8;
-
-impl Simd {
-    /// The widest path this CPU supports (runtime detection). AVX-512 is not used: on the
-    /// development machine (Sapphire Rapids) the same code compiled for it ran 30 % slower
-    /// than for AVX2.
-    pub fn detect() -> Simd {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Simd::Wide;
-            }
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            return Simd::Wide;
-        }
-        #[allow(unreachable_code)]
-        Simd::Scalar
-    }
-
-    /// Name for the backend description.
-    pub fn name(self) -> &'static str {
-        match self {
-            Simd::Scalar => "scalar",
-            Simd::Wide if cfg!(target_arch = "aarch64") => "NEON, 8 words at once",
-            Simd::Wide => "AVX2, 8 words at once",
-        }
-    }
-}
-
 /// What a colour update of a range of words needs.
 #[derive(Clone, Copy)]
 struct Update<'a> {
@@ -335,27 +293,18 @@ impl Update<'_> {
                     }
                 }
             }
-            let s = neighbour_count(&words[..z]);
-            let key = self.key;
-            let sweep = self.sweep;
-            let classes = ClassMasks::new(Lanes(b), s);
-            let counters = |g: u32| [counter, [sweep; N], [chain; N], [PURPOSE_SITES | g << 8; N]];
-            let lanes = |r: [[u32; N]; 4]| [Lanes(r[0]), Lanes(r[1]), Lanes(r[2]), Lanes(r[3])];
-            // the first three plane groups together (most batches need them all)
-            let first = philox_lanes([counters(0), counters(1), counters(2)], key);
-            let flips = lazy_flips(
+            let flips = decide(
                 self.tables,
-                |t| classes.select(t),
-                Lanes(valid),
-                |g| {
-                    if g < 3 {
-                        lanes(first[g as usize])
-                    } else {
-                        lanes(philox_lanes([counters(g)], key)[0])
-                    }
-                },
+                self.key,
+                self.sweep,
+                PURPOSE_SITES,
+                b,
+                &words[..z],
+                valid,
+                counter,
+                [chain; N],
             );
-            for (x, f) in batch.iter_mut().zip(flips.0) {
+            for (x, f) in batch.iter_mut().zip(flips) {
                 *x ^= f;
             }
         }
@@ -481,10 +430,7 @@ impl SitesCpuSampler {
     /// As [`SitesCpuSampler::new`].
     pub fn with_simd(spec: ChainSpec, simd: Simd) -> Result<Self> {
         let layout = SiteLayout::new(spec.model.lattice, spec.chains)?;
-        let simd = match (simd, Simd::detect()) {
-            (Simd::Wide, Simd::Wide) => Simd::Wide,
-            _ => Simd::Scalar,
-        };
+        let simd = Simd::available(simd);
         Ok(SitesCpuSampler {
             words: layout.pack(&initial_configuration(&spec)),
             key: seed_key(spec.seed),

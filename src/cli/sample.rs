@@ -1089,7 +1089,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
         } else {
             let o = &r.observables;
             println!(
-                "point {}/{n_points}: L={} T={:.5} J={} h={}  e={:.6}±{:.6}  |m|={:.5}±{:.5}  c={:.4}±{:.4}  U={:.5}±{:.5}",
+                "point {}/{n_points}: L={} T={:.5} J={} h={}  e={:.6}±{:.6}  |m|={:.5}±{:.5}  c={:.4}±{:.4}  U={:.5}±{:.5}  [{} {}]",
                 index + 1,
                 r.parameters.size,
                 r.parameters.temperature,
@@ -1102,7 +1102,9 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
                 o.specific_heat_per_site.mean,
                 o.specific_heat_per_site.error,
                 o.binder_cumulant.mean,
-                o.binder_cumulant.error
+                o.binder_cumulant.error,
+                r.backend.kind,
+                r.backend.kernel
             );
         }
         completed.push(r);

@@ -227,36 +227,33 @@ impl GpuContext {
         }
     }
 
-    /// The context `--backend auto` uses: the selected adapter when it is a hardware GPU
-    /// (discrete, integrated or virtual), or the reason why there is none (no adapter, or
-    /// only a software one such as lavapipe or llvmpipe, which `--backend gpu` still uses).
-    ///
-    /// # Errors
-    /// [`Error::Gpu`] if a hardware adapter exists but cannot be opened.
-    pub fn hardware() -> Result<std::result::Result<Arc<Self>, String>> {
-        static VERDICT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-        let verdict = VERDICT.get_or_init(|| {
-            let inst = instance();
-            let list = adapters(&inst);
-            match choose(&list) {
-                Err(Error::NoAdapter(why)) => Some(format!("no GPU adapter found{why}")),
-                Err(e) => Some(e.to_string()),
-                Ok(i) => {
-                    let info = list[i].get_info();
-                    (info.device_type == wgpu::DeviceType::Cpu).then(|| {
-                        format!(
-                            "only a software GPU adapter was found ({}, {}), which runs only with --backend gpu",
-                            info.name,
-                            api_name(info.backend)
-                        )
-                    })
+    /// Whether `--backend auto` runs on the GPU: `Ok` when the adapter wgpu selects is a
+    /// hardware GPU (discrete, integrated or virtual), else the reason why not (no adapter,
+    /// or only a software one such as lavapipe or llvmpipe, which `--backend gpu` still
+    /// uses). Adapters are enumerated once per process; no device is opened.
+    pub fn hardware_verdict() -> std::result::Result<(), String> {
+        static VERDICT: std::sync::OnceLock<std::result::Result<(), String>> =
+            std::sync::OnceLock::new();
+        VERDICT
+            .get_or_init(|| {
+                let inst = instance();
+                let list = adapters(&inst);
+                let info = list[choose(&list).map_err(|e| match e {
+                    Error::NoAdapter(why) => format!("no GPU adapter found{why}"),
+                    e => e.to_string(),
+                })?]
+                .get_info();
+                if info.device_type == wgpu::DeviceType::Cpu {
+                    Err(format!(
+                        "only a software GPU adapter was found ({}, {}), which runs only with --backend gpu",
+                        info.name,
+                        api_name(info.backend)
+                    ))
+                } else {
+                    Ok(())
                 }
-            }
-        });
-        match verdict {
-            Some(why) => Ok(Err(why.clone())),
-            None => Self::shared().map(Ok),
-        }
+            })
+            .clone()
     }
 
     /// Returns the first error wgpu reported since the last call, if any.
