@@ -144,24 +144,20 @@ fn store_word(i: u32, v: u32) {
 }
 
 // The neighbour words of site x of a row (Lattice::neighbours); unused entries are 0.
+// Branch-free: absent axes point at the row itself (row_geometry), so every load is in
+// bounds and `select` keeps only the lattice's own neighbours.
 fn neighbour_words(r: Row, x: u32) -> array<u32, 6> {
     let l = params.dims.x;
     let xp = inc_wrap(x, l);
     let xm = dec_wrap(x, l);
-    var w = array<u32, 6>(state[r.here + xp], state[r.here + xm], 0u, 0u, 0u, 0u);
-    if (params.dims.y > 1u) {
-        w[2] = state[r.y_plus + x];
-        w[3] = state[r.y_minus + x];
-        if (params.lattice.y == 1u) {
-            w[4] = state[r.y_minus + xp];
-            w[5] = state[r.y_plus + xm];
-        }
-    }
-    if (params.dims.z > 1u) {
-        w[4] = state[r.z_plus + x];
-        w[5] = state[r.z_minus + x];
-    }
-    return w;
+    let has_y = params.dims.y > 1u;
+    let has_z = params.dims.z > 1u;
+    let triangular = params.lattice.y == 1u;
+    let yp = select(0u, state[r.y_plus + x], has_y);
+    let ym = select(0u, state[r.y_minus + x], has_y);
+    let d4 = select(select(0u, state[r.y_minus + xp], triangular), state[r.z_plus + x], has_z);
+    let d5 = select(select(0u, state[r.y_plus + xm], triangular), state[r.z_minus + x], has_z);
+    return array<u32, 6>(state[r.here + xp], state[r.here + xm], yp, ym, d4, d5);
 }
 
 // Number of set neighbours of site x of a row in the reference layout (one chain per word).

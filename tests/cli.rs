@@ -338,6 +338,16 @@ fn info_lists_adapters_as_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["adapters"].is_array());
     assert!(v["cpu"]["threads"].as_u64().unwrap() >= 1);
+    // auto never runs on a software adapter
+    let software_only = v["adapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["device_type"] == "cpu");
+    if software_only {
+        assert_eq!(v["auto"]["device"], "cpu", "{v}");
+    }
+    assert!(v["auto"]["reason"].is_string());
     if common::gpu().is_some() {
         let a = &v["adapters"][0];
         assert!(a["name"].is_string() && a["api"].is_string() && a["device_type"].is_string());

@@ -1,11 +1,14 @@
-//! The samplers: a CPU backend (reference loop and multi-threaded path) and a GPU backend
-//! (wgpu compute), bit-identical for the same [`ChainSpec`].
+//! The samplers: three kernels ([`Kernel`]: `reference` in [`cpu`], `chains` in [`packed`],
+//! `sites` in [`sites`]), each on the CPU and on the GPU ([`gpu`]), bit-identical between
+//! the two devices for the same [`ChainSpec`]; [`open`] picks the device and [`auto_kernel`]
+//! the kernel.
 //!
 //! **Random numbers.** Sweep `s` (counted from 0 after initialisation) updates, colour by
-//! colour, every site of every chain once; site `i` of chain `c` uses the word
-//! `philox4x32_10([i, s, c, 0], seed)[0]`. A hot start sets bit `b_i` to the top bit of
-//! `philox4x32_10([i, 0, c, 1], seed)[0]`; a cold start sets every bit to 1 (all spins up,
-//! every bernoulli unit occupied).
+//! colour, every site of every chain once. In the reference kernel site `i` of chain `c`
+//! uses the word `philox4x32_10([i, s, c, 0], seed)[0]`; the packed kernels draw random bit
+//! planes per 32-lane word instead ([`lanes`]). A hot start sets bit `b_i` to the top bit of
+//! `philox4x32_10([i, 0, c, 1], seed)[0]` and a cold start sets every bit to 1 (all spins
+//! up, every bernoulli unit occupied), for every kernel.
 
 pub mod cpu;
 pub mod gpu;

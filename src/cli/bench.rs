@@ -257,7 +257,9 @@ fn estimator(a: &BenchArgs, backend: BenchBackend) -> Result<Option<EstimatorRun
     let mut counts = Vec::new();
     let mut chunk = 64u32;
     loop {
+        let t = Instant::now();
         counts.extend(s.advance(chunk, 1)?);
+        let per_sweep = t.elapsed().as_secs_f64() / chunk as f64;
         let series = Series::from_counts(&model, &counts, 32);
         let b = stats::binning(&series.energy, series.shape);
         let elapsed = started.elapsed().as_secs_f64();
@@ -273,7 +275,14 @@ fn estimator(a: &BenchArgs, backend: BenchBackend) -> Result<Option<EstimatorRun
                 reached: b.error <= a.target_error,
             }));
         }
-        chunk = chunk.saturating_mul(2);
+        // doubling chunks, but none that would run past --max-seconds
+        let left = (a.max_seconds - elapsed).max(0.0);
+        chunk = chunk.saturating_mul(2).min(
+            (left / per_sweep.max(1e-12))
+                .ceil()
+                .max(1.0)
+                .min(u32::MAX as f64) as u32,
+        );
     }
 }
 

@@ -19,12 +19,19 @@ pub struct InfoArgs {
 pub fn run(args: &InfoArgs) -> Result<()> {
     let adapters = list_adapters();
     let threads = rayon::current_num_threads();
+    let simd = crate::backend::sites::Simd::detect().name();
+    // what --backend auto runs on, and why
+    let auto = match crate::backend::gpu::GpuContext::hardware_verdict() {
+        Ok(()) => ("gpu", "a hardware GPU adapter is selected".to_string()),
+        Err(why) => ("cpu", why),
+    };
     if args.json {
         let v = json!({
             "schema": "blockspin/info/1",
             "version": env!("CARGO_PKG_VERSION"),
             "adapters": adapters,
-            "cpu": { "threads": threads },
+            "cpu": { "threads": threads, "packed_kernels": simd },
+            "auto": { "device": auto.0, "reason": auto.1 },
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
@@ -60,9 +67,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             "(* = used by --backend gpu, and by --backend auto unless it is a software (cpu) adapter; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)"
         );
     }
-    println!(
-        "cpu backend: {threads} threads; sites kernel: {}",
-        crate::backend::sites::Simd::detect().name()
-    );
+    println!("cpu backend: {threads} threads; packed kernels: {simd}");
+    println!("--backend auto runs on: {} ({})", auto.0, auto.1);
     Ok(())
 }
