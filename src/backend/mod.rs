@@ -243,12 +243,19 @@ pub const CPU_SITES_WORD_RATE: f64 = 1.0;
 pub const CPU_CHAINS_WORD_RATE: f64 = 0.8;
 /// See [`CPU_SITES_WORD_RATE`].
 pub const CPU_REFERENCE_RATE: f64 = 0.075;
+/// Fixed cost of a chains-kernel sweep and measurement in site-update equivalents: the
+/// kernel runs at `N / (N + this)` of its per-word rate on lattices of N sites (measured:
+/// 0.38 at N = 64, 0.68 at N = 256, 0.98 at N = 1024).
+pub const CPU_CHAINS_OVERHEAD_SITES: f64 = 100.0;
 
 /// What `--kernel auto` runs: the kernel with the highest predicted throughput on `device`
 /// for this lattice and number of chains. A packed kernel's throughput is its measured
 /// per-word rate × the fraction of its 32 lanes that hold spins (sites: L/2 sites of a
 /// colour-row in ⌈L/64⌉ words; chains: the chains in ⌈chains/32⌉ words) × the threads it
-/// keeps busy (a chain or word group per task when they are small, else every thread).
+/// keeps busy (sites: a chain per task when chains are small, else every thread; chains:
+/// one per word group, whose measurement is serial) × (chains kernel) N / (N + 100) for
+/// its fixed per-sweep cost on a lattice of N sites. All measured with a measurement per
+/// sweep, as `sample` runs.
 /// The sites kernel needs a bipartite lattice. On a GPU (not measured on hardware: no
 /// device was available) the kernel with the larger lane fraction wins, and on the
 /// triangular lattice the chains kernel from 8 chains. Where a kernel does not apply or is
@@ -272,14 +279,13 @@ pub fn auto_kernel(spec: &ChainSpec, device: Device) -> Kernel {
             } else {
                 t
             };
-            let chains_tasks = if groups >= t || lat.sites() <= 4096 {
-                groups.min(t)
-            } else {
-                t
-            };
+            // a word group's measurement runs on one thread, so groups bound the speed-up
+            let chains_tasks = groups.min(t);
+            let sites_per_chain = lat.sites() as f64;
+            let chains_fill = sites_per_chain / (sites_per_chain + CPU_CHAINS_OVERHEAD_SITES);
             (
                 CPU_SITES_WORD_RATE * site_lanes * sites_tasks,
-                CPU_CHAINS_WORD_RATE * chain_lanes * chains_tasks,
+                CPU_CHAINS_WORD_RATE * chain_lanes * chains_tasks * chains_fill,
                 CPU_REFERENCE_RATE * t,
             )
         }
@@ -474,6 +480,8 @@ mod tests {
             (LatticeKind::Square, 32, 32, Kernel::Sites),
             (LatticeKind::Square, 32, 64, Kernel::Chains),
             (LatticeKind::Square, 16, 16, Kernel::Sites),
+            (LatticeKind::Square, 8, 16, Kernel::Sites),
+            (LatticeKind::Square, 64, 64, Kernel::Sites),
             (LatticeKind::Square, 16, 32, Kernel::Chains),
             (LatticeKind::Square, 8, 32, Kernel::Chains),
             (LatticeKind::Cubic, 16, 8, Kernel::Sites),
@@ -481,6 +489,10 @@ mod tests {
             (LatticeKind::Chain, 4096, 1, Kernel::Sites),
             (LatticeKind::Triangular, 33, 4, Kernel::Reference),
             (LatticeKind::Triangular, 33, 8, Kernel::Chains),
+            (LatticeKind::Triangular, 9, 8, Kernel::Reference),
+            (LatticeKind::Triangular, 99, 4, Kernel::Reference),
+            (LatticeKind::Triangular, 99, 8, Kernel::Chains),
+            (LatticeKind::Cubic, 4, 32, Kernel::Chains),
             (LatticeKind::Triangular, 99, 32, Kernel::Chains),
         ] {
             assert_eq!(

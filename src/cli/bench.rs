@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Numbers of chains timed at each size (rows of the table).
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     pub chains: Vec<u32>,
+    /// Measure every K-th sweep inside the timed sweeps, as `sample` does (0: never).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub measure_every: u32,
     /// Timed repeats per backend and size (median, min and max are reported).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub repeats: u32,
@@ -209,11 +212,12 @@ fn throughput(a: &BenchArgs, backend: BenchBackend, size: u32, chains: u32) -> R
     };
     let info = s.info();
     let updates = |n: u32| chains as f64 * spec.sites() as f64 * n as f64;
+    let every = a.measure_every;
     s.advance(1, 0)?; // warm-up
-    let mut n = 1u32;
+    let mut n = every.max(1);
     loop {
         let t = Instant::now();
-        s.advance(n, 0)?;
+        s.advance(n, every)?;
         if t.elapsed().as_secs_f64() >= a.min_seconds || n >= 1 << 20 {
             break;
         }
@@ -222,7 +226,7 @@ fn throughput(a: &BenchArgs, backend: BenchBackend, size: u32, chains: u32) -> R
     let mut rates: Vec<f64> = (0..a.repeats.max(1))
         .map(|_| {
             let t = Instant::now();
-            s.advance(n, 0)
+            s.advance(n, every)
                 .map(|_| updates(n) / (t.elapsed().as_secs_f64() * 1e9))
         })
         .collect::<Result<_>>()?;
@@ -466,7 +470,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let out = json!({
         "schema": "blockspin/bench/1",
         "version": env!("CARGO_PKG_VERSION"),
-        "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "chains": a.chains, "repeats": a.repeats, "min_seconds": a.min_seconds,
+        "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "chains": a.chains, "measure_every": a.measure_every, "repeats": a.repeats, "min_seconds": a.min_seconds,
                         "estimator_size": a.estimator_size, "target_error": a.target_error },
         "machine": { "cpu_threads": rayon::current_num_threads(), "gpu": gpu.as_ref().map(|g| json!({ "adapter": g.adapter_name, "api": g.api, "device_type": g.device_type })) },
         "throughput": results,
