@@ -75,11 +75,11 @@ pub struct SampleArgs {
     /// kernel; cpu-fast / gpu-fast are aliases of cpu / gpu with --kernel chains [default: auto].
     #[arg(long, value_enum)]
     pub backend: Option<LatticeBackend>,
-    /// State layout and update kernel. auto: sites on chain/square/cubic lattices, on the
-    /// triangular one chains from 32 chains and reference below; reference: one site at a
-    /// time; chains: 32 chains per word; sites: 32 sites of one chain per word. Kernels
-    /// draw different random streams (same distribution, not the same numbers); the one
-    /// that ran is recorded as parameters.kernel [default: auto].
+    /// State layout and update kernel. auto: the fastest for the lattice, the number of
+    /// chains and the device (a cost model measured in BENCHMARKS.md); reference: one site
+    /// at a time; chains: 32 chains per word; sites: 32 sites of one chain per word (chain,
+    /// square, cubic). Kernels draw different random streams (same distribution, not the
+    /// same numbers); the one that ran is recorded as parameters.kernel [default: auto].
     #[arg(long, value_enum)]
     pub kernel: Option<Kernel>,
     /// A job file (TOML): a grid over temperature/beta, size, field, coupling.
