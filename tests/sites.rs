@@ -7,12 +7,8 @@ mod common;
 use blockspin::backend::gpu::GpuSampler;
 use blockspin::backend::sites::{Simd, SitesCpuSampler};
 use blockspin::backend::{Sampler, Start};
-use blockspin::exact::enumerate::DensityOfStates;
-use blockspin::exact::kaufman;
 use blockspin::lattice::LatticeKind;
-use blockspin::model::{Algorithm, Model, Units};
-use blockspin::observables::{self, Series};
-use blockspin::run::{self, RunPlan};
+use blockspin::model::{Algorithm, Units};
 
 #[test]
 fn sites_gpu_equals_sites_cpu() {
@@ -70,36 +66,15 @@ fn samplers(spec: blockspin::backend::ChainSpec) -> Vec<(&'static str, Box<dyn S
 
 #[test]
 fn sites_kernels_sample_the_boltzmann_distribution() {
-    // (n1, n11) histogram of the 4x4 torus against enumeration, field and antiferromagnet
+    // (n1, n11) histogram of the 4x4 torus against enumeration: field, antiferromagnet,
+    // bernoulli units, both algorithms, both devices
     for (units, j, h) in [(Units::Spin, 1.0, 0.2), (Units::Bernoulli, -1.2, 0.5)] {
         let model = common::model(LatticeKind::Square, 4, units, 0.45, j, h);
-        let dos = DensityOfStates::new(model.lattice).unwrap();
-        let exact = dos.distribution(&model);
-        let wrong = dos.distribution(&Model {
-            beta: 0.45 * 1.1,
-            ..model
-        });
-        let keys: Vec<(u64, u64)> = exact.keys().copied().collect();
         for algorithm in [Algorithm::HeatBath, Algorithm::Metropolis] {
             let spec = common::spec(model, algorithm, 512, 17, Start::Hot);
             for (name, mut s) in samplers(spec) {
-                s.advance(100, 0).unwrap();
-                let counts = s.advance(400, 10).unwrap();
-                let mut observed = vec![0u64; keys.len()];
-                for c in &counts {
-                    observed[keys.binary_search(&(c.ones, c.ones_bonds)).unwrap()] += 1;
-                }
-                let z =
-                    common::chi2_test(&observed, &exact.values().copied().collect::<Vec<_>>()).2;
-                let zw =
-                    common::chi2_test(&observed, &wrong.values().copied().collect::<Vec<_>>()).2;
-                println!(
-                    "{name} {units:?} J={j} {algorithm:?}: z = {z:.2}, wrong beta z = {zw:.1}"
-                );
-                assert!(
-                    z < 5.0 && zw > 5.0,
-                    "{name} {units:?} {algorithm:?}: z = {z}, z(wrong) = {zw}"
-                );
+                let what = format!("{name} {units:?} J={j} {algorithm:?}");
+                common::assert_samples_boltzmann(&what, s.as_mut(), &model, 100, 400, 10);
             }
         }
     }
@@ -107,32 +82,10 @@ fn sites_kernels_sample_the_boltzmann_distribution() {
 
 #[test]
 fn sites_energy_matches_kaufman() {
-    let k = 0.4;
-    let model = common::model(LatticeKind::Square, 16, Units::Spin, k, 1.0, 0.0);
+    let model = common::model(LatticeKind::Square, 16, Units::Spin, 0.4, 1.0, 0.0);
     let spec = common::spec(model, Algorithm::HeatBath, 32, 3, Start::Hot);
-    let exact = kaufman::torus(k, 16, 16);
     for (name, mut s) in samplers(spec) {
-        let plan = RunPlan::new(500, 2000, 2).unwrap();
-        let out = run::run(s.as_mut(), &plan, 32 * 256, &mut |_, _| {}).unwrap();
-        let (o, _) = observables::estimate(&model, &Series::from_counts(&model, &out.counts, 32));
-        for (what, e, x) in [
-            ("energy", o.energy_per_site, exact.energy_per_site()),
-            (
-                "specific heat",
-                o.specific_heat_per_site,
-                exact.specific_heat_per_site(k),
-            ),
-        ] {
-            let z = (e.mean - x) / e.error;
-            println!(
-                "{name} {what}: {:.5} ± {:.5} vs {x:.5} (z = {z:.2})",
-                e.mean, e.error
-            );
-            assert!(
-                z.abs() < 4.0 && e.error > 0.0 && e.error < 0.05,
-                "{name} {what}"
-            );
-        }
+        common::assert_matches_kaufman(name, s.as_mut(), &model, 32);
     }
 }
 

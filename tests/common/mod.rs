@@ -112,3 +112,69 @@ pub fn s(p: &std::path::Path) -> &str {
 pub fn read_json(p: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
+
+/// Runs `s` (thermalize, then `sweeps` measured every `every`) and asserts that its (n1, n11)
+/// histogram matches the enumerated Boltzmann distribution of `model` (|z| < 5) and rejects
+/// the distribution at a 10 % larger β (z > 5), the negative control.
+pub fn assert_samples_boltzmann(
+    name: &str,
+    s: &mut dyn Sampler,
+    model: &Model,
+    thermalize: u32,
+    sweeps: u32,
+    every: u32,
+) {
+    use blockspin::exact::enumerate::DensityOfStates;
+    let dos = DensityOfStates::new(model.lattice).unwrap();
+    let exact = dos.distribution(model);
+    let wrong = dos.distribution(&Model {
+        beta: model.beta * 1.1,
+        ..*model
+    });
+    let keys: Vec<(u64, u64)> = exact.keys().copied().collect();
+    s.advance(thermalize, 0).unwrap();
+    let counts = s.advance(sweeps, every).unwrap();
+    let mut observed = vec![0u64; keys.len()];
+    for c in &counts {
+        observed[keys.binary_search(&(c.ones, c.ones_bonds)).unwrap()] += 1;
+    }
+    let z = chi2_test(&observed, &exact.values().copied().collect::<Vec<_>>()).2;
+    let zw = chi2_test(&observed, &wrong.values().copied().collect::<Vec<_>>()).2;
+    println!("{name}: z = {z:.2}, wrong beta z = {zw:.1}");
+    assert!(z < 5.0 && zw > 5.0, "{name}: z = {z}, z(wrong) = {zw}");
+}
+
+/// Runs `s` (`chains` chains of the zero-field square torus `model` at coupling K) and
+/// asserts energy and specific heat per site within 4 errors of Kaufman's exact values,
+/// with an error bar that is positive and below 0.05.
+pub fn assert_matches_kaufman(name: &str, s: &mut dyn Sampler, model: &Model, chains: u32) {
+    use blockspin::observables::{self, Series};
+    use blockspin::run::{self, RunPlan};
+    let (l, k) = (model.lattice.size(), model.beta * model.coupling);
+    let exact = blockspin::exact::kaufman::torus(k, l, l);
+    let plan = RunPlan::new(500, 2000, 2).unwrap();
+    let sites = chains as u64 * model.lattice.sites();
+    let out = run::run(s, &plan, sites, &mut |_, _| {}).unwrap();
+    let (o, _) = observables::estimate(
+        model,
+        &Series::from_counts(model, &out.counts, chains as usize),
+    );
+    for (what, e, x) in [
+        ("energy", o.energy_per_site, exact.energy_per_site()),
+        (
+            "specific heat",
+            o.specific_heat_per_site,
+            exact.specific_heat_per_site(k),
+        ),
+    ] {
+        let z = (e.mean - x) / e.error;
+        println!(
+            "{name} {what}: {:.5} ± {:.5} vs {x:.5} (z = {z:.2})",
+            e.mean, e.error
+        );
+        assert!(
+            z.abs() < 4.0 && e.error > 0.0 && e.error < 0.05,
+            "{name} {what}"
+        );
+    }
+}
