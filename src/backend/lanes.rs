@@ -101,6 +101,7 @@ macro_rules! lane_op {
     ($tr:ident, $f:ident, $op:tt) => {
         impl<const N: usize> $tr for Lanes<N> {
             type Output = Self;
+            #[allow(clippy::assign_op_pattern)]
             #[inline(always)]
             fn $f(self, o: Self) -> Self {
                 let mut r = self.0;
@@ -426,7 +427,7 @@ mod tests {
     fn philox_lanes_is_philox() {
         let key = [0xdead_beef, 0x1234_5678];
         let c: [[u32; 8]; 4] = std::array::from_fn(|w| {
-            std::array::from_fn(|i| (w as u32 + 1) * 0x9e37_79b9 ^ i as u32)
+            std::array::from_fn(|i| ((w as u32 + 1).wrapping_mul(0x9e37_79b9)) ^ i as u32)
         });
         let out = philox_lanes([c, c], key);
         for i in 0..8 {

@@ -82,11 +82,11 @@ fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32]) -> [Counts; LAN
         let base = r as usize * l;
         let (mut ones, mut bonds) = (ByteCounts::default(), ByteCounts::default());
         let mut row_ones = [0u64; LANES as usize];
-        for x in 0..l {
+        for (x, column) in columns.iter_mut().enumerate() {
             let s = (base + x) as u32;
             let w = words[s as usize].load(Relaxed);
             ones.add(w);
-            columns[x].add(w);
+            column.add(w);
             let (f, k) = lat.forward_neighbours(s);
             for &t in &f[..k] {
                 bonds.add(w & words[t as usize].load(Relaxed));

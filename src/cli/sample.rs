@@ -1244,16 +1244,17 @@ fn merge_resume(stored: &Plan, args: &SampleArgs) -> Result<Plan> {
             }
             p.backend = b;
         }
-        if let Some(k) = args.kernel {
-            if k != Kernel::Auto && k != p.kernel {
-                return Err(Error::invalid(
-                    "--kernel",
-                    format!(
-                        "the checkpointed job runs the {} kernel; kernels draw different random streams, so a resumed job keeps its kernel",
-                        p.kernel
-                    ),
-                ));
-            }
+        if let Some(k) = args.kernel
+            && k != Kernel::Auto
+            && k != p.kernel
+        {
+            return Err(Error::invalid(
+                "--kernel",
+                format!(
+                    "the checkpointed job runs the {} kernel; kernels draw different random streams, so a resumed job keeps its kernel",
+                    p.kernel
+                ),
+            ));
         }
         Job::from_parameters(p)?;
     }
