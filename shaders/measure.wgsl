@@ -121,8 +121,8 @@ fn measure(
     );
 }
 
-// Adds one invocation's sums to its workgroup's, then (invocation 0 of an in_range
-// workgroup) the workgroup's into the chain's series entry. Fourier sums: (Re+, Re-, Im+,
+// Adds one invocation's sums to its workgroup's, then (invocation 0 of a workgroup in
+// range) the workgroup's into the chain's series entry. Fourier sums: (Re+, Re-, Im+,
 // Im-) along x and along y. Call from uniform control flow (it holds a barrier).
 fn reduce_counts(
     in_range: bool,

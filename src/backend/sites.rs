@@ -519,15 +519,10 @@ impl SitesCpuSampler {
     fn colour_blocks(&mut self, sweep: u32, colour: u32) {
         let cw = self.layout.chain_words();
         let block = self.block_words();
-        let (c0, c1) = self.words.split_at_mut(self.layout.colour_words());
+        let mut words = std::mem::take(&mut self.words);
+        let (c0, c1) = words.split_at_mut(self.layout.colour_words());
         let (target, other) = if colour == 0 { (c0, &*c1) } else { (c1, &*c0) };
-        let update = Update {
-            layout: &self.layout,
-            tables: &self.tables,
-            key: self.key,
-            sweep,
-            colour,
-        };
+        let update = self.update(sweep, colour);
         let simd = self.simd;
         target
             .par_chunks_mut(cw)
@@ -538,6 +533,7 @@ impl SitesCpuSampler {
                     update.run(simd, chain as u32, i * block, part, o);
                 })
             });
+        self.words = words;
     }
 
     /// Counts of every chain, rows split over threads.

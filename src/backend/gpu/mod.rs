@@ -262,7 +262,6 @@ impl GpuSampler {
     /// [`Error::InvalidParameter`] for the triangular lattice; otherwise as
     /// [`GpuSampler::new`].
     pub fn new_sites(ctx: Arc<GpuContext>, spec: ChainSpec) -> Result<Self> {
-        crate::backend::sites::SiteLayout::new(spec.model.lattice, spec.chains)?;
         Self::with_layout(ctx, spec, Layout::SitePacked)
     }
 
@@ -271,6 +270,9 @@ impl GpuSampler {
     /// # Errors
     /// As [`GpuSampler::new`].
     pub fn with_layout(ctx: Arc<GpuContext>, spec: ChainSpec, layout: Layout) -> Result<Self> {
+        if layout == Layout::SitePacked {
+            site_layout(&spec)?;
+        }
         let plan = StatePlan::new(&spec, layout, &ctx.limits)?;
         let per_word = if layout == Layout::ChainPacked {
             LANES
@@ -358,7 +360,7 @@ impl GpuSampler {
         };
 
         let device = &ctx.device;
-        let initial = encode(layout, &plan, &spec, &initial_configuration(&spec));
+        let initial = encode(layout, &plan, &spec, &initial_configuration(&spec))?;
         let mut offset = 0usize;
         let parts: Vec<wgpu::Buffer> = plan
             .parts
@@ -597,7 +599,7 @@ impl Sampler for GpuSampler {
 
     fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()> {
         super::check_restore(bits.len(), self.spec.chains as usize * self.spec.sites())?;
-        let words = encode(self.layout, &self.plan, &self.spec, bits);
+        let words = encode(self.layout, &self.plan, &self.spec, bits)?;
         let mut offset = 0;
         for (part, &len) in self.parts.iter().zip(&self.plan.parts) {
             let chunk = &words[offset..offset + len as usize];
@@ -621,22 +623,23 @@ impl Sampler for GpuSampler {
                     .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]])),
             );
         }
-        Ok(decode(self.layout, &self.plan, &self.spec, &words))
+        decode(self.layout, &self.plan, &self.spec, &words)
     }
 }
 
-fn site_layout(spec: &ChainSpec) -> crate::backend::sites::SiteLayout {
+fn site_layout(spec: &ChainSpec) -> Result<crate::backend::sites::SiteLayout> {
     crate::backend::sites::SiteLayout::new(spec.model.lattice, spec.chains)
-        .expect("the site-packed layout is only planned for bipartite lattices")
 }
 
 /// The state words of chain-major bits (one byte per site) in `layout`.
-fn encode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, bits: &[u8]) -> Vec<u32> {
+/// # Errors
+/// The site-packed layout of a triangular lattice.
+fn encode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, bits: &[u8]) -> Result<Vec<u32>> {
     let (chains, n) = (spec.chains as usize, spec.sites());
-    match layout {
+    Ok(match layout {
         Layout::PerSite => bits.par_iter().map(|&b| (b & 1) as u32).collect(),
         Layout::ChainPacked => crate::backend::packed::pack(bits, chains, n),
-        Layout::SitePacked => site_layout(spec).pack(bits),
+        Layout::SitePacked => site_layout(spec)?.pack(bits),
         Layout::RowPacked { .. } => {
             let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
             let mut words = vec![0u32; plan.words as usize];
@@ -650,16 +653,18 @@ fn encode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, bits: &[u8]) -> Ve
                 });
             words
         }
-    }
+    })
 }
 
 /// Inverse of [`encode`].
-fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> Vec<u8> {
+/// # Errors
+/// As [`encode`].
+fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> Result<Vec<u8>> {
     let (chains, n) = (spec.chains as usize, spec.sites());
-    match layout {
+    Ok(match layout {
         Layout::PerSite => words.par_iter().map(|&w| w as u8).collect(),
         Layout::ChainPacked => crate::backend::packed::unpack(words, chains, n),
-        Layout::SitePacked => site_layout(spec).unpack(words),
+        Layout::SitePacked => site_layout(spec)?.unpack(words),
         Layout::RowPacked { .. } => {
             let (l, w) = (spec.model.lattice.size() as usize, plan.row_words as usize);
             let mut bits = vec![0u8; chains * n];
@@ -672,5 +677,5 @@ fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> 
                 });
             bits
         }
-    }
+    })
 }
