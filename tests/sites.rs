@@ -112,3 +112,19 @@ fn sites_restore_continues_bit_for_bit() {
         assert_eq!(resumed.configurations().unwrap(), end, "{name}");
     }
 }
+
+#[test]
+fn sites_kernel_refuses_the_triangular_lattice() {
+    let model = common::model(LatticeKind::Triangular, 9, Units::Spin, 0.3, 1.0, 0.0);
+    let spec = common::spec(model, Algorithm::HeatBath, 2, 1, Start::Hot);
+    let cpu = SitesCpuSampler::new(spec)
+        .err()
+        .expect("refused on the CPU");
+    assert!(cpu.to_string().contains("--kernel"), "{cpu}");
+    if let Some(ctx) = common::gpu() {
+        let gpu = GpuSampler::new_sites(ctx, spec)
+            .err()
+            .expect("refused on the GPU");
+        assert!(gpu.to_string().contains("--kernel"), "{gpu}");
+    }
+}
