@@ -29,6 +29,10 @@ struct Params {
     planes: array<vec4<u32>, 9>,
     // words per row, words per chain (or word group), part shift, row-packed (0/1)
     words: vec4<u32>,
+    // Swendsen-Wang (cluster.wgsl, backend::cluster::Bonds): bond threshold, satisfied
+    // bonds join equal bits (1) or unequal ones (0), ghost-bond threshold, the bit along the
+    // field; zero for the single-site kernels
+    cluster: vec4<u32>,
 }
 
 // One entry per dispatch, selected by a dynamic offset.

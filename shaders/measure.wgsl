@@ -5,14 +5,15 @@
 // site, which software adapters scalarise); in the row-packed layout the segment is one
 // word, counted with popcounts of shifted neighbour words.
 // Workgroups never span chains: each sums with workgroup atomics (zero-initialised by WGSL)
-// and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * 20 + ..]:
-// n1, n11, then the eight Fourier sums.
+// and adds its totals as 64-bit (lo, hi) pairs into series[(slot * chains + chain) * MEASURE_WORDS + ..]:
+// n1, n11, then the eight Fourier sums (the cluster sums follow, written by cluster.wgsl).
 // Bounds: a segment has at most 32 sites and a table entry at most 2^15, so an invocation's
 // sums stay below 2^20 and a workgroup's (256 invocations) below 2^28.
 // CPU twin: backend::cpu::counts_reference.
 
 const MEASURE_WORKGROUP: u32 = 256u;
-const MEASURE_WORDS: u32 = 20u;
+// Counts::WORDS u64 per chain: n1, n11, eight Fourier sums, five cluster sums.
+const MEASURE_WORDS: u32 = 30u;
 
 var<workgroup> group_ones: atomic<u32>;
 var<workgroup> group_bonds: atomic<u32>;

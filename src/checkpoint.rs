@@ -3,12 +3,15 @@
 //! Layout (little endian):
 //!
 //! ```text
-//! "BSCKPT02"                      8-byte magic and format version
+//! "BSCKPT03"                      8-byte magic and format version
 //! u64 n, n bytes                  header (JSON): job, completed points, current point
 //! u64 n, n bytes                  bits of every chain of the current point (chain-major)
-//! u64 n, 80 n bytes               measured counts so far (Counts::words: ten u64 each)
+//! u64 n, 120 n bytes              measured counts so far (Counts::words: fifteen u64 each)
 //! u32                             CRC-32 of everything above
 //! ```
+//!
+//! Version 02 files (ten u64 per count, before the cluster sums existed) are read with
+//! zero cluster sums.
 //!
 //! Files are written to a temporary file, synced and renamed, so a crash during a write
 //! leaves the previous checkpoint intact; a truncated, corrupted or foreign file fails the
@@ -19,7 +22,9 @@ use crate::model::Counts;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"BSCKPT02";
+const MAGIC: &[u8; 8] = b"BSCKPT03";
+/// Version 02: counts without the cluster sums (ten words).
+const MAGIC_02: &[u8; 8] = b"BSCKPT02";
 
 /// Progress of the point being sampled.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -84,9 +89,14 @@ impl Checkpoint {
     /// # Errors
     /// A one-line description of what is wrong (never a panic).
     pub fn from_bytes(data: &[u8]) -> std::result::Result<Self, String> {
-        if data.len() < 8 + 8 + 8 + 8 + 4 || &data[..8] != MAGIC {
-            return Err("not a blockspin checkpoint (bad magic or too short)".into());
+        if data.len() < 8 + 8 + 8 + 8 + 4 {
+            return Err("not a blockspin checkpoint (too short)".into());
         }
+        let words = match &data[..8] {
+            m if m == MAGIC => Counts::WORDS,
+            m if m == MAGIC_02 => 10,
+            _ => return Err("not a blockspin checkpoint (bad magic)".into()),
+        };
         let (body, crc) = data.split_at(data.len() - 4);
         if crc32fast::hash(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err("checksum mismatch: the file is truncated or corrupted".into());
@@ -110,13 +120,17 @@ impl Checkpoint {
         let bits = take(n, "state")?.to_vec();
         let n = len(take(8, "counts length")?);
         let raw = take(
-            n.checked_mul(Counts::BYTES as u64)
+            n.checked_mul(8 * words as u64)
                 .ok_or("counts length overflows")?,
             "counts",
         )?;
         let counts = raw
-            .chunks_exact(Counts::BYTES)
-            .map(|c| Counts::from_words(std::array::from_fn(|i| len(&c[8 * i..8 * i + 8]))))
+            .chunks_exact(8 * words)
+            .map(|c| {
+                Counts::from_words(std::array::from_fn(|i| {
+                    c.get(8 * i..8 * i + 8).map_or(0, len)
+                }))
+            })
             .collect();
         if at != body.len() {
             return Err("trailing bytes after the counts".into());
@@ -171,8 +185,38 @@ mod tests {
                 }),
             },
             bits: vec![1, 0, 1, 1],
-            counts: vec![Counts::from_words([3, 9, 1, 2, 3, 4, 5, 6, 7, u64::MAX])],
+            counts: vec![Counts::from_words([
+                3,
+                9,
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                7,
+                u64::MAX,
+                11,
+                12,
+                13,
+                14,
+                u64::MAX,
+            ])],
         }
+    }
+
+    #[test]
+    fn reads_version_02_with_zero_cluster_sums() {
+        let mut c = sample();
+        c.counts[0].cluster = Default::default();
+        let mut b = c.to_bytes();
+        b.truncate(b.len() - 4);
+        b[..8].copy_from_slice(MAGIC_02);
+        // drop the five cluster words of the one count record
+        b.truncate(b.len() - 40);
+        let crc = crc32fast::hash(&b).to_le_bytes();
+        b.extend_from_slice(&crc);
+        assert_eq!(Checkpoint::from_bytes(&b).unwrap(), c);
     }
 
     #[test]

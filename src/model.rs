@@ -58,7 +58,8 @@ impl Units {
     }
 }
 
-/// Single-site update algorithm.
+/// Update algorithm: two single-site rules and two cluster algorithms
+/// ([`crate::backend::cluster`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
@@ -66,6 +67,12 @@ pub enum Algorithm {
     HeatBath,
     /// Metropolis: propose a flip, accept with min(1, e^{−β dE}).
     Metropolis,
+    /// Swendsen–Wang: Fortuin–Kasteleyn bonds on satisfied bonds (and to a ghost spin for
+    /// the field), every cluster flipped with probability 1/2 (CPU and GPU, bit-identical).
+    SwendsenWang,
+    /// Wolff: single clusters from random seed sites; a sweep is clusters until their
+    /// sizes add up to at least N (CPU).
+    Wolff,
 }
 
 impl Algorithm {
@@ -74,7 +81,14 @@ impl Algorithm {
         match self {
             Algorithm::HeatBath => "heat-bath",
             Algorithm::Metropolis => "metropolis",
+            Algorithm::SwendsenWang => "swendsen-wang",
+            Algorithm::Wolff => "wolff",
         }
+    }
+
+    /// Whether this is a cluster algorithm (no single-site flip table).
+    pub fn is_cluster(self) -> bool {
+        matches!(self, Algorithm::SwendsenWang | Algorithm::Wolff)
     }
 }
 
@@ -108,6 +122,51 @@ pub struct Counts {
     /// Σ_{b=1} C(x) etc. with the integer tables of [`Trig`], split by sign so that every
     /// entry is an exact unsigned sum: [Re_x+, Re_x−, Im_x+, Im_x−, Re_y+, Re_y−, Im_y+, Im_y−].
     pub fourier: [u64; 8],
+    /// Cluster algorithms: the clusters of the sweep just finished (0 for single-site
+    /// updates), see [`ClusterSums`].
+    pub cluster: ClusterSums,
+}
+
+/// Exact integer sums over the clusters of one sweep of a cluster algorithm
+/// ([`crate::backend::cluster`]). Swendsen–Wang: every cluster of the sweep except the one
+/// holding the ghost spin (the field's); Wolff: every cluster grown in the sweep.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ClusterSums {
+    /// Number of clusters.
+    pub clusters: u64,
+    /// Σ|C| (sites in them).
+    pub sites: u64,
+    /// Σ|C|².
+    pub squares: u64,
+    /// Σ|C|⁴ as a 128-bit integer, (low, high) 64-bit words.
+    pub quartics: [u64; 2],
+}
+
+impl ClusterSums {
+    /// Adds one cluster of `size` sites.
+    pub fn add(&mut self, size: u64) {
+        self.clusters += 1;
+        self.sites += size;
+        self.squares += size * size;
+        let q = (size as u128 * size as u128).pow(2);
+        self.set_quartic(self.quartic() + q);
+    }
+    /// Σ|C|⁴.
+    pub fn quartic(&self) -> u128 {
+        self.quartics[0] as u128 | (self.quartics[1] as u128) << 64
+    }
+    fn set_quartic(&mut self, q: u128) {
+        self.quartics = [q as u64, (q >> 64) as u64];
+    }
+    /// Field-by-field sum.
+    pub fn merge(mut self, o: ClusterSums) -> ClusterSums {
+        self.clusters += o.clusters;
+        self.sites += o.sites;
+        self.squares += o.squares;
+        self.set_quartic(self.quartic() + o.quartic());
+        self
+    }
 }
 
 /// Scale of the integer Fourier tables.
@@ -162,25 +221,36 @@ impl Counts {
         }
     }
 
+    /// Number of [`Counts::words`].
+    pub const WORDS: usize = 15;
     /// Size of [`Counts::words`] in bytes.
-    pub const BYTES: usize = 80;
+    pub const BYTES: usize = 8 * Self::WORDS;
 
-    /// All fields in a fixed order: n1, n11, then the Fourier sums (checkpoints and the GPU
-    /// series buffer use this layout).
-    pub fn words(&self) -> [u64; 10] {
-        let mut w = [0; 10];
+    /// All fields in a fixed order: n1, n11, the Fourier sums, then the cluster sums
+    /// (clusters, sites, squares, quartic low, quartic high); checkpoints and the GPU
+    /// series buffer use this layout.
+    pub fn words(&self) -> [u64; Self::WORDS] {
+        let mut w = [0; Self::WORDS];
         w[0] = self.ones;
         w[1] = self.ones_bonds;
-        w[2..].copy_from_slice(&self.fourier);
+        w[2..10].copy_from_slice(&self.fourier);
+        let c = &self.cluster;
+        w[10..].copy_from_slice(&[c.clusters, c.sites, c.squares, c.quartics[0], c.quartics[1]]);
         w
     }
 
     /// Inverse of [`Counts::words`].
-    pub fn from_words(w: [u64; 10]) -> Counts {
+    pub fn from_words(w: [u64; Self::WORDS]) -> Counts {
         Counts {
             ones: w[0],
             ones_bonds: w[1],
             fourier: std::array::from_fn(|i| w[2 + i]),
+            cluster: ClusterSums {
+                clusters: w[10],
+                sites: w[11],
+                squares: w[12],
+                quartics: [w[13], w[14]],
+            },
         }
     }
 
@@ -191,6 +261,7 @@ impl Counts {
         for (a, b) in self.fourier.iter_mut().zip(o.fourier) {
             *a += b;
         }
+        self.cluster = self.cluster.merge(o.cluster);
         self
     }
 
@@ -260,10 +331,13 @@ impl Model {
         }
     }
 
-    /// Flip probability for current bit `bit` and `k` set neighbours under `algorithm`.
+    /// Flip probability for current bit `bit` and `k` set neighbours under `algorithm`
+    /// (0 for the cluster algorithms, which have no single-site rule; the single-site
+    /// kernels refuse them).
     pub fn flip_probability(&self, algorithm: Algorithm, bit: u32, k: u32) -> f64 {
         let d = self.beta * self.gap(k);
         match algorithm {
+            Algorithm::SwendsenWang | Algorithm::Wolff => 0.0,
             Algorithm::HeatBath => {
                 // P(b'=1) = 1/(1+e^{-d}); flip prob for b=1 is 1-P = 1/(1+e^{d}).
                 let x = if bit == 0 { -d } else { d };
@@ -286,6 +360,23 @@ impl Model {
             }
         }
         t
+    }
+
+    /// The model in Ising language with the inverse temperature absorbed:
+    /// `βE = −K Σ_<ij> s_i s_j − H Σ_i s_i + const` with `s = 2b − 1`, returned as (K, H).
+    /// Spins: K = βJ, H = βh. Bernoulli units, x = (s + 1)/2: K = βJ/4 and
+    /// H = β(Jz/4 + h/2), z the coordination (each site is in z bonds).
+    pub fn spin_couplings(&self) -> (f64, f64) {
+        match self.units {
+            Units::Spin => (self.beta * self.coupling, self.beta * self.field),
+            Units::Bernoulli => {
+                let z = self.lattice.coordination() as f64;
+                (
+                    self.beta * self.coupling / 4.0,
+                    self.beta * (self.coupling * z / 4.0 + self.field / 2.0),
+                )
+            }
+        }
     }
 
     /// Σ_i x_i for a configuration with `n1` set sites.
@@ -338,8 +429,12 @@ pub fn accept(r: u32, t: u32) -> bool {
 
 /// Counts (n1, n11) of one configuration given as bits.
 pub fn counts(lattice: &Lattice, bits: &[u8]) -> Counts {
+    counts_with(lattice, &Trig::new(lattice.size()), bits)
+}
+
+/// [`counts`] with the Fourier tables of the lattice given.
+pub fn counts_with(lattice: &Lattice, trig: &Trig, bits: &[u8]) -> Counts {
     let mut c = Counts::default();
-    let trig = Trig::new(lattice.size());
     let two_d = lattice.kind().dimension() > 1;
     for s in lattice.site_iter() {
         let b = bits[s as usize] as u64;
@@ -350,7 +445,7 @@ pub fn counts(lattice: &Lattice, bits: &[u8]) -> Counts {
         }
         if b == 1 {
             let [x, y, _] = lattice.coords(s);
-            c.add_fourier(&trig, x, y, two_d);
+            c.add_fourier(trig, x, y, two_d);
         }
     }
     c

@@ -23,6 +23,14 @@ pub enum Purpose {
     Update = 0,
     /// Hot-start initial configuration.
     Init = 1,
+    /// Swendsen–Wang bond activation: words 0.. of the forward bonds, word 3 the ghost bond.
+    SwendsenWangBonds = 0x30,
+    /// Swendsen–Wang cluster flip, counter word 0 the cluster's smallest site.
+    SwendsenWangFlip = 0x31,
+    /// Wolff seed sites and bond activations, counter word 0 the draw number in the sweep.
+    Wolff = 0x32,
+    /// The Wolff pilot run that sets the clusters per sweep (chain 0).
+    WolffPilot = 0x33,
 }
 
 #[inline(always)]

@@ -17,6 +17,8 @@ pub const UPDATE_SITES: &str = include_str!("../shaders/update_sites.wgsl");
 pub const UPDATE_PACKED: &str = include_str!("../shaders/update_packed.wgsl");
 /// `shaders/update_rows.wgsl`: one colour of a sweep in the row-packed layout.
 pub const UPDATE_ROWS: &str = include_str!("../shaders/update_rows.wgsl");
+/// `shaders/cluster.wgsl`: Swendsen–Wang bonds, labelling, flips and cluster sums.
+pub const CLUSTER: &str = include_str!("../shaders/cluster.wgsl");
 /// `shaders/measure.wgsl`: per-chain integer observables.
 pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
 /// `shaders/dbm.wgsl`: deep Boltzmann machine block Gibbs kernels.
@@ -67,6 +69,13 @@ pub const ROW_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     parts: &[PHILOX, LATTICE, UPDATE_ROWS, MEASURE],
 };
 
+/// Swendsen–Wang on the per-site layout: entry points `sw_union`, `measure`, `sw_init`,
+/// `sw_flip`, `sw_sizes`, `sw_sums`.
+pub const CLUSTER_SAMPLER: ShaderModuleSource = ShaderModuleSource {
+    name: "cluster_sampler",
+    parts: &[PHILOX, LATTICE, CLUSTER, MEASURE],
+};
+
 /// Philox test kernel: entry point `philox_words`.
 pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
     name: "philox_words",
@@ -92,6 +101,7 @@ pub const ALL: &[ShaderModuleSource] = &[
     PACKED_SAMPLER,
     SITE_SAMPLER,
     ROW_SAMPLER,
+    CLUSTER_SAMPLER,
     PHILOX_WORDS,
     DBM_SAMPLER,
     RG_SAMPLER,

@@ -10,6 +10,7 @@
 //! `philox4x32_10([i, 0, c, 1], seed)[0]` and a cold start sets every bit to 1 (all spins
 //! up, every bernoulli unit occupied), for every kernel.
 
+pub mod cluster;
 pub mod cpu;
 pub mod gpu;
 pub mod lanes;
@@ -305,6 +306,26 @@ pub fn auto_kernel(spec: &ChainSpec, device: Device) -> Kernel {
 /// # Errors
 /// [`Error::InvalidParameter`] naming `--kernel` for a combination that does not exist.
 pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec) -> Result<Kernel> {
+    if spec.algorithm.is_cluster() {
+        // the cluster algorithms keep one bit per site ([`cluster`], `shaders/cluster.wgsl`)
+        return match (backend, kernel) {
+            (LatticeBackend::Auto | LatticeBackend::Cpu | LatticeBackend::Gpu, Kernel::Auto | Kernel::Reference) => {
+                Ok(Kernel::Reference)
+            }
+            (_, k) => Err(Error::invalid(
+                if matches!(backend, LatticeBackend::CpuFast | LatticeBackend::GpuFast) {
+                    "--backend"
+                } else {
+                    "--kernel"
+                },
+                format!(
+                    "--algorithm {} runs on the reference layout only (--kernel auto or reference, --backend auto, cpu or gpu); got --backend {} --kernel {k}",
+                    spec.algorithm.name(),
+                    backend.name()
+                ),
+            )),
+        };
+    }
     let kernel = match (backend, kernel) {
         (LatticeBackend::CpuFast | LatticeBackend::GpuFast, Kernel::Auto | Kernel::Chains) => {
             Kernel::Chains
@@ -415,7 +436,24 @@ pub fn open(
     notice: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn Sampler>> {
     let kernel = resolve_kernel(backend, kernel, &spec)?;
-    Ok(match (backend.device().context(notice)?, kernel) {
+    if spec.algorithm == Algorithm::Wolff {
+        // a single growing cluster is serial work: the CPU backend only
+        if backend.device() == BackendChoice::Gpu {
+            return Err(Error::invalid(
+                "--backend",
+                "--algorithm wolff runs on the CPU only (use --backend cpu or auto, or --algorithm swendsen-wang on the GPU)",
+            ));
+        }
+        return Ok(Box::new(cluster::ClusterCpuSampler::new(spec)?));
+    }
+    let context = backend.device().context(notice)?;
+    if spec.algorithm == Algorithm::SwendsenWang {
+        return Ok(match context {
+            None => Box::new(cluster::ClusterCpuSampler::new(spec)?),
+            Some(ctx) => Box::new(gpu::GpuSampler::new(ctx, spec)?),
+        });
+    }
+    Ok(match (context, kernel) {
         (None, Kernel::Sites) => Box::new(sites::SitesCpuSampler::new(spec)?),
         (None, Kernel::Chains) => Box::new(packed::PackedCpuSampler::new(spec)?),
         (None, _) => Box::new(cpu::CpuSampler::new(spec, cpu::Mode::Threaded)?),

@@ -53,6 +53,7 @@ struct GpuParams {
     packing: [u32; 4],
     planes: [[u32; 4]; 9],
     layout: [u32; 4],
+    cluster: [u32; 4],
 }
 
 /// Uniform block `Step` of `shaders/lattice.wgsl`.
@@ -80,12 +81,29 @@ pub struct GpuSampler {
     update_grid: (u32, u32),
     update_threads: u32,
     measure_grid: (u32, u32),
+    /// Swendsen–Wang: the union-find parents and cluster sizes (`shaders/cluster.wgsl`).
+    cluster: Option<ClusterBuffers>,
     sweep: u32,
 }
 
-/// Entry points of the sampler module, in [`Dispatch::kernel`] order.
+/// The buffers and grids of Swendsen–Wang on the GPU.
+struct ClusterBuffers {
+    _labels: wgpu::Buffer,
+    _sizes: wgpu::Buffer,
+    /// Invocations (chains × (N + 1) keys) and grid of `sw_init`.
+    keys: (u32, (u32, u32)),
+    /// Invocations (chains × N sites) and grid of the other cluster kernels.
+    sites: (u32, (u32, u32)),
+}
+
+/// Entry points of the sampler module, in [`Dispatch::kernel`] order (the Swendsen–Wang
+/// module has `sw_union` as its update kernel and the further cluster kernels).
 const UPDATE: usize = 0;
 const MEASURE: usize = 1;
+const SW_INIT: usize = 2;
+const SW_FLIP: usize = 3;
+const SW_SIZES: usize = 4;
+const SW_SUMS: usize = 5;
 
 /// How the chains' bits are stored on the device (`layout` in shaders/lattice.wgsl).
 /// Every layout draws the same random words, so all are bit-identical to each other and
@@ -273,6 +291,16 @@ impl GpuSampler {
         if layout == Layout::SitePacked {
             site_layout(&spec)?;
         }
+        let swendsen_wang = spec.algorithm == crate::model::Algorithm::SwendsenWang;
+        if spec.algorithm.is_cluster() && !(swendsen_wang && layout == Layout::PerSite) {
+            return Err(Error::invalid(
+                "--algorithm",
+                format!(
+                    "{} runs on the GPU as swendsen-wang on the per-site layout only",
+                    spec.algorithm.name()
+                ),
+            ));
+        }
         let plan = StatePlan::new(&spec, layout, &ctx.limits)?;
         let per_word = if layout == Layout::ChainPacked {
             LANES
@@ -357,6 +385,12 @@ impl GpuSampler {
                 plan.shift,
                 matches!(layout, Layout::RowPacked { .. }) as u32,
             ],
+            cluster: if swendsen_wang {
+                let b = crate::backend::cluster::Bonds::new(&spec.model);
+                [b.bond, b.aligned as u32, b.ghost, b.ghost_bit as u32]
+            } else {
+                [0; 4]
+            },
         };
 
         let device = &ctx.device;
@@ -411,7 +445,15 @@ impl GpuSampler {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let cluster = if swendsen_wang {
+            Some(ClusterBuffers::new(&ctx, &spec)?)
+        } else {
+            None
+        };
         let (module, update, measure) = match layout {
+            Layout::PerSite if swendsen_wang => {
+                (&crate::shaders::CLUSTER_SAMPLER, "sw_union", "measure")
+            }
             Layout::PerSite => (&crate::shaders::SAMPLER, "update", "measure"),
             Layout::ChainPacked => (&crate::shaders::PACKED_SAMPLER, "update_packed", "measure"),
             Layout::SitePacked => (
@@ -423,10 +465,15 @@ impl GpuSampler {
         };
         let mut storage = vec![(&parts[0], false), (&series, false), (&trig, true)];
         storage.extend(parts[1..].iter().chain(&dummies).map(|b| (b, false)));
+        let mut entry_points = vec![update, measure];
+        if let Some(c) = &cluster {
+            storage.extend([(&c._labels, false), (&c._sizes, false)]);
+            entry_points.extend(["sw_init", "sw_flip", "sw_sizes", "sw_sums"]);
+        }
         let kernels = KernelSet::new(
             &ctx,
             module,
-            &[update, measure],
+            &entry_points,
             bytemuck::bytes_of(&params),
             size_of::<GpuStep>() as u64,
             MAX_STEPS as usize,
@@ -446,6 +493,7 @@ impl GpuSampler {
             update_grid,
             update_threads,
             measure_grid,
+            cluster,
             sweep: 0,
         })
     }
@@ -481,6 +529,20 @@ impl GpuSampler {
                             ..Default::default()
                         },
                         self.measure_grid,
+                    )
+                }
+                Step::Cluster { kernel, sweep } => {
+                    let c = self.cluster.as_ref().expect("cluster steps need cluster buffers");
+                    let (threads, grid) = if kernel == SW_INIT { c.keys } else { c.sites };
+                    (
+                        kernel,
+                        GpuStep {
+                            sweep,
+                            colour: 0,
+                            slot: slots.saturating_sub(1),
+                            total_threads: threads,
+                        },
+                        grid,
                     )
                 }
             })
@@ -525,6 +587,39 @@ enum Step {
     Update { sweep: u32, colour: u32 },
     /// Measure all chains into the next series slot.
     Measure,
+    /// A Swendsen–Wang dispatch (the cluster sums go to the last measurement's slot).
+    Cluster { kernel: usize, sweep: u32 },
+}
+
+impl ClusterBuffers {
+    fn new(ctx: &GpuContext, spec: &ChainSpec) -> Result<Self> {
+        let n = spec.sites() as u64;
+        let chains = spec.chains as u64;
+        let keys = chains * (n + 1);
+        let bytes = 4 * keys;
+        if keys > u32::MAX as u64 || bytes > ctx.limits.max_storage_buffer_binding_size {
+            return Err(Error::DeviceLimit(format!(
+                "swendsen-wang labels need {} (a 4-byte word per site and chain, twice) but the adapter's max_storage_buffer_binding_size is {}; use fewer --chains, a smaller --size, or --backend cpu",
+                human(bytes),
+                human(ctx.limits.max_storage_buffer_binding_size)
+            )));
+        }
+        let buffer = |label| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let grid = |t: u64| ctx.grid(t.div_ceil(UPDATE_WORKGROUP)).map(|g| (t as u32, g));
+        Ok(ClusterBuffers {
+            _labels: buffer("union-find labels"),
+            _sizes: buffer("cluster sizes"),
+            keys: grid(keys)?,
+            sites: grid(chains * n)?,
+        })
+    }
 }
 
 impl Sampler for GpuSampler {
@@ -563,23 +658,53 @@ impl Sampler for GpuSampler {
         check_sweep_budget(self.sweep, sweeps)?;
         let colours = self.spec.model.lattice.colours();
         let first = self.sweep;
+        let sw = self.cluster.is_some();
         // The whole schedule, generated lazily and cut into submissions that hold at most
-        // MAX_STEPS dispatches and `slots` measurements.
+        // MAX_STEPS dispatches and `slots` measurements. A Swendsen–Wang sweep is sw_init,
+        // sw_union, sw_flip; its measurement adds sw_sizes and sw_sums.
         let mut schedule = (0..sweeps).flat_map(move |i| {
+            let sweep = first + i;
             let measure = measure_every > 0 && (i + 1) % measure_every == 0;
-            (0..colours)
-                .map(move |colour| Step::Update {
-                    sweep: first + i,
-                    colour,
-                })
-                .chain(measure.then_some(Step::Measure))
-        });
+            let update: Vec<Step> = if sw {
+                [SW_INIT, UPDATE, SW_FLIP]
+                    .map(|kernel| Step::Cluster { kernel, sweep })
+                    .to_vec()
+            } else {
+                (0..colours)
+                    .map(|colour| Step::Update { sweep, colour })
+                    .collect()
+            };
+            let mut measurement = Vec::new();
+            if measure {
+                measurement.push(Step::Measure);
+                if sw {
+                    measurement.extend(
+                        [SW_SIZES, SW_SUMS].map(|kernel| Step::Cluster { kernel, sweep }),
+                    );
+                }
+            }
+            update.into_iter().chain(measurement)
+        })
+        .peekable();
         let mut out = Vec::new();
         let mut batch = Vec::with_capacity(MAX_STEPS as usize);
         loop {
             batch.clear();
             let mut measurements = 0;
-            while batch.len() < MAX_STEPS as usize && measurements < self.slots {
+            // a measurement's cluster dispatches (at most two) stay in its submission
+            loop {
+                let sums_follow = matches!(
+                    schedule.peek(),
+                    Some(Step::Cluster {
+                        kernel: SW_SIZES | SW_SUMS,
+                        ..
+                    })
+                );
+                if !sums_follow
+                    && (batch.len() + 3 > MAX_STEPS as usize || measurements >= self.slots)
+                {
+                    break;
+                }
                 match schedule.next() {
                     Some(step) => {
                         measurements += matches!(step, Step::Measure) as u32;
