@@ -70,8 +70,8 @@ pub enum Algorithm {
     /// Swendsen–Wang: Fortuin–Kasteleyn bonds on satisfied bonds (and to a ghost spin for
     /// the field), every cluster flipped with probability 1/2 (CPU and GPU, bit-identical).
     SwendsenWang,
-    /// Wolff: single clusters from random seed sites; a sweep is clusters until their
-    /// sizes add up to at least N (CPU).
+    /// Wolff: single clusters from random seed sites; a sweep is a fixed number of clusters
+    /// that flips about N sites on average (CPU).
     Wolff,
 }
 

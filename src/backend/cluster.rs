@@ -120,7 +120,8 @@ struct SweepContext<'a> {
     key: [u32; 2],
     sweep: u32,
     chain: u32,
-    /// Wolff: clusters per sweep, and the purpose word of the stream (pilot or run).
+    /// Wolff: clusters per sweep (0: until their sizes add up to N, the pilot's rule), and
+    /// the purpose word of the stream (pilot or run).
     clusters: u32,
     purpose: u32,
 }
@@ -196,7 +197,12 @@ impl SweepContext<'_> {
             block: [0; 4],
         };
         let mut sums = ClusterSums::default();
-        while sums.clusters < self.clusters as u64 {
+        // clusters == 0: the pilot's rule, clusters until their sizes add up to N
+        while if self.clusters == 0 {
+            (sums.sites as usize) < n
+        } else {
+            sums.clusters < self.clusters as u64
+        } {
             let seed = ((draws.next() as u64 * n as u64) >> 32) as u32;
             w.cluster.clear();
             w.stack.push(seed);
@@ -256,14 +262,15 @@ const PILOT_SWEEPS: u32 = 64;
 const PILOT_AVERAGED: u32 = 32;
 
 /// Clusters per Wolff sweep: `max(1, round(N / s̄))` with s̄ the mean cluster size over the
-/// last [`PILOT_AVERAGED`] of [`PILOT_SWEEPS`] pilot sweeps of one cluster each, grown on a
-/// copy of chain 0's initial configuration with the pilot stream (purpose 0x33). A
-/// deterministic function of the job, so a resumed run uses the same number.
+/// last [`PILOT_AVERAGED`] of [`PILOT_SWEEPS`] pilot sweeps, each growing clusters until
+/// their sizes add up to N, on a copy of chain 0's initial configuration with the pilot
+/// stream (purpose 0x33). A deterministic function of the job, so a resumed run uses the
+/// same number; it costs about 64 sweeps of one chain.
 pub fn wolff_clusters_per_sweep(spec: &ChainSpec, chain0: &[u8]) -> u32 {
     let lat = spec.model.lattice;
     let mut bits = chain0.to_vec();
     let mut scratch = Scratch::default();
-    let mut sites = 0u64;
+    let (mut sites, mut clusters) = (0u64, 0u64);
     for sweep in 0..PILOT_SWEEPS {
         let ctx = SweepContext {
             lat: &lat,
@@ -271,15 +278,16 @@ pub fn wolff_clusters_per_sweep(spec: &ChainSpec, chain0: &[u8]) -> u32 {
             key: seed_key(spec.seed),
             sweep,
             chain: 0,
-            clusters: 1,
+            clusters: 0,
             purpose: Purpose::WolffPilot as u32,
         };
         let s = ctx.wolff(&mut bits, &mut scratch);
         if sweep >= PILOT_SWEEPS - PILOT_AVERAGED {
             sites += s.sites;
+            clusters += s.clusters;
         }
     }
-    let mean = sites as f64 / PILOT_AVERAGED as f64;
+    let mean = sites as f64 / clusters as f64;
     (bits.len() as f64 / mean).round().clamp(1.0, u32::MAX as f64) as u32
 }
 

@@ -165,6 +165,10 @@ pub struct RunResults {
     pub analysis: Analysis,
     /// Exact values for this model where known (null otherwise).
     pub exact: Option<Reference>,
+    /// Cluster algorithms: clusters per sweep, mean cluster size and the improved
+    /// estimators next to the direct ones ([`observables::ClusterObservables`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<observables::ClusterObservables>,
     /// Chain-averaged series (energy and magnetization per site per measurement).
     pub mean_series: MeanSeries,
     /// Timing.
@@ -560,6 +564,12 @@ pub fn results(job: &Job, info: BackendInfo, out: &RunOutput) -> RunResults {
         observables: obs,
         analysis,
         exact: reference::reference(&model),
+        cluster: observables::cluster_estimates(
+            &model,
+            job.spec.algorithm,
+            &out.counts,
+            chains,
+        ),
         mean_series: MeanSeries {
             first_sweep: job.plan.thermalize as u64 + job.plan.measure_every as u64,
             every: job.plan.measure_every,
@@ -627,6 +637,13 @@ fn format_table(r: &RunResults) -> String {
     }
     if let Some(x) = &r.exact {
         s += &format!("exact: {}; z = (mean - exact) / error\n", x.source);
+    }
+    if let Some(c) = &r.cluster {
+        s += "\ncluster estimates (improved: from cluster sizes, zero Ising field and K > 0 only)\n";
+        for (name, e) in c.named() {
+            let tau = e.tau_int.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
+            s += &format!("{name:<32} {:>10.6} {:>12.8} {tau:>9}\n", e.mean, e.error);
+        }
     }
     for w in &a.warnings {
         s += &format!("warning: {w}\n");
