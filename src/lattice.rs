@@ -272,31 +272,39 @@ impl Lattice {
     /// All z neighbours of `site`.
     #[inline]
     pub fn neighbours(&self, site: u32) -> ([u32; 6], usize) {
+        let (c, n) = self.neighbour_coords(self.coords(site));
+        (c.map(|c| self.site(c)), n)
+    }
+
+    /// Coordinates of the z neighbours of the site at `[x, y, z]`, in [`Lattice::neighbours`]
+    /// order: ±x, ±y, the triangular diagonals (+1, −1) and (−1, +1), ±z (no division, for
+    /// loops that carry coordinates).
+    #[inline]
+    pub fn neighbour_coords(&self, [x, y, z]: [u32; 3]) -> ([[u32; 3]; 6], usize) {
         let [l, ly, lz] = self.dims();
-        let [x, y, z] = self.coords(site);
         let xp = if x + 1 == l { 0 } else { x + 1 };
         let xm = if x == 0 { l - 1 } else { x - 1 };
-        let mut out = [0u32; 6];
-        out[0] = self.site([xp, y, z]);
-        out[1] = self.site([xm, y, z]);
+        let mut out = [[x, y, z]; 6];
+        out[0] = [xp, y, z];
+        out[1] = [xm, y, z];
         let mut n = 2;
         if ly > 1 {
             let yp = if y + 1 == ly { 0 } else { y + 1 };
             let ym = if y == 0 { ly - 1 } else { y - 1 };
-            out[n] = self.site([x, yp, z]);
-            out[n + 1] = self.site([x, ym, z]);
+            out[n] = [x, yp, z];
+            out[n + 1] = [x, ym, z];
             n += 2;
             if self.kind == LatticeKind::Triangular {
-                out[n] = self.site([xp, ym, z]);
-                out[n + 1] = self.site([xm, yp, z]);
+                out[n] = [xp, ym, z];
+                out[n + 1] = [xm, yp, z];
                 n += 2;
             }
         }
         if lz > 1 {
             let zp = if z + 1 == lz { 0 } else { z + 1 };
             let zm = if z == 0 { lz - 1 } else { z - 1 };
-            out[n] = self.site([x, y, zp]);
-            out[n + 1] = self.site([x, y, zm]);
+            out[n] = [x, y, zp];
+            out[n + 1] = [x, y, zm];
             n += 2;
         }
         (out, n)

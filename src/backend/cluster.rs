@@ -43,8 +43,12 @@
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
-use crate::model::{Algorithm, ClusterSums, Counts, Model, Trig, accept, counts_with, threshold};
-use crate::rng::{Purpose, philox4x32_10, seed_key, site_word};
+use crate::model::{Algorithm, ClusterSums, Counts, Model, Trig, accept, threshold};
+use crate::rng::{Purpose, seed_key, site_word};
+use super::lanes::{Simd, philox_lanes};
+
+/// Sites whose Swendsen–Wang bond words are drawn in one batch.
+const LANES: usize = 8;
 use rayon::prelude::*;
 
 /// The bond rule of a model in Ising language (see the module docs).
@@ -108,12 +112,13 @@ struct Scratch {
     parent: Vec<u32>,
     flips: Vec<u8>,
     sizes: Vec<u32>,
-    stack: Vec<u32>,
+    stack: Vec<[u32; 3]>,
     cluster: Vec<u32>,
     marked: Vec<bool>,
 }
 
 /// One sweep of one chain, with what identifies its random words.
+#[derive(Clone, Copy)]
 struct SweepContext<'a> {
     lat: &'a Lattice,
     bonds: Bonds,
@@ -128,27 +133,68 @@ struct SweepContext<'a> {
 
 impl SweepContext<'_> {
     /// One Swendsen–Wang sweep; the cluster sums if `measure`.
+    #[inline(always)]
     fn swendsen_wang(&self, bits: &mut [u8], w: &mut Scratch, measure: bool) -> ClusterSums {
         let n = bits.len();
         let b = self.bonds;
         w.parent.clear();
         w.parent.extend(0..=n as u32);
         w.flips.resize(n, 0);
-        for i in 0..n {
-            let site = i as u32;
-            let words = philox4x32_10(
-                [site, self.sweep, self.chain, Purpose::SwendsenWangBonds as u32],
-                self.key,
-            );
-            let bit = bits[i];
-            let (f, d) = self.lat.forward_neighbours(site);
-            for (a, &j) in f[..d].iter().enumerate() {
-                if b.satisfied(bit, bits[j as usize]) && accept(words[a], b.bond) {
-                    union(&mut w.parent, site + 1, j + 1);
+        let lat = self.lat;
+        let [l, ly, lz] = lat.dims();
+        let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
+        let counter = |v: u32| [v; LANES];
+        let mut words = [[0u32; LANES]; 4];
+        let mut site = 0u32;
+        for z in 0..lz {
+            for y in 0..ly {
+                let yp = if y + 1 == ly { 0 } else { y + 1 };
+                let ym = if y == 0 { ly - 1 } else { y - 1 };
+                let zp = if z + 1 == lz { 0 } else { z + 1 };
+                for x in 0..l {
+                    let lane = site as usize % LANES;
+                    if lane == 0 {
+                        // the bond words of the next LANES sites in one batch
+                        let first: [u32; LANES] =
+                            std::array::from_fn(|k| site.wrapping_add(k as u32));
+                        words = philox_lanes::<LANES, 1>(
+                            [[
+                                first,
+                                counter(self.sweep),
+                                counter(self.chain),
+                                counter(Purpose::SwendsenWangBonds as u32),
+                            ]],
+                            self.key,
+                        )[0];
+                    }
+                    let xp = if x + 1 == l { 0 } else { x + 1 };
+                    // forward neighbours in Lattice::forward_neighbours order
+                    let mut f = [0u32; 3];
+                    f[0] = lat.site([xp, y, z]);
+                    let mut d = 1;
+                    if ly > 1 {
+                        f[d] = lat.site([x, yp, z]);
+                        d += 1;
+                    }
+                    if lz > 1 {
+                        f[d] = lat.site([x, y, zp]);
+                        d += 1;
+                    }
+                    if triangular {
+                        f[d] = lat.site([xp, ym, z]);
+                        d += 1;
+                    }
+                    let bit = bits[site as usize];
+                    for (a, &j) in f[..d].iter().enumerate() {
+                        if b.satisfied(bit, bits[j as usize]) && accept(words[a][lane], b.bond) {
+                            union(&mut w.parent, site + 1, j + 1);
+                        }
+                    }
+                    if bit == b.ghost_bit && accept(words[3][lane], b.ghost) {
+                        union(&mut w.parent, site + 1, 0);
+                    }
+                    site += 1;
                 }
-            }
-            if bit == b.ghost_bit && accept(words[3], b.ghost) {
-                union(&mut w.parent, site + 1, 0);
             }
         }
         for i in 0..n {
@@ -184,6 +230,7 @@ impl SweepContext<'_> {
     }
 
     /// One Wolff sweep: `self.clusters` clusters.
+    #[inline(always)]
     fn wolff(&self, bits: &mut [u8], w: &mut Scratch) -> ClusterSums {
         let n = bits.len();
         let b = self.bonds;
@@ -194,7 +241,7 @@ impl SweepContext<'_> {
             chain: self.chain,
             purpose: self.purpose,
             next: 0,
-            block: [0; 4],
+            block: [0; DRAW_BATCH],
         };
         let mut sums = ClusterSums::default();
         // clusters == 0: the pilot's rule, clusters until their sizes add up to N
@@ -205,23 +252,23 @@ impl SweepContext<'_> {
         } {
             let seed = ((draws.next() as u64 * n as u64) >> 32) as u32;
             w.cluster.clear();
-            w.stack.push(seed);
+            w.stack.push(self.lat.coords(seed));
             w.marked[seed as usize] = true;
             let mut ghost = false;
-            while let Some(i) = w.stack.pop() {
+            // the stack carries coordinates, so neighbours need no division
+            while let Some(c) = w.stack.pop() {
+                let i = self.lat.site(c);
                 w.cluster.push(i);
                 let bit = bits[i as usize];
                 if b.ghost != 0 && bit == b.ghost_bit && accept(draws.next(), b.ghost) {
                     ghost = true;
                 }
-                let (nb, z) = self.lat.neighbours(i);
-                for &j in &nb[..z] {
-                    if !w.marked[j as usize]
-                        && b.satisfied(bit, bits[j as usize])
-                        && accept(draws.next(), b.bond)
-                    {
-                        w.marked[j as usize] = true;
-                        w.stack.push(j);
+                let (nb, z) = self.lat.neighbour_coords(c);
+                for &cj in &nb[..z] {
+                    let j = self.lat.site(cj) as usize;
+                    if !w.marked[j] && b.satisfied(bit, bits[j]) && accept(draws.next(), b.bond) {
+                        w.marked[j] = true;
+                        w.stack.push(cj);
                     }
                 }
             }
@@ -242,18 +289,90 @@ struct Draws {
     chain: u32,
     purpose: u32,
     next: u32,
-    block: [u32; 4],
+    block: [u32; DRAW_BATCH],
 }
+
+/// Wolff words drawn in one batch: the four words of [`LANES`] consecutive counters.
+const DRAW_BATCH: usize = 4 * LANES;
 
 impl Draws {
     #[inline(always)]
     fn next(&mut self) -> u32 {
         let d = self.next;
-        if d & 3 == 0 {
-            self.block = philox4x32_10([d >> 2, self.sweep, self.chain, self.purpose], self.key);
+        let slot = d as usize % DRAW_BATCH;
+        if slot == 0 {
+            // counters d/4 … d/4 + LANES − 1 at once; word w of counter i is draw 4i + w
+            let first = d >> 2;
+            let words = philox_lanes::<LANES, 1>(
+                [[
+                    std::array::from_fn(|i| first.wrapping_add(i as u32)),
+                    [self.sweep; LANES],
+                    [self.chain; LANES],
+                    [self.purpose; LANES],
+                ]],
+                self.key,
+            )[0];
+            for (i, chunk) in self.block.chunks_exact_mut(4).enumerate() {
+                for (w, x) in chunk.iter_mut().enumerate() {
+                    *x = words[w][i];
+                }
+            }
         }
         self.next = d.wrapping_add(1);
-        self.block[(d & 3) as usize]
+        self.block[slot]
+    }
+}
+
+/// Sweeps of one chain through one `advance` call.
+struct ChainRun<'a> {
+    /// The context of the first sweep.
+    ctx: SweepContext<'a>,
+    trig: &'a Trig,
+    wolff: bool,
+    sweeps: u32,
+    every: u32,
+}
+
+impl ChainRun<'_> {
+    #[inline(always)]
+    fn sweeps(&self, bits: &mut [u8]) -> Vec<Counts> {
+        let mut scratch = Scratch::default();
+        let mut series = Vec::new();
+        let lat = self.ctx.lat;
+        for i in 1..=self.sweeps {
+            let measure = self.every > 0 && i % self.every == 0;
+            let ctx = SweepContext {
+                sweep: self.ctx.sweep + i - 1,
+                ..self.ctx
+            };
+            let sums = if self.wolff {
+                ctx.wolff(bits, &mut scratch)
+            } else {
+                ctx.swendsen_wang(bits, &mut scratch, measure)
+            };
+            if measure {
+                let mut counts = super::cpu::count_rows(lat, self.trig, bits, 0..lat.rows());
+                counts.cluster = sums;
+                series.push(counts);
+            }
+        }
+        series
+    }
+
+    fn dispatch(&self, simd: Simd, bits: &mut [u8]) -> Vec<Counts> {
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Simd::detect found AVX2 on this CPU.
+            Simd::Wide => unsafe { self.sweeps_avx2(bits) },
+            _ => self.sweeps(bits),
+        }
+    }
+
+    /// The same code compiled for AVX2, so the batched Philox words vectorise.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn sweeps_avx2(&self, bits: &mut [u8]) -> Vec<Counts> {
+        self.sweeps(bits)
     }
 }
 
@@ -298,6 +417,7 @@ pub struct ClusterCpuSampler {
     bonds: Bonds,
     /// Wolff clusters per sweep ([`wolff_clusters_per_sweep`]); 0 for Swendsen–Wang.
     clusters: u32,
+    simd: Simd,
     bits: Vec<u8>,
     trig: Trig,
     sweep: u32,
@@ -328,6 +448,7 @@ impl ClusterCpuSampler {
             key: seed_key(spec.seed),
             bonds: Bonds::new(&spec.model),
             clusters,
+            simd: Simd::detect(),
             bits,
             trig: Trig::new(spec.model.lattice.size()),
             spec,
@@ -361,36 +482,29 @@ impl Sampler for ClusterCpuSampler {
         let (first, bonds, key, trig) = (self.sweep, self.bonds, self.key, &self.trig);
         let clusters = self.clusters;
         let wolff = self.spec.algorithm == Algorithm::Wolff;
+        let simd = self.simd;
         let per_chain: Vec<Vec<Counts>> = self
             .bits
             .par_chunks_mut(n)
             .enumerate()
             .map(|(c, bits)| {
-                let mut scratch = Scratch::default();
-                let mut series = Vec::new();
-                for i in 1..=sweeps {
-                    let measure = measure_every > 0 && i % measure_every == 0;
-                    let ctx = SweepContext {
-                        lat: &lat,
-                        bonds,
-                        key,
-                        sweep: first + i - 1,
-                        chain: c as u32,
-                        clusters,
-                        purpose: Purpose::Wolff as u32,
-                    };
-                    let sums = if wolff {
-                        ctx.wolff(bits, &mut scratch)
-                    } else {
-                        ctx.swendsen_wang(bits, &mut scratch, measure)
-                    };
-                    if measure {
-                        let mut counts = counts_with(&lat, trig, bits);
-                        counts.cluster = sums;
-                        series.push(counts);
-                    }
-                }
-                series
+                let ctx = SweepContext {
+                    lat: &lat,
+                    bonds,
+                    key,
+                    sweep: first,
+                    chain: c as u32,
+                    clusters,
+                    purpose: Purpose::Wolff as u32,
+                };
+                let run = ChainRun {
+                    ctx,
+                    trig,
+                    wolff,
+                    sweeps,
+                    every: measure_every,
+                };
+                run.dispatch(simd, bits)
             })
             .collect();
         self.sweep += sweeps;

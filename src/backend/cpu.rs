@@ -124,13 +124,33 @@ fn update_rows(
     }
 }
 
-/// Fast path: counts of rows `rows` of one chain.
-fn count_rows(
+/// One site's bit, stored as a byte or an atomic byte.
+pub(crate) trait Bit {
+    fn bit(&self) -> u32;
+}
+
+impl Bit for u8 {
+    #[inline(always)]
+    fn bit(&self) -> u32 {
+        *self as u32
+    }
+}
+
+impl Bit for AtomicU8 {
+    #[inline(always)]
+    fn bit(&self) -> u32 {
+        self.load(Relaxed) as u32
+    }
+}
+
+/// Fast path: counts of rows `rows` of one chain (also the cluster samplers' measurement).
+pub(crate) fn count_rows<B: Bit>(
     lat: &Lattice,
     trig: &Trig,
-    chain: &[AtomicU8],
+    chain: &[B],
     rows: std::ops::Range<u32>,
 ) -> Counts {
+    let ld = |chain: &[B], i: u32| chain[i as usize].bit();
     let l = lat.size();
     let two_d = lat.kind().dimension() > 1;
     let triangular = lat.kind() == LatticeKind::Triangular;

@@ -60,6 +60,28 @@ pub struct BenchArgs {
     /// Give up an estimator run after this many seconds.
     #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     pub max_seconds: f64,
+    /// Algorithms of the critical-point race (time per error bar and τ_int against L on
+    /// the default backend and kernel).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "heat-bath,swendsen-wang,wolff"
+    )]
+    pub race_algorithms: Vec<Algorithm>,
+    /// Linear sizes of the race (0 skips it).
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
+    pub race_sizes: Vec<u32>,
+    /// Wall seconds of each race run (a fifth thermalizes, the rest measures every sweep).
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
+    pub race_seconds: f64,
+    /// Chains of each race run (0: one per CPU thread).
+    #[arg(long, default_value_t = 0)]
+    pub race_chains: u32,
+    /// Draw τ_int of the energy against L for each race algorithm, with the fitted dynamic
+    /// exponent z in the legend (PNG, log-log).
+    #[arg(long)]
+    pub race_plot: Option<PathBuf>,
     /// Write the results (JSON, schema blockspin/bench/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -322,7 +344,24 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     for &size in &a.sizes {
         Lattice::new(a.lattice, size)?;
     }
-    for (flag, p) in [("--output", &a.output), ("--plot", &a.plot)] {
+    if !(a.race_seconds.is_finite() && a.race_seconds > 0.0) {
+        return Err(Error::invalid(
+            "--race-seconds",
+            format!("must be a finite number > 0 (got {})", a.race_seconds),
+        ));
+    }
+    let race_sizes: Vec<u32> = a.race_sizes.iter().copied().filter(|&l| l > 0).collect();
+    for &size in &race_sizes {
+        Lattice::new(a.lattice, size).map_err(|e| match e {
+            Error::InvalidParameter { message, .. } => Error::invalid("--race-sizes", message),
+            e => e,
+        })?;
+    }
+    for (flag, p) in [
+        ("--output", &a.output),
+        ("--plot", &a.plot),
+        ("--race-plot", &a.race_plot),
+    ] {
         if let Some(p) = p {
             io::check_output_path(flag, p)?;
         }
@@ -387,6 +426,32 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             }
         }
     }
+
+    let race_chains = if a.race_chains == 0 {
+        rayon::current_num_threads() as u32
+    } else {
+        a.race_chains
+    };
+    let mut race = Vec::new();
+    for &size in &race_sizes {
+        for &algorithm in &a.race_algorithms {
+            note(&format!(
+                "race: {} at L = {size}, {race_chains} chains, {} s ...",
+                algorithm.name(),
+                a.race_seconds
+            ));
+            race.push(super::race::run_one(
+                a.lattice,
+                a.beta,
+                algorithm,
+                size,
+                race_chains,
+                a.race_seconds,
+                a.target_error,
+            )?);
+        }
+    }
+    let exponents = super::race::dynamic_exponents(&race);
 
     let gpu = crate::backend::gpu::GpuContext::shared().ok();
     println!(
@@ -467,15 +532,93 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             );
         }
     }
+    if !race.is_empty() {
+        println!(
+            "\ncritical race: energy per site on the default backend, {race_chains} chains, {} s per run; cost = error^2 x measured seconds (lower is better)",
+            a.race_seconds
+        );
+        println!(
+            "{:<14} {:>5} {:>9} {:>12} {:>11} {:>9} {:>11} {:>10}  ran",
+            "algorithm", "L", "sweeps", "energy", "error", "tau_int", "cost", "t(target)"
+        );
+        for r in &race {
+            println!(
+                "{:<14} {:>5} {:>9} {:>12.6} {:>11.3e} {:>9.2} {:>11.3e} {:>9.1}s  {}{}",
+                r.algorithm,
+                r.size,
+                r.sweeps,
+                r.energy_per_site,
+                r.error,
+                r.tau_int,
+                r.cost,
+                r.seconds_to_target,
+                r.ran,
+                if r.reliable { "" } else { "  [binning not converged]" }
+            );
+        }
+        for &size in &race_sizes {
+            let at: Vec<&super::race::RaceRun> = race.iter().filter(|r| r.size == size).collect();
+            if let (Some(best), Some(first)) = (
+                at.iter().min_by(|x, y| x.cost.total_cmp(&y.cost)),
+                at.first(),
+            ) {
+                println!(
+                    "L = {size}: cheapest {} ({:.3e}); {} / cheapest = {:.1}",
+                    best.algorithm,
+                    best.cost,
+                    first.algorithm,
+                    first.cost / best.cost
+                );
+            }
+        }
+        for e in &exponents {
+            println!(
+                "dynamic exponent {}: z = {:.2} ± {:.2} (tau_int of the energy, L = {:?})",
+                e.algorithm, e.z, e.error, e.sizes
+            );
+        }
+    }
+    if let Some(p) = &a.race_plot {
+        let curves: Vec<Curve> = a
+            .race_algorithms
+            .iter()
+            .map(|alg| {
+                let z = exponents.iter().find(|e| e.algorithm == alg.name());
+                Curve {
+                    label: match z {
+                        Some(e) => format!("{} (z = {:.2})", alg.name(), e.z),
+                        None => alg.name().to_string(),
+                    },
+                    points: race
+                        .iter()
+                        .filter(|r| r.algorithm == alg.name() && r.tau_int > 0.0)
+                        .map(|r| (r.size as f64, r.tau_int))
+                        .collect(),
+                }
+            })
+            .filter(|c| !c.points.is_empty())
+            .collect();
+        log_log_png(
+            p,
+            (900, 600),
+            &format!("{} at K = {}: autocorrelation of the energy", a.lattice, a.beta),
+            "linear size L",
+            "tau_int (sweeps)",
+            &curves,
+        )?;
+    }
     let out = json!({
         "schema": "blockspin/bench/1",
         "version": env!("CARGO_PKG_VERSION"),
         "parameters": { "lattice": a.lattice, "algorithm": a.algorithm, "beta": a.beta, "sizes": a.sizes, "chains": a.chains, "measure_every": a.measure_every, "repeats": a.repeats, "min_seconds": a.min_seconds,
-                        "estimator_size": a.estimator_size, "target_error": a.target_error },
+                        "estimator_size": a.estimator_size, "target_error": a.target_error,
+                        "race_algorithms": a.race_algorithms, "race_sizes": race_sizes, "race_seconds": a.race_seconds, "race_chains": race_chains },
         "machine": { "cpu_threads": rayon::current_num_threads(), "gpu": gpu.as_ref().map(|g| json!({ "adapter": g.adapter_name, "api": g.api, "device_type": g.device_type })) },
         "throughput": results,
         "ratios": ratios,
         "estimators": estimators,
+        "race": race,
+        "dynamic_exponents": exponents,
     });
     if let Some(p) = &a.output {
         io::write_atomic(p, |w| {

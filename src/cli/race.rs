@@ -1,0 +1,189 @@
+//! The critical-point race of `blockspin bench`: each algorithm at each size, on what
+//! `sample` runs by default (`--backend auto --kernel auto`), for a fixed wall-time budget;
+//! reported as the error of the energy per site, its τ_int in sweeps, the cost
+//! error² × seconds (lower is better; seconds of the measured phase, thermalization
+//! excluded) and the time a target error would take at that cost. The dynamic exponent z
+//! is the least-squares slope of ln τ_int against ln L for each algorithm.
+
+use crate::backend::{self, ChainSpec, Kernel, LatticeBackend, Start};
+use crate::error::Result;
+use crate::lattice::{Lattice, LatticeKind};
+use crate::model::{Algorithm, Model, Units};
+use crate::observables::Series;
+use crate::stats;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One algorithm at one size.
+#[derive(Clone, Debug, Serialize)]
+pub struct RaceRun {
+    /// Update algorithm.
+    pub algorithm: &'static str,
+    /// L.
+    pub size: u32,
+    /// What ran: device, kernel and API.
+    pub ran: String,
+    /// Chains.
+    pub chains: u32,
+    /// Thermalization sweeps.
+    pub thermalize: u32,
+    /// Measured sweeps per chain (one measurement per sweep).
+    pub sweeps: u32,
+    /// Wall time of the measured sweeps (s).
+    pub seconds: f64,
+    /// Energy per site.
+    pub energy_per_site: f64,
+    /// Its binning error.
+    pub error: f64,
+    /// τ_int of the energy in sweeps.
+    pub tau_int: f64,
+    /// Whether the binning reached a plateau with enough blocks.
+    pub reliable: bool,
+    /// error² × seconds.
+    pub cost: f64,
+    /// cost / target², the seconds the target error would take.
+    pub seconds_to_target: f64,
+}
+
+/// The fitted dynamic exponent of one algorithm.
+#[derive(Clone, Debug, Serialize)]
+pub struct DynamicExponent {
+    /// Update algorithm.
+    pub algorithm: &'static str,
+    /// Slope of ln τ_int against ln L.
+    pub z: f64,
+    /// Its standard error from the fit residuals (NaN with two sizes).
+    pub error: f64,
+    /// Sizes used (reliable runs only).
+    pub sizes: Vec<u32>,
+}
+
+/// Runs `algorithm` at size `size` for about `budget` seconds (a fifth thermalizing).
+///
+/// # Errors
+/// Those of the samplers.
+pub fn run_one(
+    lattice: LatticeKind,
+    beta: f64,
+    algorithm: Algorithm,
+    size: u32,
+    chains: u32,
+    budget: f64,
+    target: f64,
+) -> Result<RaceRun> {
+    let model = Model::new(Lattice::new(lattice, size)?, Units::Spin, beta, 1.0, 0.0)?;
+    let spec = ChainSpec::new(model, algorithm, chains, 1, Start::Hot)?;
+    let mut s = backend::open(LatticeBackend::Auto, Kernel::Auto, spec, &mut |_| {})?;
+    let info = s.info();
+    let sweep_in = |seconds: f64, every: u32, s: &mut dyn backend::Sampler| {
+        let (mut done, mut chunk, mut counts) = (0u32, 1u32, Vec::new());
+        let t = Instant::now();
+        while t.elapsed().as_secs_f64() < seconds {
+            counts.extend(s.advance(chunk, every)?);
+            done += chunk;
+            let per = t.elapsed().as_secs_f64() / done as f64;
+            let left = (seconds - t.elapsed().as_secs_f64()).max(0.0);
+            chunk = (chunk * 2).min((left / per).ceil().max(1.0) as u32);
+        }
+        Ok::<_, crate::Error>((done, counts, t.elapsed().as_secs_f64()))
+    };
+    let (thermalize, _, _) = sweep_in(0.2 * budget, 0, s.as_mut())?;
+    let (sweeps, counts, seconds) = sweep_in(0.8 * budget, 1, s.as_mut())?;
+    let series = Series::from_counts(&model, &counts, chains as usize);
+    let b = stats::binning(&series.energy, series.shape);
+    let cost = b.error * b.error * seconds;
+    Ok(RaceRun {
+        algorithm: algorithm.name(),
+        size,
+        ran: format!("{} {} ({})", info.kind, info.kernel, info.api),
+        chains,
+        thermalize,
+        sweeps,
+        seconds,
+        energy_per_site: b.mean,
+        error: b.error,
+        tau_int: b.tau_int,
+        reliable: b.reliable,
+        cost,
+        seconds_to_target: cost / (target * target),
+    })
+}
+
+/// z for each algorithm from its reliable runs at two or more sizes.
+pub fn dynamic_exponents(runs: &[RaceRun]) -> Vec<DynamicExponent> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for r in runs {
+        if !names.contains(&r.algorithm) {
+            names.push(r.algorithm);
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let pts: Vec<(f64, f64, u32)> = runs
+                .iter()
+                .filter(|r| r.algorithm == name && r.reliable && r.tau_int > 0.0)
+                .map(|r| ((r.size as f64).ln(), r.tau_int.ln(), r.size))
+                .collect();
+            if pts.len() < 2 {
+                return None;
+            }
+            let n = pts.len() as f64;
+            let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+            let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+            let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+            let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+            let z = sxy / sxx;
+            let rss: f64 = pts
+                .iter()
+                .map(|p| (p.1 - my - z * (p.0 - mx)).powi(2))
+                .sum();
+            let error = if pts.len() > 2 {
+                (rss / (n - 2.0) / sxx).sqrt()
+            } else {
+                f64::NAN
+            };
+            Some(DynamicExponent {
+                algorithm: name,
+                z,
+                error,
+                sizes: pts.iter().map(|p| p.2).collect(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(algorithm: &'static str, size: u32, tau: f64) -> RaceRun {
+        RaceRun {
+            algorithm,
+            size,
+            ran: String::new(),
+            chains: 1,
+            thermalize: 0,
+            sweeps: 0,
+            seconds: 1.0,
+            energy_per_site: 0.0,
+            error: 0.0,
+            tau_int: tau,
+            reliable: true,
+            cost: 0.0,
+            seconds_to_target: 0.0,
+        }
+    }
+
+    #[test]
+    fn fitted_exponent_recovers_a_power_law() {
+        let runs: Vec<RaceRun> = [32u32, 64, 128, 256]
+            .iter()
+            .map(|&l| run("heat-bath", l, 0.05 * (l as f64).powf(2.17)))
+            .chain([run("wolff", 32, 3.0)])
+            .collect();
+        let z = dynamic_exponents(&runs);
+        assert_eq!(z.len(), 1);
+        assert!((z[0].z - 2.17).abs() < 1e-9 && z[0].error < 1e-6);
+    }
+}
