@@ -266,7 +266,8 @@ impl SweepContext<'_> {
                 let (nb, z) = self.lat.neighbour_coords(c);
                 for &cj in &nb[..z] {
                     let j = self.lat.site(cj) as usize;
-                    if !w.marked[j] && b.satisfied(bit, bits[j]) && accept(draws.next(), b.bond) {
+                    // one branch for "a satisfied bond to a site outside the cluster"
+                    if (!w.marked[j] & b.satisfied(bit, bits[j])) && accept(draws.next(), b.bond) {
                         w.marked[j] = true;
                         w.stack.push(cj);
                     }
