@@ -439,6 +439,15 @@ impl ClusterCpuSampler {
                 ),
             ));
         }
+        if spec.model.lattice.sites() >= 1 << 31 {
+            return Err(crate::Error::invalid(
+                "--size",
+                format!(
+                    "the cluster algorithms label at most 2^31 sites (got {})",
+                    spec.model.lattice.sites()
+                ),
+            ));
+        }
         let bits = initial_configuration(&spec);
         let clusters = if spec.algorithm == Algorithm::Wolff {
             wolff_clusters_per_sweep(&spec, &bits[..spec.sites()])

@@ -467,11 +467,18 @@ impl Job {
 /// byte per site and chain for the initial state, the backend's copy and the final
 /// read-back, plus up to four bytes per site and chain, at most one storage binding of
 /// 4 GiB, while a per-site GPU state is uploaded) and the measurement series (the integer
-/// counts and four derived values per chain and measurement).
+/// counts and four derived values per chain and measurement); cluster algorithms add their
+/// work arrays.
 fn host_memory_estimate(job: &Job) -> (u64, u64) {
     let chains = job.spec.chains as u64;
     let bits = job.spec.sites() as u64 * chains;
-    let state = 3 * bits + (4 * bits).min(1 << 32);
+    let mut state = 3 * bits + (4 * bits).min(1 << 32);
+    if job.spec.algorithm.is_cluster() {
+        // per running chain: union-find parents, sizes and flips, or Wolff's marks, cluster
+        // list and stack (at most 17 bytes per site)
+        let running = chains.min(rayon::current_num_threads() as u64);
+        state += 17 * job.spec.sites() as u64 * running;
+    }
     let series = job.plan.measurements() as u64 * chains * (Counts::BYTES as u64 + 32);
     (state, series)
 }
