@@ -6,7 +6,7 @@ use std::process::Command;
 fn bench_writes_json_and_png() {
     let dir = std::env::temp_dir().join(format!("blockspin-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (json, png) = (dir.join("b.json"), dir.join("b.png"));
+    let (json, png, race_png) = (dir.join("b.json"), dir.join("b.png"), dir.join("race.png"));
     let o = Command::new(env!("CARGO_BIN_EXE_blockspin"))
         .args([
             "bench",
@@ -31,6 +31,12 @@ fn bench_writes_json_and_png() {
             json.to_str().unwrap(),
             "--plot",
             png.to_str().unwrap(),
+            "--race-sizes",
+            "8,16",
+            "--race-seconds",
+            "0.3",
+            "--race-plot",
+            race_png.to_str().unwrap(),
         ])
         .output()
         .unwrap();
@@ -63,8 +69,18 @@ fn bench_writes_json_and_png() {
             assert_eq!(r["ran"], "cpu sites", "{r}");
         }
     }
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let reader = decoder.read_info().unwrap();
-    assert_eq!((reader.info().width, reader.info().height), (900, 600));
+    // the critical race: every algorithm at every size, a cost, and a fitted z each
+    let race = v["race"].as_array().unwrap();
+    assert_eq!(race.len(), 2 * 3, "{race:?}");
+    for r in race {
+        let (e, cost) = (r["error"].as_f64().unwrap(), r["cost"].as_f64().unwrap());
+        assert!(e > 0.0 && cost > 0.0 && r["tau_int"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(stdout.contains("critical race") && stdout.contains("cheapest"), "{stdout}");
+    for p in [&png, &race_png] {
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()));
+        let reader = decoder.read_info().unwrap();
+        assert_eq!((reader.info().width, reader.info().height), (900, 600));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

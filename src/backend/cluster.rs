@@ -29,10 +29,11 @@
 //! the energy per site at K_c on a 16 × 16 torus came out 12 standard errors too low, and
 //! exact with a fixed number). Random words are
 //! drawn in order from `philox4x32_10([d / 4, s, c, 0x32], seed)[d % 4]`, d = 0, 1, …: one
-//! for each seed site (`⌊w N / 2³²⌋`), then, depth-first from the seed, one per ghost bond
-//! test (only where H ≠ 0) and one per satisfied bond from a cluster site to a site not yet
-//! in the cluster (all z neighbours in [`crate::lattice::Lattice::neighbours`] order). A
-//! cluster that reaches the ghost is not flipped. Each cluster move satisfies detailed
+//! for each seed site (`⌊w N / 2³²⌋`), then, depth-first from the seed, for each site taken
+//! into the cluster one for its ghost bond (only where H ≠ 0) and one for each of its z
+//! neighbours in [`crate::lattice::Lattice::neighbours`] order, used where the bond is
+//! satisfied and the neighbour not yet in the cluster (drawn for every neighbour so that the
+//! ferromagnetic path is branch-free). A cluster that reaches the ghost is not flipped. Each cluster move satisfies detailed
 //! balance; the state and the sweep counter are the whole state, so a checkpoint at a sweep
 //! boundary resumes bit-identically.
 //!
@@ -229,6 +230,44 @@ impl SweepContext<'_> {
         sums
     }
 
+    /// A ferromagnetic Wolff cluster without a field, flipped as it grows: a site joins
+    /// when its bit still equals the seed's, so flipped sites need no marks and no list; the
+    /// test is branch-free (every neighbour draws its word, as in the general path), so
+    /// the CPU does not mispredict the coin flips. Same draws and result as the general
+    /// path. Returns the cluster's size.
+    #[inline(always)]
+    fn grow_and_flip(
+        &self,
+        seed: u32,
+        bits: &mut [u8],
+        stack: &mut Vec<[u32; 3]>,
+        draws: &mut Draws,
+    ) -> u64 {
+        let bond = self.bonds.bond;
+        let certain = bond == crate::model::CERTAIN;
+        let spin = bits[seed as usize];
+        // each site is pushed at most once; one spare slot for the branch-free write
+        stack.resize(bits.len() + 1, [0; 3]);
+        bits[seed as usize] ^= 1;
+        stack[0] = self.lat.coords(seed);
+        let (mut top, mut size) = (1usize, 0u64);
+        while top > 0 {
+            top -= 1;
+            let c = stack[top];
+            size += 1;
+            let (nb, z) = self.lat.neighbour_coords(c);
+            for &cj in &nb[..z] {
+                let j = self.lat.site(cj) as usize;
+                let r = draws.next();
+                let join = (bits[j] == spin) & ((r < bond) | certain);
+                stack[top] = cj;
+                top += join as usize;
+                bits[j] ^= join as u8;
+            }
+        }
+        size
+    }
+
     /// One Wolff sweep: `self.clusters` clusters.
     #[inline(always)]
     fn wolff(&self, bits: &mut [u8], w: &mut Scratch) -> ClusterSums {
@@ -251,7 +290,12 @@ impl SweepContext<'_> {
             sums.clusters < self.clusters as u64
         } {
             let seed = ((draws.next() as u64 * n as u64) >> 32) as u32;
+            if b.aligned && b.ghost == 0 {
+                sums.add(self.grow_and_flip(seed, bits, &mut w.stack, &mut draws));
+                continue;
+            }
             w.cluster.clear();
+            w.stack.clear();
             w.stack.push(self.lat.coords(seed));
             w.marked[seed as usize] = true;
             let mut ghost = false;
@@ -266,8 +310,8 @@ impl SweepContext<'_> {
                 let (nb, z) = self.lat.neighbour_coords(c);
                 for &cj in &nb[..z] {
                     let j = self.lat.site(cj) as usize;
-                    // one branch for "a satisfied bond to a site outside the cluster"
-                    if (!w.marked[j] & b.satisfied(bit, bits[j])) && accept(draws.next(), b.bond) {
+                    let r = draws.next();
+                    if !w.marked[j] && b.satisfied(bit, bits[j]) && accept(r, b.bond) {
                         w.marked[j] = true;
                         w.stack.push(cj);
                     }
