@@ -271,6 +271,13 @@ impl SweepContext<'_> {
     /// One Wolff sweep: `self.clusters` clusters.
     #[inline(always)]
     fn wolff(&self, bits: &mut [u8], w: &mut Scratch) -> ClusterSums {
+        let b = self.bonds;
+        self.wolff_with(bits, w, b.aligned && b.ghost == 0)
+    }
+
+    /// [`SweepContext::wolff`], through [`SweepContext::grow_and_flip`] where `fast`.
+    #[inline(always)]
+    fn wolff_with(&self, bits: &mut [u8], w: &mut Scratch, fast: bool) -> ClusterSums {
         let n = bits.len();
         let b = self.bonds;
         w.marked.resize(n, false);
@@ -290,7 +297,7 @@ impl SweepContext<'_> {
             sums.clusters < self.clusters as u64
         } {
             let seed = ((draws.next() as u64 * n as u64) >> 32) as u32;
-            if b.aligned && b.ghost == 0 {
+            if fast {
                 sums.add(self.grow_and_flip(seed, bits, &mut w.stack, &mut draws));
                 continue;
             }
@@ -588,6 +595,50 @@ mod tests {
     use crate::backend::Start;
     use crate::lattice::LatticeKind;
     use crate::model::Units;
+
+    #[test]
+    fn fast_wolff_path_equals_the_general_one() {
+        let lat = Lattice::new(LatticeKind::Triangular, 6).unwrap();
+        let model = Model::new(lat, Units::Spin, 0.3, 1.0, 0.0).unwrap();
+        let spec = ChainSpec::new(model, Algorithm::Wolff, 1, 4, Start::Hot).unwrap();
+        let bits = initial_configuration(&spec);
+        let run = |fast: bool| {
+            let mut b = bits.clone();
+            let mut w = Scratch::default();
+            let sums: Vec<ClusterSums> = (0..20)
+                .map(|sweep| {
+                    let ctx = SweepContext {
+                        lat: &lat,
+                        bonds: Bonds::new(&model),
+                        key: [1, 2],
+                        sweep,
+                        chain: 0,
+                        clusters: 3,
+                        purpose: Purpose::Wolff as u32,
+                    };
+                    ctx.wolff_with(&mut b, &mut w, fast)
+                })
+                .collect();
+            (b, sums)
+        };
+        assert_eq!(run(true), run(false));
+    }
+
+    #[test]
+    fn batched_wolff_draws_are_the_documented_stream() {
+        let mut d = Draws {
+            key: [7, 9],
+            sweep: 3,
+            chain: 2,
+            purpose: Purpose::Wolff as u32,
+            next: 0,
+            block: [0; DRAW_BATCH],
+        };
+        for i in 0..100u32 {
+            let want = crate::rng::philox4x32_10([i / 4, 3, 2, Purpose::Wolff as u32], [7, 9]);
+            assert_eq!(d.next(), want[(i % 4) as usize]);
+        }
+    }
 
     #[test]
     fn union_find_roots_are_smallest_keys() {
