@@ -298,7 +298,10 @@ impl ClusterObservables {
         let mut v = vec![
             ("clusters_per_sweep", &self.clusters_per_sweep),
             ("mean_cluster_size", &self.mean_cluster_size),
-            ("susceptibility_m2_per_site", &self.susceptibility_m2_per_site),
+            (
+                "susceptibility_m2_per_site",
+                &self.susceptibility_m2_per_site,
+            ),
         ];
         if let Some(e) = &self.improved_susceptibility_per_site {
             v.push(("improved_susceptibility_per_site", e));

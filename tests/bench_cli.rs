@@ -74,9 +74,15 @@ fn bench_writes_json_and_png() {
     assert_eq!(race.len(), 2 * 3, "{race:?}");
     for r in race {
         let (e, cost) = (r["error"].as_f64().unwrap(), r["cost"].as_f64().unwrap());
-        assert!(e > 0.0 && cost > 0.0 && r["tau_int"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            e > 0.0 && cost > 0.0 && r["tau_int"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
     }
-    assert!(stdout.contains("critical race") && stdout.contains("cheapest"), "{stdout}");
+    assert!(
+        stdout.contains("critical race") && stdout.contains("cheapest"),
+        "{stdout}"
+    );
     for p in [&png, &race_png] {
         let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()));
         let reader = decoder.read_info().unwrap();

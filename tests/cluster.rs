@@ -92,7 +92,13 @@ fn cluster_algorithms_agree_with_heat_bath_on_triangular_and_cubic_tori() {
     ];
     for (i, (name, model)) in models.into_iter().enumerate() {
         let chains = 64;
-        let hb = common::spec(model, Algorithm::HeatBath, chains, 90 + i as u64, Start::Hot);
+        let hb = common::spec(
+            model,
+            Algorithm::HeatBath,
+            chains,
+            90 + i as u64,
+            Start::Hot,
+        );
         let reference = estimates(common::cpu(hb).as_mut(), &model, chains, 4000);
         let wrong = Model {
             beta: model.beta * 1.1,
@@ -114,8 +120,16 @@ fn cluster_algorithms_agree_with_heat_bath_on_triangular_and_cubic_tori() {
                 reference[0].0,
                 reference[0].1
             );
-            assert!(ze.abs() < 4.5 && zm.abs() < 4.5, "{name} {}", algorithm.name());
-            assert!(zw > 5.0, "{name} {}: a wrong beta is not detected", algorithm.name());
+            assert!(
+                ze.abs() < 4.5 && zm.abs() < 4.5,
+                "{name} {}",
+                algorithm.name()
+            );
+            assert!(
+                zw > 5.0,
+                "{name} {}: a wrong beta is not detected",
+                algorithm.name()
+            );
             assert!(got[0].1 > 0.0 && got[0].1 < 0.01);
         }
     }
@@ -191,7 +205,8 @@ fn cluster_algorithms_resume_bit_identically() {
     let mut makers: Vec<(String, Box<dyn Fn() -> Box<dyn Sampler>>)> = CLUSTER
         .iter()
         .map(|&a| {
-            let f: Box<dyn Fn() -> Box<dyn Sampler>> = Box::new(move || cluster_cpu(model, a, 2, 5));
+            let f: Box<dyn Fn() -> Box<dyn Sampler>> =
+                Box::new(move || cluster_cpu(model, a, 2, 5));
             (a.name().to_string(), f)
         })
         .collect();
@@ -264,12 +279,20 @@ fn improved_estimators_match_enumeration() {
                 direct.error,
                 chi(&exact)
             );
-            assert!(z.abs() < 4.5 && zw.abs() > 5.0, "{units:?} {algorithm:?} chi");
+            assert!(
+                z.abs() < 4.5 && zw.abs() > 5.0,
+                "{units:?} {algorithm:?} chi"
+            );
             assert!(imp.error > 0.0 && imp.error <= 1.1 * direct.error);
             if let Some(u) = c.improved_binder_cumulant {
                 let z = (u.mean - binder(&exact)) / u.error;
                 let zw = (u.mean - binder(&wrong)) / u.error;
-                println!("  improved binder {:.5} ± {:.5} vs {:.5} (z = {z:.2}, wrong beta z = {zw:.1})", u.mean, u.error, binder(&exact));
+                println!(
+                    "  improved binder {:.5} ± {:.5} vs {:.5} (z = {z:.2}, wrong beta z = {zw:.1})",
+                    u.mean,
+                    u.error,
+                    binder(&exact)
+                );
                 assert!(z.abs() < 4.5 && zw.abs() > 5.0 && u.error > 0.0);
             } else {
                 assert_eq!(algorithm, Algorithm::Wolff);

@@ -55,7 +55,11 @@ fn cluster_jobs_resume_bit_identically_and_report_cluster_estimates() {
             assert!(e > 0.0 && (m - direct).abs() < 5.0 * e.max(0.05 * m), "{p}");
             assert!(c["clusters_per_sweep"]["mean"].as_f64().unwrap() >= 1.0);
         }
-        assert!(!v["crossings"].as_array().unwrap().is_empty(), "{}", v["crossings"]);
+        assert!(
+            !v["crossings"].as_array().unwrap().is_empty(),
+            "{}",
+            v["crossings"]
+        );
 
         let mut child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
             .args([
@@ -93,7 +97,11 @@ fn cluster_jobs_resume_bit_identically_and_report_cluster_estimates() {
             let o = blockspin(&["sample", "--resume", s(&ck), "--quiet"]);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         }
-        assert_eq!(physics(&json(&a)), physics(&json(&b)), "{algorithm}: resumed run differs");
+        assert_eq!(
+            physics(&json(&a)),
+            physics(&json(&b)),
+            "{algorithm}: resumed run differs"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
@@ -113,7 +121,14 @@ fn swendsen_wang_job_is_the_same_on_the_gpu() {
     let o = blockspin(&["sample", "--job", s(&job), "--output", s(&a), "--quiet"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = blockspin(&[
-        "sample", "--job", s(&job), "--backend", "gpu", "--output", s(&b), "--quiet",
+        "sample",
+        "--job",
+        s(&job),
+        "--backend",
+        "gpu",
+        "--output",
+        s(&b),
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (va, vb) = (json(&a), json(&b));

@@ -41,12 +41,12 @@
 //! Σ|C|, Σ|C|² and Σ|C|⁴ (Swendsen–Wang: all clusters but the ghost's; Wolff: the clusters
 //! of the sweep), from which [`crate::observables`] builds the improved estimators.
 
+use super::lanes::{Simd, philox_lanes};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
 use crate::model::{Algorithm, ClusterSums, Counts, Model, Trig, accept, threshold};
 use crate::rng::{Purpose, seed_key, site_word};
-use super::lanes::{Simd, philox_lanes};
 
 /// Sites whose Swendsen–Wang bond words are drawn in one batch.
 const LANES: usize = 8;
@@ -107,6 +107,87 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
     }
 }
 
+/// How a cluster walk names sites and finds their neighbours ([`Lattice::neighbours`]
+/// order).
+trait Geometry {
+    /// What the stack holds.
+    type Node: Copy;
+    fn node(&self, site: u32) -> Self::Node;
+    fn site(&self, node: Self::Node) -> u32;
+    fn neighbours(&self, node: Self::Node) -> ([Self::Node; 6], usize);
+}
+
+/// Any lattice: nodes carry coordinates, so neighbours need no division.
+impl Geometry for Lattice {
+    type Node = [u32; 3];
+    #[inline(always)]
+    fn node(&self, site: u32) -> [u32; 3] {
+        self.coords(site)
+    }
+    #[inline(always)]
+    fn site(&self, node: [u32; 3]) -> u32 {
+        Lattice::site(self, node)
+    }
+    #[inline(always)]
+    fn neighbours(&self, node: [u32; 3]) -> ([[u32; 3]; 6], usize) {
+        self.neighbour_coords(node)
+    }
+}
+
+/// Chain, square and cubic lattices with L a power of two: site indices with the
+/// coordinates as bit fields, neighbours by masks.
+#[derive(Clone, Copy)]
+struct Pow2 {
+    shift: u32,
+    mask: u32,
+    dimension: u32,
+}
+
+impl Pow2 {
+    fn new(lat: &Lattice) -> Option<Pow2> {
+        let l = lat.size();
+        (l.is_power_of_two() && lat.kind() != crate::lattice::LatticeKind::Triangular).then(|| {
+            Pow2 {
+                shift: l.trailing_zeros(),
+                mask: l - 1,
+                dimension: lat.kind().dimension(),
+            }
+        })
+    }
+}
+
+impl Geometry for Pow2 {
+    type Node = u32;
+    #[inline(always)]
+    fn node(&self, site: u32) -> u32 {
+        site
+    }
+    #[inline(always)]
+    fn site(&self, node: u32) -> u32 {
+        node
+    }
+    #[inline(always)]
+    fn neighbours(&self, i: u32) -> ([u32; 6], usize) {
+        let m = self.mask;
+        let mut out = [i; 6];
+        let step = |axis: u32, out: &mut [u32]| {
+            let shift = axis * self.shift;
+            let c = (i >> shift) & m;
+            let rest = i & !(m << shift);
+            out[0] = rest | ((c.wrapping_add(1) & m) << shift);
+            out[1] = rest | ((c.wrapping_sub(1) & m) << shift);
+        };
+        step(0, &mut out[0..2]);
+        if self.dimension > 1 {
+            step(1, &mut out[2..4]);
+        }
+        if self.dimension > 2 {
+            step(2, &mut out[4..6]);
+        }
+        (out, 2 * self.dimension as usize)
+    }
+}
+
 /// Work arrays of one chain.
 #[derive(Default)]
 struct Scratch {
@@ -114,6 +195,7 @@ struct Scratch {
     flips: Vec<u8>,
     sizes: Vec<u32>,
     stack: Vec<[u32; 3]>,
+    pow2_stack: Vec<u32>,
     cluster: Vec<u32>,
     marked: Vec<bool>,
 }
@@ -236,28 +318,30 @@ impl SweepContext<'_> {
     /// the CPU does not mispredict the coin flips. Same draws and result as the general
     /// path. Returns the cluster's size.
     #[inline(always)]
-    fn grow_and_flip(
+    fn grow_and_flip<G: Geometry>(
         &self,
+        geometry: &G,
         seed: u32,
         bits: &mut [u8],
-        stack: &mut Vec<[u32; 3]>,
+        stack: &mut Vec<G::Node>,
         draws: &mut Draws,
     ) -> u64 {
         let bond = self.bonds.bond;
         let certain = bond == crate::model::CERTAIN;
         let spin = bits[seed as usize];
         // each site is pushed at most once; one spare slot for the branch-free write
-        stack.resize(bits.len() + 1, [0; 3]);
+        let start = geometry.node(seed);
+        stack.clear();
+        stack.resize(bits.len() + 1, start);
         bits[seed as usize] ^= 1;
-        stack[0] = self.lat.coords(seed);
         let (mut top, mut size) = (1usize, 0u64);
         while top > 0 {
             top -= 1;
             let c = stack[top];
             size += 1;
-            let (nb, z) = self.lat.neighbour_coords(c);
+            let (nb, z) = geometry.neighbours(c);
             for &cj in &nb[..z] {
-                let j = self.lat.site(cj) as usize;
+                let j = geometry.site(cj) as usize;
                 let r = draws.next();
                 let join = (bits[j] == spin) & ((r < bond) | certain);
                 stack[top] = cj;
@@ -298,7 +382,11 @@ impl SweepContext<'_> {
         } {
             let seed = ((draws.next() as u64 * n as u64) >> 32) as u32;
             if fast {
-                sums.add(self.grow_and_flip(seed, bits, &mut w.stack, &mut draws));
+                let size = match Pow2::new(self.lat) {
+                    Some(g) => self.grow_and_flip(&g, seed, bits, &mut w.pow2_stack, &mut draws),
+                    None => self.grow_and_flip(self.lat, seed, bits, &mut w.stack, &mut draws),
+                };
+                sums.add(size);
                 continue;
             }
             w.cluster.clear();
@@ -459,7 +547,9 @@ pub fn wolff_clusters_per_sweep(spec: &ChainSpec, chain0: &[u8]) -> u32 {
         }
     }
     let mean = sites as f64 / clusters as f64;
-    (bits.len() as f64 / mean).round().clamp(1.0, u32::MAX as f64) as u32
+    (bits.len() as f64 / mean)
+        .round()
+        .clamp(1.0, u32::MAX as f64) as u32
 }
 
 /// Chains updated by a cluster algorithm on the CPU, one rayon task per chain.
@@ -597,31 +687,49 @@ mod tests {
     use crate::model::Units;
 
     #[test]
+    fn power_of_two_neighbours_are_the_lattice_ones() {
+        for (kind, l) in [
+            (LatticeKind::Chain, 16),
+            (LatticeKind::Square, 8),
+            (LatticeKind::Cubic, 4),
+        ] {
+            let lat = Lattice::new(kind, l).unwrap();
+            let g = Pow2::new(&lat).unwrap();
+            for site in lat.site_iter() {
+                assert_eq!(g.neighbours(site), lat.neighbours(site), "{kind:?} {site}");
+            }
+        }
+        assert!(Pow2::new(&Lattice::new(LatticeKind::Square, 12).unwrap()).is_none());
+    }
+
+    #[test]
     fn fast_wolff_path_equals_the_general_one() {
-        let lat = Lattice::new(LatticeKind::Triangular, 6).unwrap();
-        let model = Model::new(lat, Units::Spin, 0.3, 1.0, 0.0).unwrap();
-        let spec = ChainSpec::new(model, Algorithm::Wolff, 1, 4, Start::Hot).unwrap();
-        let bits = initial_configuration(&spec);
-        let run = |fast: bool| {
-            let mut b = bits.clone();
-            let mut w = Scratch::default();
-            let sums: Vec<ClusterSums> = (0..20)
-                .map(|sweep| {
-                    let ctx = SweepContext {
-                        lat: &lat,
-                        bonds: Bonds::new(&model),
-                        key: [1, 2],
-                        sweep,
-                        chain: 0,
-                        clusters: 3,
-                        purpose: Purpose::Wolff as u32,
-                    };
-                    ctx.wolff_with(&mut b, &mut w, fast)
-                })
-                .collect();
-            (b, sums)
-        };
-        assert_eq!(run(true), run(false));
+        for (kind, l) in [(LatticeKind::Triangular, 6), (LatticeKind::Square, 8)] {
+            let lat = Lattice::new(kind, l).unwrap();
+            let model = Model::new(lat, Units::Spin, 0.3, 1.0, 0.0).unwrap();
+            let spec = ChainSpec::new(model, Algorithm::Wolff, 1, 4, Start::Hot).unwrap();
+            let bits = initial_configuration(&spec);
+            let run = |fast: bool| {
+                let mut b = bits.clone();
+                let mut w = Scratch::default();
+                let sums: Vec<ClusterSums> = (0..20)
+                    .map(|sweep| {
+                        let ctx = SweepContext {
+                            lat: &lat,
+                            bonds: Bonds::new(&model),
+                            key: [1, 2],
+                            sweep,
+                            chain: 0,
+                            clusters: 3,
+                            purpose: Purpose::Wolff as u32,
+                        };
+                        ctx.wolff_with(&mut b, &mut w, fast)
+                    })
+                    .collect();
+                (b, sums)
+            };
+            assert_eq!(run(true), run(false));
+        }
     }
 
     #[test]

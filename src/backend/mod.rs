@@ -309,9 +309,10 @@ pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec)
     if spec.algorithm.is_cluster() {
         // the cluster algorithms keep one bit per site ([`cluster`], `shaders/cluster.wgsl`)
         return match (backend, kernel) {
-            (LatticeBackend::Auto | LatticeBackend::Cpu | LatticeBackend::Gpu, Kernel::Auto | Kernel::Reference) => {
-                Ok(Kernel::Reference)
-            }
+            (
+                LatticeBackend::Auto | LatticeBackend::Cpu | LatticeBackend::Gpu,
+                Kernel::Auto | Kernel::Reference,
+            ) => Ok(Kernel::Reference),
             (_, k) => Err(Error::invalid(
                 if matches!(backend, LatticeBackend::CpuFast | LatticeBackend::GpuFast) {
                     "--backend"

@@ -553,7 +553,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 r.cost,
                 r.seconds_to_target,
                 r.ran,
-                if r.reliable { "" } else { "  [binning not converged]" }
+                if r.reliable {
+                    ""
+                } else {
+                    "  [binning not converged]"
+                }
             );
         }
         for &size in &race_sizes {
@@ -601,7 +605,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         log_log_png(
             p,
             (900, 600),
-            &format!("{} at K = {}: autocorrelation of the energy", a.lattice, a.beta),
+            &format!(
+                "{} at K = {}: autocorrelation of the energy",
+                a.lattice, a.beta
+            ),
             "linear size L",
             "tau_int (sweeps)",
             &curves,

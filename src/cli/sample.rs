@@ -571,12 +571,7 @@ pub fn results(job: &Job, info: BackendInfo, out: &RunOutput) -> RunResults {
         observables: obs,
         analysis,
         exact: reference::reference(&model),
-        cluster: observables::cluster_estimates(
-            &model,
-            job.spec.algorithm,
-            &out.counts,
-            chains,
-        ),
+        cluster: observables::cluster_estimates(&model, job.spec.algorithm, &out.counts, chains),
         mean_series: MeanSeries {
             first_sweep: job.plan.thermalize as u64 + job.plan.measure_every as u64,
             every: job.plan.measure_every,
@@ -646,9 +641,13 @@ fn format_table(r: &RunResults) -> String {
         s += &format!("exact: {}; z = (mean - exact) / error\n", x.source);
     }
     if let Some(c) = &r.cluster {
-        s += "\ncluster estimates (improved: from cluster sizes, zero Ising field and K > 0 only)\n";
+        s +=
+            "\ncluster estimates (improved: from cluster sizes, zero Ising field and K > 0 only)\n";
         for (name, e) in c.named() {
-            let tau = e.tau_int.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
+            let tau = e
+                .tau_int
+                .map(|t| format!("{t:.2}"))
+                .unwrap_or_else(|| "-".into());
             s += &format!("{name:<32} {:>10.6} {:>12.8} {tau:>9}\n", e.mean, e.error);
         }
     }

@@ -532,7 +532,10 @@ impl GpuSampler {
                     )
                 }
                 Step::Cluster { kernel, sweep } => {
-                    let c = self.cluster.as_ref().expect("cluster steps need cluster buffers");
+                    let c = self
+                        .cluster
+                        .as_ref()
+                        .expect("cluster steps need cluster buffers");
                     let (threads, grid) = if kernel == SW_INIT { c.keys } else { c.sites };
                     (
                         kernel,
@@ -612,7 +615,10 @@ impl ClusterBuffers {
                 mapped_at_creation: false,
             })
         };
-        let grid = |t: u64| ctx.grid(t.div_ceil(UPDATE_WORKGROUP)).map(|g| (t as u32, g));
+        let grid = |t: u64| {
+            ctx.grid(t.div_ceil(UPDATE_WORKGROUP))
+                .map(|g| (t as u32, g))
+        };
         Ok(ClusterBuffers {
             _labels: buffer("union-find labels"),
             _sizes: buffer("cluster sizes"),
@@ -662,30 +668,31 @@ impl Sampler for GpuSampler {
         // The whole schedule, generated lazily and cut into submissions that hold at most
         // MAX_STEPS dispatches and `slots` measurements. A Swendsen–Wang sweep is sw_init,
         // sw_union, sw_flip; its measurement adds sw_sizes and sw_sums.
-        let mut schedule = (0..sweeps).flat_map(move |i| {
-            let sweep = first + i;
-            let measure = measure_every > 0 && (i + 1) % measure_every == 0;
-            let update: Vec<Step> = if sw {
-                [SW_INIT, UPDATE, SW_FLIP]
-                    .map(|kernel| Step::Cluster { kernel, sweep })
-                    .to_vec()
-            } else {
-                (0..colours)
-                    .map(|colour| Step::Update { sweep, colour })
-                    .collect()
-            };
-            let mut measurement = Vec::new();
-            if measure {
-                measurement.push(Step::Measure);
-                if sw {
-                    measurement.extend(
-                        [SW_SIZES, SW_SUMS].map(|kernel| Step::Cluster { kernel, sweep }),
-                    );
+        let mut schedule = (0..sweeps)
+            .flat_map(move |i| {
+                let sweep = first + i;
+                let measure = measure_every > 0 && (i + 1) % measure_every == 0;
+                let update: Vec<Step> = if sw {
+                    [SW_INIT, UPDATE, SW_FLIP]
+                        .map(|kernel| Step::Cluster { kernel, sweep })
+                        .to_vec()
+                } else {
+                    (0..colours)
+                        .map(|colour| Step::Update { sweep, colour })
+                        .collect()
+                };
+                let mut measurement = Vec::new();
+                if measure {
+                    measurement.push(Step::Measure);
+                    if sw {
+                        measurement.extend(
+                            [SW_SIZES, SW_SUMS].map(|kernel| Step::Cluster { kernel, sweep }),
+                        );
+                    }
                 }
-            }
-            update.into_iter().chain(measurement)
-        })
-        .peekable();
+                update.into_iter().chain(measurement)
+            })
+            .peekable();
         let mut out = Vec::new();
         let mut batch = Vec::with_capacity(MAX_STEPS as usize);
         loop {
