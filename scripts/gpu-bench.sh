@@ -7,7 +7,7 @@
 #     *.deb            optional: Debian's libvulkan1 (apt-get download libvulkan1), used when the
 #                      machine has no Vulkan loader
 #
-# Checks that every GPU kernel (reference, chains, sites) equals its CPU twin bit for bit, then runs
+# Checks that every GPU kernel (reference, chains, sites, Swendsen-Wang) equals its CPU twin bit for bit, then runs
 # `blockspin bench` for L = 4096 ... 65536 (sizes that exceed the device's limits are
 # reported as skipped), printing a table in well under 5 minutes. Record the output in
 # BENCHMARKS.md with the card's name.
@@ -69,6 +69,8 @@ check "chains L=128 64 chains" "${common[@]}" --size 128 --sweeps 40 --chains 64
 check "sites L=130 3 chains" "${common[@]}" --size 130 --sweeps 40 --chains 3 --kernel sites
 check "sites L=4096 1 chain" "${common[@]}" --size 4096 --sweeps 20 --chains 1 --kernel sites
 check "sites cubic L=64 metropolis" --lattice cubic --beta 0.22 --thermalize 0 --size 64 --sweeps 20 --chains 1 --kernel sites --algorithm metropolis
+check "swendsen-wang L=256 4 chains" "${common[@]}" --size 256 --sweeps 40 --chains 4 --algorithm swendsen-wang
+check "swendsen-wang L=1024 field" "${common[@]}" --size 1024 --sweeps 10 --chains 1 --algorithm swendsen-wang --field 0.01
 echo
 
 # 2. throughput of one lattice, L = 4096 ... 65536, every kernel and the default path;
@@ -76,4 +78,11 @@ echo
 timeout 270 "$bin" bench --lattice square --algorithm heat-bath --sizes ${BENCH_SIZES:-4096,8192,16384,32768,65536} \
     --backends cpu-sites,gpu,gpu-fast,gpu-sites,auto --chains 1 --repeats 3 --min-seconds 0.3 \
     --estimator-size 256 --target-error 0.001 --max-seconds 20 \
-    --output "${BENCH_JSON:-bench-gpu.json}" --quiet
+    --race-sizes 0 --output "${BENCH_JSON:-bench-gpu.json}" --quiet
+
+# 3. Swendsen-Wang on the GPU (one chain) against the CPU's cluster algorithms at K_c
+timeout 200 "$bin" bench --lattice square --sizes 16 --backends cpu --chains 1 --repeats 1 --min-seconds 0.01 \
+    --estimator-size 0 --race-algorithms swendsen-wang,wolff --race-sizes ${RACE_SIZES:-256,1024} \
+    --race-seconds 15 --quiet
+timeout 100 "$bin" sample --size 1024 --beta 0.4406868 --algorithm swendsen-wang --backend gpu --chains 1 \
+    --thermalize 100 --sweeps 2000 --quiet --output "$work/sw-gpu.json" && grep -o '"spin_updates_per_ns": [0-9.e-]*' "$work/sw-gpu.json"

@@ -538,18 +538,27 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             a.race_seconds
         );
         println!(
-            "{:<14} {:>5} {:>9} {:>12} {:>11} {:>9} {:>11} {:>10}  ran",
-            "algorithm", "L", "sweeps", "energy", "error", "tau_int", "cost", "t(target)"
+            "{:<14} {:>5} {:>9} {:>12} {:>11} {:>9} {:>9} {:>11} {:>10}  ran",
+            "algorithm",
+            "L",
+            "sweeps",
+            "energy",
+            "error",
+            "tau_int",
+            "tau(|m|)",
+            "cost",
+            "t(target)"
         );
         for r in &race {
             println!(
-                "{:<14} {:>5} {:>9} {:>12.6} {:>11.3e} {:>9.2} {:>11.3e} {:>9.1}s  {}{}",
+                "{:<14} {:>5} {:>9} {:>12.6} {:>11.3e} {:>9.2} {:>9.2} {:>11.3e} {:>9.1}s  {}{}",
                 r.algorithm,
                 r.size,
                 r.sweeps,
                 r.energy_per_site,
                 r.error,
                 r.tau_int,
+                r.tau_int_abs_magnetization,
                 r.cost,
                 r.seconds_to_target,
                 r.ran,
@@ -577,8 +586,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         for e in &exponents {
             println!(
-                "dynamic exponent {}: z = {:.2} ± {:.2} (tau_int of the energy, L = {:?})",
-                e.algorithm, e.z, e.error, e.sizes
+                "dynamic exponent {}: z = {:.2} ± {:.2} (tau_int of {}, L = {:?})",
+                e.algorithm, e.z, e.error, e.observable, e.sizes
             );
         }
     }
@@ -587,7 +596,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .race_algorithms
             .iter()
             .map(|alg| {
-                let z = exponents.iter().find(|e| e.algorithm == alg.name());
+                let z = exponents
+                    .iter()
+                    .find(|e| e.algorithm == alg.name() && e.observable == "energy_per_site");
                 Curve {
                     label: match z {
                         Some(e) => format!("{} (z = {:.2})", alg.name(), e.z),

@@ -3,7 +3,8 @@
 //! reported as the error of the energy per site, its τ_int in sweeps, the cost
 //! error² × seconds (lower is better; seconds of the measured phase, thermalization
 //! excluded) and the time a target error would take at that cost. The dynamic exponent z
-//! is the least-squares slope of ln τ_int against ln L for each algorithm.
+//! is the least-squares slope of ln τ_int against ln L for each algorithm, for the energy
+//! and for |m| (the slow mode of local updates), from the runs whose binning converged.
 
 use crate::backend::{self, ChainSpec, Kernel, LatticeBackend, Start};
 use crate::error::Result;
@@ -39,17 +40,23 @@ pub struct RaceRun {
     pub tau_int: f64,
     /// Whether the binning reached a plateau with enough blocks.
     pub reliable: bool,
+    /// τ_int of |m| in sweeps (the slow mode of local updates).
+    pub tau_int_abs_magnetization: f64,
+    /// Whether its binning is reliable.
+    pub reliable_abs_magnetization: bool,
     /// error² × seconds.
     pub cost: f64,
     /// cost / target², the seconds the target error would take.
     pub seconds_to_target: f64,
 }
 
-/// The fitted dynamic exponent of one algorithm.
+/// The fitted dynamic exponent of one algorithm and observable.
 #[derive(Clone, Debug, Serialize)]
 pub struct DynamicExponent {
     /// Update algorithm.
     pub algorithm: &'static str,
+    /// Whose τ_int: `energy_per_site` or `abs_magnetization`.
+    pub observable: &'static str,
     /// Slope of ln τ_int against ln L.
     pub z: f64,
     /// Its standard error from the fit residuals (NaN with two sizes).
@@ -91,6 +98,8 @@ pub fn run_one(
     let (sweeps, counts, seconds) = sweep_in(0.8 * budget, 1, s.as_mut())?;
     let series = Series::from_counts(&model, &counts, chains as usize);
     let b = stats::binning(&series.energy, series.shape);
+    let abs_m: Vec<f64> = series.spin_magnetization.iter().map(|m| m.abs()).collect();
+    let bm = stats::binning(&abs_m, series.shape);
     let cost = b.error * b.error * seconds;
     Ok(RaceRun {
         algorithm: algorithm.name(),
@@ -104,13 +113,28 @@ pub fn run_one(
         error: b.error,
         tau_int: b.tau_int,
         reliable: b.reliable,
+        tau_int_abs_magnetization: bm.tau_int,
+        reliable_abs_magnetization: bm.reliable,
         cost,
         seconds_to_target: cost / (target * target),
     })
 }
 
-/// z for each algorithm from its reliable runs at two or more sizes.
+/// z for each algorithm and observable (energy, |m|) from its reliable runs at two or more
+/// sizes.
 pub fn dynamic_exponents(runs: &[RaceRun]) -> Vec<DynamicExponent> {
+    let energy = |r: &RaceRun| (r.reliable, r.tau_int);
+    let abs_m = |r: &RaceRun| (r.reliable_abs_magnetization, r.tau_int_abs_magnetization);
+    let mut out = fits(runs, "energy_per_site", &energy);
+    out.extend(fits(runs, "abs_magnetization", &abs_m));
+    out
+}
+
+fn fits(
+    runs: &[RaceRun],
+    observable: &'static str,
+    tau: &dyn Fn(&RaceRun) -> (bool, f64),
+) -> Vec<DynamicExponent> {
     let mut names: Vec<&'static str> = Vec::new();
     for r in runs {
         if !names.contains(&r.algorithm) {
@@ -122,8 +146,8 @@ pub fn dynamic_exponents(runs: &[RaceRun]) -> Vec<DynamicExponent> {
         .filter_map(|name| {
             let pts: Vec<(f64, f64, u32)> = runs
                 .iter()
-                .filter(|r| r.algorithm == name && r.reliable && r.tau_int > 0.0)
-                .map(|r| ((r.size as f64).ln(), r.tau_int.ln(), r.size))
+                .filter(|r| r.algorithm == name && tau(r).0 && tau(r).1 > 0.0)
+                .map(|r| ((r.size as f64).ln(), tau(r).1.ln(), r.size))
                 .collect();
             if pts.len() < 2 {
                 return None;
@@ -145,6 +169,7 @@ pub fn dynamic_exponents(runs: &[RaceRun]) -> Vec<DynamicExponent> {
             };
             Some(DynamicExponent {
                 algorithm: name,
+                observable,
                 z,
                 error,
                 sizes: pts.iter().map(|p| p.2).collect(),
@@ -170,6 +195,8 @@ mod tests {
             error: 0.0,
             tau_int: tau,
             reliable: true,
+            tau_int_abs_magnetization: tau,
+            reliable_abs_magnetization: true,
             cost: 0.0,
             seconds_to_target: 0.0,
         }
@@ -183,7 +210,9 @@ mod tests {
             .chain([run("wolff", 32, 3.0)])
             .collect();
         let z = dynamic_exponents(&runs);
-        assert_eq!(z.len(), 1);
-        assert!((z[0].z - 2.17).abs() < 1e-9 && z[0].error < 1e-6);
+        assert_eq!(z.len(), 2);
+        for e in &z {
+            assert!((e.z - 2.17).abs() < 1e-9 && e.error < 1e-6, "{e:?}");
+        }
     }
 }
