@@ -208,8 +208,9 @@ impl CpuSampler {
     /// Initialises the chains (see [`super::initial_configuration`]).
     ///
     /// # Errors
-    /// None at present; the signature matches the GPU backend's.
+    /// [`crate::Error::InvalidParameter`] for a cluster algorithm ([`super::cluster`]).
     pub fn new(spec: ChainSpec, mode: Mode) -> Result<Self> {
+        super::check_single_site(&spec)?;
         let bits = initial_configuration(&spec)
             .into_iter()
             .map(AtomicU8::new)

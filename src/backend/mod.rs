@@ -464,6 +464,20 @@ pub fn open(
     })
 }
 
+/// Refuses a cluster algorithm in a single-site sampler (they would never flip a site).
+pub(crate) fn check_single_site(spec: &ChainSpec) -> Result<()> {
+    if spec.algorithm.is_cluster() {
+        return Err(Error::invalid(
+            "--algorithm",
+            format!(
+                "{} is a cluster algorithm: open it with backend::open or cluster::ClusterCpuSampler",
+                spec.algorithm.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that a restored state has one bit per site and chain.
 pub(crate) fn check_restore(got: usize, want: usize) -> Result<()> {
     if got != want {

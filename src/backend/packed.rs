@@ -232,8 +232,9 @@ impl PackedCpuSampler {
     /// Packs the initial configuration (the same as every other backend's).
     ///
     /// # Errors
-    /// None at present; the signature matches the other backends'.
+    /// [`crate::Error::InvalidParameter`] for a cluster algorithm ([`super::cluster`]).
     pub fn new(spec: ChainSpec) -> Result<Self> {
+        super::check_single_site(&spec)?;
         Self::with_simd(spec, Simd::detect())
     }
 

@@ -418,8 +418,9 @@ impl SitesCpuSampler {
     /// detected.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for the triangular lattice.
+    /// [`Error::InvalidParameter`] for the triangular lattice or a cluster algorithm.
     pub fn new(spec: ChainSpec) -> Result<Self> {
+        super::check_single_site(&spec)?;
         Self::with_simd(spec, Simd::detect())
     }
 

@@ -631,6 +631,9 @@ impl ClusterBuffers {
 impl Sampler for GpuSampler {
     fn info(&self) -> BackendInfo {
         let api = match self.layout {
+            Layout::PerSite if self.cluster.is_some() => {
+                format!("{}, Swendsen-Wang (atomic union-find)", self.ctx.api)
+            }
             Layout::PerSite => self.ctx.api.clone(),
             Layout::ChainPacked => {
                 format!("{}, multi-spin coded (32 chains per word)", self.ctx.api)
