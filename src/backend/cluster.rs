@@ -521,7 +521,7 @@ const PILOT_SWEEPS: u32 = 64;
 const PILOT_AVERAGED: u32 = 32;
 
 /// Clusters per Wolff sweep: `max(1, round(N / s̄))` with s̄ the mean cluster size over the
-/// last [`PILOT_AVERAGED`] of [`PILOT_SWEEPS`] pilot sweeps, each growing clusters until
+/// last 32 of 64 pilot sweeps, each growing clusters until
 /// their sizes add up to N, on a copy of chain 0's initial configuration with the pilot
 /// stream (purpose 0x33). A deterministic function of the job, so a resumed run uses the
 /// same number; it costs about 64 sweeps of one chain.
