@@ -48,9 +48,14 @@ use crate::lattice::Lattice;
 use crate::model::{Algorithm, ClusterSums, Counts, Model, Trig, accept, threshold};
 use crate::rng::{Purpose, seed_key, site_word};
 
+/// Sites from which a single chain's Swendsen–Wang sweep is split over the threads (below,
+/// the synchronisation costs more than it saves).
+const PARALLEL_SITES: usize = 1 << 12;
+
 /// Sites whose Swendsen–Wang bond words are drawn in one batch.
 const LANES: usize = 8;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, AtomicU32};
 
 /// The bond rule of a model in Ising language (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +193,62 @@ impl Geometry for Pow2 {
     }
 }
 
+/// The cluster sums of sizes indexed by root key (key 0, the ghost's, left out).
+fn sums_of_sizes(sizes: &[u32]) -> ClusterSums {
+    let mut sums = ClusterSums::default();
+    for &s in &sizes[1..] {
+        if s > 0 {
+            sums.add(s as u64);
+        }
+    }
+    sums
+}
+
+/// Root of `x` while other threads unite (no compression).
+#[inline(always)]
+fn find_atomic(parent: &[AtomicU32], mut x: u32) -> u32 {
+    loop {
+        let p = parent[x as usize].load(std::sync::atomic::Ordering::Relaxed);
+        if p == x {
+            return x;
+        }
+        x = p;
+    }
+}
+
+/// The lock-free union of `shaders/cluster.wgsl` (`unite`): if `hi` stopped being a root
+/// before the fetch_min, joining its old parent with `lo` keeps every connection.
+#[inline(always)]
+fn unite_atomic(parent: &[AtomicU32], a: u32, b: u32) {
+    let (mut x, mut y) = (find_atomic(parent, a), find_atomic(parent, b));
+    while x != y {
+        let (lo, hi) = (x.min(y), x.max(y));
+        let old = parent[hi as usize].fetch_min(lo, std::sync::atomic::Ordering::Relaxed);
+        if old == hi {
+            return;
+        }
+        x = find_atomic(parent, old);
+        y = find_atomic(parent, lo);
+    }
+}
+
+/// Work arrays of the parallel single-chain Swendsen–Wang sweep.
+#[derive(Default)]
+struct SharedScratch {
+    parent: Vec<AtomicU32>,
+    flips: Vec<AtomicU8>,
+    sizes: Vec<u32>,
+}
+
+impl SharedScratch {
+    fn resize(&mut self, n: usize) {
+        if self.parent.len() != n + 1 {
+            self.parent = (0..=n).map(|_| AtomicU32::new(0)).collect();
+            self.flips = (0..n).map(|_| AtomicU8::new(0)).collect();
+        }
+    }
+}
+
 /// Work arrays of one chain.
 #[derive(Default)]
 struct Scratch {
@@ -216,80 +277,124 @@ struct SweepContext<'a> {
 
 impl SweepContext<'_> {
     /// One Swendsen–Wang sweep; the cluster sums if `measure`.
+    /// The Swendsen–Wang bonds of the sites in `rows`: `unite(a, b)` for every activated
+    /// bond between keys a and b (site i is key i + 1, the ghost key 0).
     #[inline(always)]
-    fn swendsen_wang(&self, bits: &mut [u8], w: &mut Scratch, measure: bool) -> ClusterSums {
-        let n = bits.len();
+    fn bonds_of_rows(
+        &self,
+        bits: &[u8],
+        rows: std::ops::Range<u32>,
+        mut unite: impl FnMut(u32, u32),
+    ) {
         let b = self.bonds;
-        w.parent.clear();
-        w.parent.extend(0..=n as u32);
-        w.flips.resize(n, 0);
         let lat = self.lat;
         let [l, ly, lz] = lat.dims();
         let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
         let counter = |v: u32| [v; LANES];
         let mut words = [[0u32; LANES]; 4];
-        let mut site = 0u32;
-        for z in 0..lz {
-            for y in 0..ly {
-                let yp = if y + 1 == ly { 0 } else { y + 1 };
-                let ym = if y == 0 { ly - 1 } else { y - 1 };
-                let zp = if z + 1 == lz { 0 } else { z + 1 };
-                for x in 0..l {
-                    let lane = site as usize % LANES;
-                    if lane == 0 {
-                        // the bond words of the next LANES sites in one batch
-                        let first: [u32; LANES] =
-                            std::array::from_fn(|k| site.wrapping_add(k as u32));
-                        words = philox_lanes::<LANES, 1>(
-                            [[
-                                first,
-                                counter(self.sweep),
-                                counter(self.chain),
-                                counter(Purpose::SwendsenWangBonds as u32),
-                            ]],
-                            self.key,
-                        )[0];
-                    }
-                    let xp = if x + 1 == l { 0 } else { x + 1 };
-                    // forward neighbours in Lattice::forward_neighbours order
-                    let mut f = [0u32; 3];
-                    f[0] = lat.site([xp, y, z]);
-                    let mut d = 1;
-                    if ly > 1 {
-                        f[d] = lat.site([x, yp, z]);
-                        d += 1;
-                    }
-                    if lz > 1 {
-                        f[d] = lat.site([x, y, zp]);
-                        d += 1;
-                    }
-                    if triangular {
-                        f[d] = lat.site([xp, ym, z]);
-                        d += 1;
-                    }
-                    let bit = bits[site as usize];
-                    for (a, &j) in f[..d].iter().enumerate() {
-                        if b.satisfied(bit, bits[j as usize]) && accept(words[a][lane], b.bond) {
-                            union(&mut w.parent, site + 1, j + 1);
-                        }
-                    }
-                    if bit == b.ghost_bit && accept(words[3][lane], b.ghost) {
-                        union(&mut w.parent, site + 1, 0);
-                    }
-                    site += 1;
+        let mut site = rows.start * l;
+        let mut first_site = true;
+        for row in rows {
+            let (y, z) = (row % ly, row / ly);
+            let yp = if y + 1 == ly { 0 } else { y + 1 };
+            let ym = if y == 0 { ly - 1 } else { y - 1 };
+            let zp = if z + 1 == lz { 0 } else { z + 1 };
+            for x in 0..l {
+                let lane = site as usize % LANES;
+                if lane == 0 || first_site {
+                    // the bond words of the batch of LANES sites holding this one
+                    let start = site - lane as u32;
+                    let first: [u32; LANES] = std::array::from_fn(|k| start.wrapping_add(k as u32));
+                    words = philox_lanes::<LANES, 1>(
+                        [[
+                            first,
+                            counter(self.sweep),
+                            counter(self.chain),
+                            counter(Purpose::SwendsenWangBonds as u32),
+                        ]],
+                        self.key,
+                    )[0];
+                    first_site = false;
                 }
+                let xp = if x + 1 == l { 0 } else { x + 1 };
+                // forward neighbours in Lattice::forward_neighbours order
+                let mut f = [0u32; 3];
+                f[0] = lat.site([xp, y, z]);
+                let mut d = 1;
+                if ly > 1 {
+                    f[d] = lat.site([x, yp, z]);
+                    d += 1;
+                }
+                if lz > 1 {
+                    f[d] = lat.site([x, y, zp]);
+                    d += 1;
+                }
+                if triangular {
+                    f[d] = lat.site([xp, ym, z]);
+                    d += 1;
+                }
+                let bit = bits[site as usize];
+                for (a, &j) in f[..d].iter().enumerate() {
+                    if b.satisfied(bit, bits[j as usize]) && accept(words[a][lane], b.bond) {
+                        unite(site + 1, j + 1);
+                    }
+                }
+                if bit == b.ghost_bit && accept(words[3][lane], b.ghost) {
+                    unite(site + 1, 0);
+                }
+                site += 1;
             }
         }
+    }
+
+    /// [`SweepContext::bonds_of_rows`] into a shared forest, compiled for AVX2 where the
+    /// CPU has it (the batched Philox words vectorise).
+    fn shared_bonds(
+        &self,
+        simd: Simd,
+        bits: &[u8],
+        rows: std::ops::Range<u32>,
+        parent: &[AtomicU32],
+    ) {
+        match simd {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Simd::detect found AVX2 on this CPU.
+            Simd::Wide => unsafe { self.shared_bonds_avx2(bits, rows, parent) },
+            _ => self.bonds_of_rows(bits, rows, |a, b| unite_atomic(parent, a, b)),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn shared_bonds_avx2(&self, bits: &[u8], rows: std::ops::Range<u32>, parent: &[AtomicU32]) {
+        self.bonds_of_rows(bits, rows, |a, b| unite_atomic(parent, a, b))
+    }
+
+    /// The flip bit of the cluster whose smallest site is `site`.
+    #[inline(always)]
+    fn cluster_flip(&self, site: u32) -> u8 {
+        (site_word(
+            self.key,
+            site,
+            self.sweep,
+            self.chain,
+            Purpose::SwendsenWangFlip,
+        ) >> 31) as u8
+    }
+
+    /// One Swendsen–Wang sweep; the cluster sums if `measure`.
+    #[inline(always)]
+    fn swendsen_wang(&self, bits: &mut [u8], w: &mut Scratch, measure: bool) -> ClusterSums {
+        let n = bits.len();
+        w.parent.clear();
+        w.parent.extend(0..=n as u32);
+        w.flips.resize(n, 0);
+        let parent = &mut w.parent;
+        self.bonds_of_rows(bits, 0..self.lat.rows(), |a, b| union(parent, a, b));
         for i in 0..n {
             let r = find(&mut w.parent, i as u32 + 1);
             if r == i as u32 + 1 {
-                w.flips[i] = (site_word(
-                    self.key,
-                    i as u32,
-                    self.sweep,
-                    self.chain,
-                    Purpose::SwendsenWangFlip,
-                ) >> 31) as u8;
+                w.flips[i] = self.cluster_flip(i as u32);
             }
             if r != 0 {
                 bits[i] ^= w.flips[r as usize - 1];
@@ -303,13 +408,67 @@ impl SweepContext<'_> {
                 let r = find(&mut w.parent, i as u32 + 1);
                 w.sizes[r as usize] += 1;
             }
-            for &s in &w.sizes[1..] {
-                if s > 0 {
-                    sums.add(s as u64);
-                }
-            }
+            sums = sums_of_sizes(&w.sizes);
         }
         sums
+    }
+
+    /// [`SweepContext::swendsen_wang`] for one chain on every thread: blocks of rows unite
+    /// concurrently with the lock-free union of `shaders/cluster.wgsl` (the canonical labels
+    /// make the result independent of the order), then every site finds and stores its root
+    /// and the roots draw their flips, then the sites flip. Bit-identical to the sequential
+    /// sweep.
+    fn swendsen_wang_parallel(
+        &self,
+        simd: Simd,
+        bits: &mut [u8],
+        w: &mut SharedScratch,
+        measure: bool,
+    ) -> ClusterSums {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = bits.len();
+        w.resize(n);
+        let rows = self.lat.rows();
+        let l = self.lat.size() as usize;
+        let blocks = (8 * rayon::current_num_threads() as u32).min(rows);
+        let per_block = rows.div_ceil(blocks);
+        let (parent, flips) = (&w.parent, &w.flips);
+        parent
+            .par_iter()
+            .enumerate()
+            .for_each(|(k, p)| p.store(k as u32, Relaxed));
+        (0..blocks).into_par_iter().for_each(|blk| {
+            let r0 = (blk * per_block).min(rows);
+            let r1 = ((blk + 1) * per_block).min(rows);
+            self.shared_bonds(simd, bits, r0..r1, parent);
+        });
+        // every union is done: storing roots only shortens paths
+        (0..n).into_par_iter().with_min_len(4096).for_each(|i| {
+            let r = find_atomic(parent, i as u32 + 1);
+            parent[i + 1].store(r, Relaxed);
+            if r == i as u32 + 1 {
+                flips[i].store(self.cluster_flip(i as u32), Relaxed);
+            }
+        });
+        bits.par_chunks_mut(l).enumerate().for_each(|(row, chunk)| {
+            for (x, b) in chunk.iter_mut().enumerate() {
+                let r = parent[row * l + x + 1].load(Relaxed);
+                if r != 0 {
+                    *b ^= flips[r as usize - 1].load(Relaxed);
+                }
+            }
+        });
+        if !measure {
+            return ClusterSums::default();
+        }
+        // every parent is a root now: one pass counts the sizes
+        let sizes = &mut w.sizes;
+        sizes.clear();
+        sizes.resize(n + 1, 0);
+        for p in &w.parent[1..] {
+            sizes[p.load(Relaxed) as usize] += 1;
+        }
+        sums_of_sizes(sizes)
     }
 
     /// A ferromagnetic Wolff cluster without a field, flipped as it grows: a site joins
@@ -634,6 +793,51 @@ impl Sampler for ClusterCpuSampler {
         let clusters = self.clusters;
         let wolff = self.spec.algorithm == Algorithm::Wolff;
         let simd = self.simd;
+        if !wolff
+            && (self.spec.chains as usize) < rayon::current_num_threads()
+            && n >= PARALLEL_SITES
+        {
+            // fewer chains than threads: one chain at a time on every thread
+            let mut shared = SharedScratch::default();
+            let rows = lat.rows();
+            let blocks = (4 * rayon::current_num_threads() as u32).min(rows);
+            let per_block = rows.div_ceil(blocks);
+            let mut per_chain = Vec::new();
+            for (c, bits) in self.bits.chunks_mut(n).enumerate() {
+                let mut series = Vec::new();
+                for i in 1..=sweeps {
+                    let measure = measure_every > 0 && i % measure_every == 0;
+                    let ctx = SweepContext {
+                        lat: &lat,
+                        bonds,
+                        key,
+                        sweep: first + i - 1,
+                        chain: c as u32,
+                        clusters,
+                        purpose: Purpose::Wolff as u32,
+                    };
+                    let sums = ctx.swendsen_wang_parallel(simd, bits, &mut shared, measure);
+                    if measure {
+                        let bits = &*bits;
+                        let mut counts = (0..blocks)
+                            .into_par_iter()
+                            .map(|b| {
+                                let r = (b * per_block).min(rows)..((b + 1) * per_block).min(rows);
+                                super::cpu::count_rows(&lat, trig, bits, r)
+                            })
+                            .reduce(Counts::default, Counts::merge);
+                        counts.cluster = sums;
+                        series.push(counts);
+                    }
+                }
+                per_chain.push(series);
+            }
+            self.sweep += sweeps;
+            let m = per_chain.first().map_or(0, Vec::len);
+            return Ok((0..m)
+                .flat_map(|t| per_chain.iter().map(move |s| s[t]))
+                .collect());
+        }
         let per_chain: Vec<Vec<Counts>> = self
             .bits
             .par_chunks_mut(n)
@@ -729,6 +933,35 @@ mod tests {
                 (b, sums)
             };
             assert_eq!(run(true), run(false));
+        }
+    }
+
+    #[test]
+    fn parallel_swendsen_wang_equals_the_sequential_sweep() {
+        for (kind, l, j, h) in [
+            (LatticeKind::Square, 64, 1.0, 0.0),
+            (LatticeKind::Triangular, 66, -1.0, 0.2),
+            (LatticeKind::Cubic, 18, 1.0, -0.05),
+        ] {
+            let lat = Lattice::new(kind, l).unwrap();
+            let model = Model::new(lat, Units::Spin, 0.3, j, h).unwrap();
+            let spec = ChainSpec::new(model, Algorithm::SwendsenWang, 1, 6, Start::Hot).unwrap();
+            let (mut a, mut b) = (initial_configuration(&spec), initial_configuration(&spec));
+            let (mut w, mut shared) = (Scratch::default(), SharedScratch::default());
+            for sweep in 0..6 {
+                let ctx = SweepContext {
+                    lat: &lat,
+                    bonds: Bonds::new(&model),
+                    key: [3, 4],
+                    sweep,
+                    chain: 0,
+                    clusters: 0,
+                    purpose: 0,
+                };
+                let sa = ctx.swendsen_wang(&mut a, &mut w, true);
+                let sb = ctx.swendsen_wang_parallel(Simd::detect(), &mut b, &mut shared, true);
+                assert_eq!((&a, sa), (&b, sb), "{kind:?} sweep {sweep}");
+            }
         }
     }
 
