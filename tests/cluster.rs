@@ -196,6 +196,13 @@ fn swendsen_wang_gpu_matches_cpu_bit_for_bit() {
             );
         }
     }
+    // one chain of 4096+ sites: the CPU splits the sweep over its threads
+    let model = common::model(LatticeKind::Square, 66, Units::Spin, 0.44, 1.0, 0.01);
+    let spec = common::spec(model, Algorithm::SwendsenWang, 1, 12, Start::Hot);
+    let mut cpu = ClusterCpuSampler::new(spec).unwrap();
+    let mut gpu = common::gpu_sampler(ctx.clone(), spec);
+    assert_eq!(cpu.advance(6, 2).unwrap(), gpu.advance(6, 2).unwrap());
+    assert_eq!(cpu.configurations().unwrap(), gpu.configurations().unwrap());
 }
 
 /// A run stopped after any sweep and restored into a fresh sampler continues exactly.
