@@ -711,7 +711,9 @@ pub fn wolff_clusters_per_sweep(spec: &ChainSpec, chain0: &[u8]) -> u32 {
         .clamp(1.0, u32::MAX as f64) as u32
 }
 
-/// Chains updated by a cluster algorithm on the CPU, one rayon task per chain.
+/// Chains updated by a cluster algorithm on the CPU: one rayon task per chain, or, for
+/// Swendsen–Wang with fewer chains than threads on lattices of at least 4096 sites, one
+/// chain at a time split over every thread.
 pub struct ClusterCpuSampler {
     spec: ChainSpec,
     key: [u32; 2],
@@ -767,6 +769,15 @@ impl ClusterCpuSampler {
     }
 }
 
+impl ClusterCpuSampler {
+    /// Whether a Swendsen–Wang sweep splits one chain over every thread.
+    fn split_chains(&self) -> bool {
+        self.spec.algorithm == Algorithm::SwendsenWang
+            && (self.spec.chains as usize) < rayon::current_num_threads()
+            && self.spec.sites() >= PARALLEL_SITES
+    }
+}
+
 impl Sampler for ClusterCpuSampler {
     fn info(&self) -> BackendInfo {
         BackendInfo {
@@ -774,6 +785,7 @@ impl Sampler for ClusterCpuSampler {
             adapter: format!("{} threads", rayon::current_num_threads()),
             api: match self.spec.algorithm {
                 Algorithm::Wolff => "rayon, Wolff clusters (a chain per task)",
+                _ if self.split_chains() => "rayon, union-find (each chain over all threads)",
                 _ => "rayon, union-find (a chain per task)",
             }
             .into(),
