@@ -33,9 +33,9 @@
 //! into the cluster one for its ghost bond (only where H ≠ 0) and one for each of its z
 //! neighbours in [`crate::lattice::Lattice::neighbours`] order, used where the bond is
 //! satisfied and the neighbour not yet in the cluster (drawn for every neighbour so that the
-//! ferromagnetic path is branch-free). A cluster that reaches the ghost is not flipped. Each cluster move satisfies detailed
-//! balance; the state and the sweep counter are the whole state, so a checkpoint at a sweep
-//! boundary resumes bit-identically.
+//! ferromagnetic path is branch-free). A cluster that reaches the ghost is not flipped. Each
+//! cluster move satisfies detailed balance; the state and the sweep counter are the whole
+//! state, so a checkpoint at a sweep boundary resumes bit-identically.
 //!
 //! **Cluster sums.** After a measured sweep, [`ClusterSums`] holds the number of clusters,
 //! Σ|C|, Σ|C|² and Σ|C|⁴ (Swendsen–Wang: all clusters but the ghost's; Wolff: the clusters
@@ -47,6 +47,8 @@ use crate::error::Result;
 use crate::lattice::Lattice;
 use crate::model::{Algorithm, ClusterSums, Counts, Model, Trig, accept, threshold};
 use crate::rng::{Purpose, seed_key, site_word};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, AtomicU32};
 
 /// Sites from which a single chain's Swendsen–Wang sweep is split over the threads (below,
 /// the synchronisation costs more than it saves).
@@ -54,8 +56,6 @@ const PARALLEL_SITES: usize = 1 << 12;
 
 /// Sites whose Swendsen–Wang bond words are drawn in one batch.
 const LANES: usize = 8;
-use rayon::prelude::*;
-use std::sync::atomic::{AtomicU8, AtomicU32};
 
 /// The bond rule of a model in Ising language (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
