@@ -115,12 +115,20 @@ impl Lattice {
                 format!("must be {rule} (got {size} for the {kind} lattice)"),
             ));
         }
-        let sites = (size as u64).pow(kind.dimension());
+        // checked: L³ overflows u64 from L = 2^21 + 1 on the cubic lattice
+        let sites = (size as u64)
+            .checked_pow(kind.dimension())
+            .unwrap_or(u64::MAX);
         if sites > MAX_SITES {
             return Err(Error::invalid(
                 "--size",
                 format!(
-                    "the {kind} lattice of size {size} has {sites} sites; at most {MAX_SITES} are supported"
+                    "the {kind} lattice of size {size} has {} sites; at most {MAX_SITES} are supported",
+                    if sites == u64::MAX {
+                        format!("{size}^{}", kind.dimension())
+                    } else {
+                        sites.to_string()
+                    }
                 ),
             ));
         }

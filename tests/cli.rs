@@ -228,6 +228,34 @@ fn spin_state_holds_plus_minus_one_and_gpu_matches_cpu() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// β|J| so small that it underflows to 0: no exact reference is evaluated (Kaufman needs
+/// K > 0), and the run succeeds instead of panicking.
+#[test]
+fn underflowing_coupling_runs() {
+    let dir = temp_dir("underflow");
+    let json = dir.join("r.json");
+    let o = blockspin(&[
+        "sample",
+        "--size",
+        "8",
+        "--beta",
+        "1e-320",
+        "--coupling",
+        "1e-10",
+        "--sweeps",
+        "10",
+        "--thermalize",
+        "0",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--output",
+        s(&json),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bad_input_exits_2_with_one_line_and_no_file() {
     let dir = temp_dir("bad");
@@ -265,6 +293,11 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
         (&["--beta", "0.4", "--temperature", "2"], "--beta"),
         (&["--beta", "0.4", "--lattice", "hexagonal"], "--lattice"),
         (&["--beta", "0.4", "--size", "-4"], "--size"),
+        // L³ overflows 64 bits: refused, not wrapped to 0 sites
+        (
+            &["--beta", "0.4", "--lattice", "cubic", "--size", "4194304"],
+            "--size",
+        ),
         (
             &["--beta", "0.4", "--series", "/nonexistent-dir/x.csv"],
             "--series",

@@ -283,6 +283,19 @@ fn plots_decode_with_the_expected_size() {
     assert_eq!((info.width, info.height), (1200, 800));
     let o = blockspin(&["crossings", s(&out)]);
     assert!(o.status.success());
+    // a hand-edited job file without points: exit 2 and one line, no panic, no image
+    let mut v = json(&out);
+    v["points"] = serde_json::json!([]);
+    let (empty, empty_png) = (d.join("empty.json"), d.join("empty.png"));
+    std::fs::write(&empty, v.to_string()).unwrap();
+    let o = blockspin(&["plot", s(&empty), "-o", s(&empty_png)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no points") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert!(!empty_png.exists());
     // a single run: time series and autocorrelation
     let single = d.join("single.json");
     assert!(

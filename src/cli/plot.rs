@@ -119,7 +119,15 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .len()
                 > 1;
-            let first = &job.points[0].parameters;
+            let Some(first) = job.points.first().map(|p| &p.parameters) else {
+                return Err(Error::invalid(
+                    "results",
+                    format!(
+                        "{}: the job file has no points to plot",
+                        a.results.display()
+                    ),
+                ));
+            };
             let panels: Vec<Panel> = LABELS
                 .iter()
                 .map(|(name, title, ylabel)| Panel {

@@ -177,7 +177,8 @@ pub fn closed_form(model: &Model) -> Option<Reference> {
         _ => None,
     };
     let (u, c, source) = match lat.kind() {
-        _ if j_ising == 0.0 => return Some(symmetric),
+        // K = 0 (or β|J| underflowing to 0, or overflowing): no closed form is evaluated
+        _ if j_ising == 0.0 || !(k > 0.0 && k.is_finite()) => return Some(symmetric),
         LatticeKind::Square => {
             let t = kaufman::torus(k, l, l);
             (
