@@ -15,7 +15,9 @@ pub const PHILOX_W0: u32 = 0x9E37_79B9;
 /// Weyl key increment, word 1 (sqrt(3) - 1).
 pub const PHILOX_W1: u32 = 0xBB67_AE85;
 
-/// What a random word is used for; the last counter word, so streams never overlap.
+/// What a random word is used for: the last counter word (the packed kernels add their
+/// plane group as `g << 8`), so streams never overlap. The one list of purpose codes; the
+/// WGSL constants `PURPOSE_*` of `shaders/` are checked against it (`tests/shaders.rs`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
@@ -23,6 +25,24 @@ pub enum Purpose {
     Update = 0,
     /// Hot-start initial configuration.
     Init = 1,
+    /// DBM visible-unit update.
+    DbmVisible = 2,
+    /// DBM hidden-unit update.
+    DbmHidden = 3,
+    /// DBM deep-unit update.
+    DbmDeep = 4,
+    /// DBM initial state.
+    DbmInit = 5,
+    /// DBM Metropolis acceptance of a hidden-layer proposal (Bernoulli deep layer).
+    DbmAccept = 6,
+    /// Block-spin RG: block configurations drawn given the coarse spins.
+    Rg = 7,
+    /// Block-spin RG estimates: random coarse configurations (`--configurations N`).
+    RgEstimate = 8,
+    /// Chains-packed kernel plane groups (`| g << 8`).
+    Packed = 0x10,
+    /// Sites-packed kernel plane groups (`| g << 8`).
+    Sites = 0x20,
     /// Swendsen–Wang bond activation: words 0.. of the forward bonds, word 3 the ghost bond.
     SwendsenWangBonds = 0x30,
     /// Swendsen–Wang cluster flip, counter word 0 the cluster's smallest site.
@@ -31,6 +51,48 @@ pub enum Purpose {
     Wolff = 0x32,
     /// The Wolff pilot run that sets the clusters per sweep (chain 0).
     WolffPilot = 0x33,
+}
+
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 15] = [
+        Purpose::Update,
+        Purpose::Init,
+        Purpose::DbmVisible,
+        Purpose::DbmHidden,
+        Purpose::DbmDeep,
+        Purpose::DbmInit,
+        Purpose::DbmAccept,
+        Purpose::Rg,
+        Purpose::RgEstimate,
+        Purpose::Packed,
+        Purpose::Sites,
+        Purpose::SwendsenWangBonds,
+        Purpose::SwendsenWangFlip,
+        Purpose::Wolff,
+        Purpose::WolffPilot,
+    ];
+
+    /// The name of its WGSL constant (the purposes only the CPU draws have one too).
+    pub fn wgsl_name(self) -> &'static str {
+        match self {
+            Purpose::Update => "PURPOSE_UPDATE",
+            Purpose::Init => "PURPOSE_INIT",
+            Purpose::DbmVisible => "PURPOSE_DBM_VISIBLE",
+            Purpose::DbmHidden => "PURPOSE_DBM_HIDDEN",
+            Purpose::DbmDeep => "PURPOSE_DBM_DEEP",
+            Purpose::DbmInit => "PURPOSE_DBM_INIT",
+            Purpose::DbmAccept => "PURPOSE_DBM_ACCEPT",
+            Purpose::Rg => "PURPOSE_RG",
+            Purpose::RgEstimate => "PURPOSE_RG_ESTIMATE",
+            Purpose::Packed => "PURPOSE_PACKED",
+            Purpose::Sites => "PURPOSE_SITES",
+            Purpose::SwendsenWangBonds => "PURPOSE_SW_BONDS",
+            Purpose::SwendsenWangFlip => "PURPOSE_SW_FLIP",
+            Purpose::Wolff => "PURPOSE_WOLFF",
+            Purpose::WolffPilot => "PURPOSE_WOLFF_PILOT",
+        }
+    }
 }
 
 #[inline(always)]

@@ -106,3 +106,53 @@ pub const ALL: &[ShaderModuleSource] = &[
     DBM_SAMPLER,
     RG_SAMPLER,
 ];
+
+/// Reflection of the WGSL uniform blocks with naga, for the tests that hold each
+/// `#[repr(C)]` Rust twin to the same size and member offsets.
+#[cfg(test)]
+pub(crate) mod reflect {
+    use super::ShaderModuleSource;
+
+    /// A struct's size and its members' (name, offset), padding members (`_pad*`) left out.
+    pub type Layout = (u32, Vec<(String, u32)>);
+
+    /// The layout of the uniform block at `@group(0) @binding(binding)` of `module`.
+    pub fn uniform(module: &ShaderModuleSource, binding: u32) -> Layout {
+        let m = naga::front::wgsl::parse_str(&module.source()).expect("the module parses");
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(m.to_ctx()).expect("layouts");
+        let var = m
+            .global_variables
+            .iter()
+            .map(|(_, v)| v)
+            .find(|v| {
+                v.space == naga::AddressSpace::Uniform
+                    && v.binding
+                        .as_ref()
+                        .is_some_and(|b| b.group == 0 && b.binding == binding)
+            })
+            .expect("a uniform at that binding");
+        match &m.types[var.ty].inner {
+            naga::TypeInner::Struct { members, span } => (
+                *span,
+                members
+                    .iter()
+                    .filter_map(|x| x.name.clone().map(|n| (n, x.offset)))
+                    .filter(|(n, _)| !n.starts_with("_pad"))
+                    .collect(),
+            ),
+            other => panic!("binding {binding} is not a struct: {other:?}"),
+        }
+    }
+
+    /// The size and (name, offset) of the named fields of a Rust struct.
+    macro_rules! rust_layout {
+        ($t:ty; $($field:ident),* $(,)?) => {
+            (
+                std::mem::size_of::<$t>() as u32,
+                vec![$((stringify!($field).to_string(), std::mem::offset_of!($t, $field) as u32)),*],
+            )
+        };
+    }
+    pub(crate) use rust_layout;
+}

@@ -33,3 +33,34 @@ fn every_shader_file_is_in_a_module() {
         );
     }
 }
+
+/// Every `PURPOSE_*` constant of every module equals the Rust purpose of that name
+/// (`rng::Purpose`, the one list), and no two purposes share a code.
+#[test]
+fn purpose_codes_match_the_rust_list() {
+    use blockspin::rng::Purpose;
+    let mut seen = 0;
+    for m in ALL {
+        let module = naga::front::wgsl::parse_str(&m.source()).unwrap();
+        for (_, c) in module.constants.iter() {
+            let Some(name) = c.name.as_deref().filter(|n| n.starts_with("PURPOSE_")) else {
+                continue;
+            };
+            let value = match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v,
+                ref e => panic!("{}: {name} is not a u32 literal: {e:?}", m.name),
+            };
+            let rust = Purpose::ALL
+                .iter()
+                .find(|p| p.wgsl_name() == name)
+                .unwrap_or_else(|| panic!("{}: {name} is not in rng::Purpose", m.name));
+            assert_eq!(value, *rust as u32, "{}: {name}", m.name);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 10, "only {seen} purpose constants found");
+    let mut codes: Vec<u32> = Purpose::ALL.iter().map(|&p| p as u32).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), Purpose::ALL.len(), "two purposes share a code");
+}

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 /// Chains per word.
 pub const LANES: u32 = 32;
 /// Counter purpose of the random planes (plane group in bits 8…).
-pub const PURPOSE_PACKED: u32 = 0x10;
+pub const PURPOSE_PACKED: u32 = crate::rng::Purpose::Packed as u32;
 
 /// Packs chain-major bits (chains × N) into groups of 32 chains (groups × N words).
 pub fn pack(bits: &[u8], chains: usize, n: usize) -> Vec<u32> {

@@ -40,7 +40,7 @@ use crate::rng::seed_key;
 use rayon::prelude::*;
 
 /// Counter purpose of the site-packed random planes (plane group in bits 8…).
-pub const PURPOSE_SITES: u32 = 0x20;
+pub const PURPOSE_SITES: u32 = crate::rng::Purpose::Sites as u32;
 
 /// The site-packed geometry of `chains` copies of a bipartite lattice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -54,11 +54,11 @@ impl Level {
     }
 }
 
-const PURPOSE_VISIBLE: u32 = 2;
-const PURPOSE_HIDDEN: u32 = 3;
-const PURPOSE_DEEP: u32 = 4;
-const PURPOSE_INIT: u32 = 5;
-const PURPOSE_ACCEPT: u32 = 6;
+const PURPOSE_VISIBLE: u32 = crate::rng::Purpose::DbmVisible as u32;
+const PURPOSE_HIDDEN: u32 = crate::rng::Purpose::DbmHidden as u32;
+const PURPOSE_DEEP: u32 = crate::rng::Purpose::DbmDeep as u32;
+const PURPOSE_INIT: u32 = crate::rng::Purpose::DbmInit as u32;
+const PURPOSE_ACCEPT: u32 = crate::rng::Purpose::DbmAccept as u32;
 
 /// Slots of vectors in the coefficient array and of CSR matrices (three slots each: row
 /// pointers and columns in the index array, values in the coefficient array); the same
@@ -858,5 +858,26 @@ pub fn open(
     match backend.context(notice)? {
         Some(ctx) => Ok(Box::new(GpuDbmSampler::new(ctx, model, r, spec)?)),
         None => Ok(Box::new(CpuDbmSampler::new(model, r, spec)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shaders::reflect::{rust_layout, uniform};
+
+    /// `DbmParams` and `DbmStep` of shaders/dbm.wgsl have the size and member offsets of
+    /// their Rust twins.
+    #[test]
+    fn uniform_blocks_match_their_rust_twins() {
+        let m = &crate::shaders::DBM_SAMPLER;
+        assert_eq!(
+            uniform(m, 0),
+            rust_layout!(GpuDbmParams; sizes, flags, key, bases, slots)
+        );
+        assert_eq!(
+            uniform(m, 1),
+            rust_layout!(GpuDbmStep; sweep, total_threads)
+        );
     }
 }

@@ -130,7 +130,15 @@ pub fn configurations(n_coarse: usize, which: Configurations, seed: u64) -> Resu
             y.extend(vec![-1i8; n_coarse]);
             for c in 0..n {
                 for j in 0..n_coarse {
-                    let w = philox4x32_10([j as u32, c as u32, 0, 8], key)[0];
+                    let w = philox4x32_10(
+                        [
+                            j as u32,
+                            c as u32,
+                            0,
+                            crate::rng::Purpose::RgEstimate as u32,
+                        ],
+                        key,
+                    )[0];
                     y.push(if w >> 31 == 1 { 1 } else { -1 });
                 }
             }

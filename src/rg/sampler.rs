@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
-const PURPOSE_RG: u32 = 7;
+const PURPOSE_RG: u32 = crate::rng::Purpose::Rg as u32;
 
 /// Draws block states for batches of coarse configurations.
 pub trait BlockSampler {
@@ -239,5 +239,23 @@ impl BlockSampler for GpuBlockSampler {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shaders::reflect::{rust_layout, uniform};
+
+    /// `RgParams` and `RgStep` of shaders/rg.wgsl have the size and member offsets of their
+    /// Rust twins.
+    #[test]
+    fn uniform_blocks_match_their_rust_twins() {
+        let m = &crate::shaders::RG_SAMPLER;
+        assert_eq!(uniform(m, 0), rust_layout!(GpuRgParams; counts, key));
+        assert_eq!(
+            uniform(m, 1),
+            rust_layout!(GpuRgStep; first_config, total_threads)
+        );
     }
 }

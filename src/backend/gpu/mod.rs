@@ -52,7 +52,7 @@ struct GpuParams {
     flip: [[u32; 4]; 4],
     packing: [u32; 4],
     planes: [[u32; 4]; 9],
-    layout: [u32; 4],
+    words: [u32; 4],
     cluster: [u32; 4],
 }
 
@@ -379,7 +379,7 @@ impl GpuSampler {
             flip: bytemuck::cast(flip),
             packing: [per_word, groups as u32, 0, 0],
             planes: crate::backend::lanes::PlaneTables::new(&flip, lat.coordination()).uniform(),
-            layout: [
+            words: [
                 plan.row_words,
                 plan.chain_words as u32,
                 plan.shift,
@@ -813,4 +813,28 @@ fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> 
             bits
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shaders::reflect::{rust_layout, uniform};
+
+    /// `Params` and `Step` of shaders/lattice.wgsl, in every lattice module, have the size
+    /// and member offsets of their Rust twins.
+    #[test]
+    fn uniform_blocks_match_their_rust_twins() {
+        let params = rust_layout!(GpuParams; dims, colouring, lattice, measure, flip, packing, planes, words, cluster);
+        let step = rust_layout!(GpuStep; sweep, colour, slot, total_threads);
+        for module in [
+            &crate::shaders::SAMPLER,
+            &crate::shaders::PACKED_SAMPLER,
+            &crate::shaders::SITE_SAMPLER,
+            &crate::shaders::ROW_SAMPLER,
+            &crate::shaders::CLUSTER_SAMPLER,
+        ] {
+            assert_eq!(uniform(module, 0), params, "{} Params", module.name);
+            assert_eq!(uniform(module, 1), step, "{} Step", module.name);
+        }
+    }
 }
