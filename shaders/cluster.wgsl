@@ -65,7 +65,7 @@ fn cluster_invocation(wg: vec3<u32>, nwg: vec3<u32>, local: u32) -> u32 {
     return linear_index(wg, nwg, local, UPDATE_WORKGROUP);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn sw_init(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -79,7 +79,7 @@ fn sw_init(
     atomicStore(&sizes[t], 0u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn sw_union(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -131,7 +131,7 @@ fn sw_union(
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn sw_flip(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -154,7 +154,7 @@ fn sw_flip(
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn sw_sizes(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -194,7 +194,7 @@ fn mul_wide(a: u32, b: u32) -> vec2<u32> {
     return vec2<u32>(p.y, p.x);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn sw_sums(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

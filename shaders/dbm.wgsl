@@ -155,7 +155,7 @@ fn row_dot(mat: u32, row: u32, base: u32, chain: u32) -> f32 {
 }
 
 // h | v, s (full model; with the visible layer absent, v does not enter).
-@compute @workgroup_size(64)
+@compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_hidden(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = dbm_thread(wg, nwg, local);
     if (t >= dbm_step.total_threads) {
@@ -182,7 +182,7 @@ fn dbm_hidden(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 }
 
 // v | h for groups g < ceil(n_v / 4) (if the visible layer is present), s | h for the rest.
-@compute @workgroup_size(64)
+@compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_outer(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = dbm_thread(wg, nwg, local);
     if (t >= dbm_step.total_threads) {
@@ -227,7 +227,7 @@ fn dbm_outer(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // Standard normals for the correlated hidden draw of the reduced (v, h) model.
-@compute @workgroup_size(64)
+@compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = dbm_thread(wg, nwg, local);
     if (t >= dbm_step.total_threads) {
@@ -247,7 +247,7 @@ fn dbm_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // h | v ~ N(A^-1 (b0 + W^T v), A^-1) = m0 + K v + L z (reduced model, s integrated out).
-@compute @workgroup_size(64)
+@compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_hidden_reduced(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = dbm_thread(wg, nwg, local);
     if (t >= dbm_step.total_threads) {
@@ -269,7 +269,7 @@ fn dbm_hidden_reduced(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
 
 // Visible-only pairwise model p(v) ∝ exp(f.v + ½ v^T J v): one invocation per chain sweeps
 // the sites in order (a dense model has no checkerboard). J is stored without its diagonal.
-@compute @workgroup_size(64)
+@compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_visible_pairwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let chain = dbm_thread(wg, nwg, local);
     if (chain >= dbm_step.total_threads) {

@@ -58,7 +58,7 @@ fn forward_bonds_of_word(r: Row, w: u32, word: u32) -> u32 {
     return n;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(MEASURE_WORKGROUP)
 fn measure(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

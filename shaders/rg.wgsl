@@ -7,6 +7,8 @@
 // Word: philox4x32_10((j, s, first_config + m, PURPOSE_RG), seed).x.
 
 const PURPOSE_RG: u32 = 7u;
+// Workgroup size of rg_draw (RG_WORKGROUP in rg::sampler).
+const RG_WORKGROUP: u32 = 64u;
 
 struct RgParams {
     // samples, blocks, states per block, 0
@@ -47,7 +49,7 @@ fn draw_state(base: u32, states: u32, r: u32) -> u32 {
     return lo;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(RG_WORKGROUP)
 fn rg_draw(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let t = (wg.y * nwg.x + wg.x) * 64u + local;
     if (t >= rg_step.total_threads) {

@@ -3,7 +3,7 @@
 // threads per row), so neighbouring invocations touch neighbouring sites.
 // CPU twin: backend::cpu::update_thread.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn update(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

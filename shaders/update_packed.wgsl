@@ -3,7 +3,7 @@
 // word group; a site's 32 decisions take about seven random bit planes instead of 32 words
 // (planes.wgsl). CPU twin: backend::packed::PackedCpuSampler.
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn update_packed(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -30,7 +30,7 @@ fn bit_of(word: u32, x: u32) -> u32 {
     return (word >> (x & 31u)) & 1u;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn update_rows(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

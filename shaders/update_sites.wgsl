@@ -85,7 +85,7 @@ fn site_neighbours(s: SiteWord) -> array<u32, 6> {
     return nw;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(UPDATE_WORKGROUP)
 fn update_sites(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -121,7 +121,7 @@ fn word_fourier(word: u32, k: u32, o: u32, f: ptr<function, vec4<u32>>) {
 // words for n11 (every bond has one colour-0 end), the set lanes for the Fourier sums.
 // Workgroups never span chains. Bounds: 64 sites per invocation, so a workgroup's sums stay
 // below 2^29.
-@compute @workgroup_size(256)
+@compute @workgroup_size(MEASURE_WORKGROUP)
 fn measure_sites(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

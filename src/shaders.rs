@@ -145,6 +145,20 @@ pub(crate) mod reflect {
         }
     }
 
+    /// The value of the u32 constant `name` of `module`.
+    pub fn constant(module: &ShaderModuleSource, name: &str) -> u32 {
+        let m = naga::front::wgsl::parse_str(&module.source()).expect("the module parses");
+        let (_, c) = m
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{}: no constant {name}", module.name));
+        match m.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::U32(v)) => v,
+            ref e => panic!("{}: {name} is not a u32 literal: {e:?}", module.name),
+        }
+    }
+
     /// The size and (name, offset) of the named fields of a Rust struct.
     macro_rules! rust_layout {
         ($t:ty; $($field:ident),* $(,)?) => {

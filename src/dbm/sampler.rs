@@ -864,7 +864,15 @@ pub fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shaders::reflect::{rust_layout, uniform};
+    use crate::shaders::reflect::{constant, rust_layout, uniform};
+
+    #[test]
+    fn workgroup_size_matches() {
+        assert_eq!(
+            constant(&crate::shaders::DBM_SAMPLER, "DBM_WORKGROUP") as u64,
+            DBM_WORKGROUP
+        );
+    }
 
     /// `DbmParams` and `DbmStep` of shaders/dbm.wgsl have the size and member offsets of
     /// their Rust twins.

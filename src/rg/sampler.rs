@@ -10,6 +10,8 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 const PURPOSE_RG: u32 = crate::rng::Purpose::Rg as u32;
+/// `RG_WORKGROUP` of shaders/rg.wgsl.
+const RG_WORKGROUP: u64 = 64;
 
 /// Draws block states for batches of coarse configurations.
 pub trait BlockSampler {
@@ -220,7 +222,7 @@ impl BlockSampler for GpuBlockSampler {
                 pad: [0; 2],
             };
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            let workgroups = self.ctx.grid(threads.div_ceil(64))?;
+            let workgroups = self.ctx.grid(threads.div_ceil(RG_WORKGROUP))?;
             self.kernels.record(
                 &self.ctx,
                 &mut enc,
@@ -245,7 +247,15 @@ impl BlockSampler for GpuBlockSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shaders::reflect::{rust_layout, uniform};
+    use crate::shaders::reflect::{constant, rust_layout, uniform};
+
+    #[test]
+    fn workgroup_size_matches() {
+        assert_eq!(
+            constant(&crate::shaders::RG_SAMPLER, "RG_WORKGROUP") as u64,
+            RG_WORKGROUP
+        );
+    }
 
     /// `RgParams` and `RgStep` of shaders/rg.wgsl have the size and member offsets of their
     /// Rust twins.

@@ -818,7 +818,35 @@ fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shaders::reflect::{rust_layout, uniform};
+    use crate::shaders::reflect::{constant, rust_layout, uniform};
+
+    /// The constants the Rust side sizes dispatches and buffers with equal the WGSL ones.
+    #[test]
+    fn shared_constants_match() {
+        for module in [
+            &crate::shaders::SAMPLER,
+            &crate::shaders::PACKED_SAMPLER,
+            &crate::shaders::SITE_SAMPLER,
+            &crate::shaders::ROW_SAMPLER,
+            &crate::shaders::CLUSTER_SAMPLER,
+        ] {
+            let c = |name| constant(module, name) as u64;
+            assert_eq!(c("UPDATE_WORKGROUP"), UPDATE_WORKGROUP, "{}", module.name);
+            assert_eq!(c("MEASURE_WORKGROUP"), MEASURE_WORKGROUP, "{}", module.name);
+            assert_eq!(c("MEASURE_WORDS"), MEASURE_BYTES / 4, "{}", module.name);
+            assert_eq!(
+                c("CERTAIN"),
+                crate::model::CERTAIN as u64,
+                "{}",
+                module.name
+            );
+        }
+        // the cluster sums start at Counts::words index 10 (u32 word 20)
+        assert_eq!(
+            constant(&crate::shaders::CLUSTER_SAMPLER, "CLUSTER_WORD"),
+            20
+        );
+    }
 
     /// `Params` and `Step` of shaders/lattice.wgsl, in every lattice module, have the size
     /// and member offsets of their Rust twins.
