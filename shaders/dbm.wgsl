@@ -138,7 +138,7 @@ fn layer_draw(gaussian: bool, p1_slot: u32, p2_slot: u32, unit: u32, x: f32, r: 
 }
 
 fn dbm_thread(wg: vec3<u32>, nwg: vec3<u32>, local: u32) -> u32 {
-    return (wg.y * nwg.x + wg.x) * DBM_WORKGROUP + local;
+    return linear_index(wg, nwg, local, DBM_WORKGROUP);
 }
 
 // Σ over row `row` of a CSR matrix of value * units[base + col * chains + chain].

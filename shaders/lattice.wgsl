@@ -223,7 +223,3 @@ fn colour_offset(colour: u32, r: Row) -> u32 {
     return (colour + r.y + r.z) & 1u;
 }
 
-// Linear invocation index of a 2D dispatch of 1D workgroups of size `size`.
-fn linear_index(wg: vec3<u32>, nwg: vec3<u32>, local: u32, size: u32) -> u32 {
-    return (wg.y * nwg.x + wg.x) * size + local;
-}

@@ -51,7 +51,7 @@ fn draw_state(base: u32, states: u32, r: u32) -> u32 {
 
 @compute @workgroup_size(RG_WORKGROUP)
 fn rg_draw(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
-    let t = (wg.y * nwg.x + wg.x) * 64u + local;
+    let t = linear_index(wg, nwg, local, RG_WORKGROUP);
     if (t >= rg_step.total_threads) {
         return;
     }

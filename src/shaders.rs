@@ -1,8 +1,11 @@
 //! WGSL sources. Every kernel family is composed from the files in `shaders/` by plain
-//! concatenation (WGSL has no `#include`): shared pieces (`philox.wgsl`, `lattice.wgsl`)
-//! come first, so no code is repeated between kernels. `tests/shaders.rs` validates every
-//! composed module with naga.
+//! concatenation (WGSL has no `#include`): shared pieces (`dispatch.wgsl` in every module,
+//! `philox.wgsl`, `lattice.wgsl`) come first, so no code is repeated between kernels.
+//! `tests/shaders.rs` validates every composed module with naga, and unit tests hold the
+//! uniform blocks and shared constants to their Rust twins ([`reflect`] in tests).
 
+/// `shaders/dispatch.wgsl`: the invocation index of a dispatch (every module).
+pub const DISPATCH: &str = include_str!("../shaders/dispatch.wgsl");
 /// `shaders/philox.wgsl`: Philox4x32-10.
 pub const PHILOX: &str = include_str!("../shaders/philox.wgsl");
 /// `shaders/lattice.wgsl`: parameters, bindings, lattice indexing.
@@ -46,53 +49,53 @@ impl ShaderModuleSource {
 /// The lattice sampler: entry points `update` and `measure`.
 pub const SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "sampler",
-    parts: &[PHILOX, LATTICE, UPDATE, MEASURE],
+    parts: &[DISPATCH, PHILOX, LATTICE, UPDATE, MEASURE],
 };
 
 /// The multi-spin coded lattice sampler: entry points `update_packed` and `measure`.
 pub const PACKED_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "packed_sampler",
-    parts: &[PHILOX, LATTICE, PLANES, UPDATE_PACKED, MEASURE],
+    parts: &[DISPATCH, PHILOX, LATTICE, PLANES, UPDATE_PACKED, MEASURE],
 };
 
 /// The site-packed lattice sampler (32 same-colour sites of one chain per word): entry
 /// points `update_sites` and `measure_sites`.
 pub const SITE_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "site_sampler",
-    parts: &[PHILOX, LATTICE, PLANES, UPDATE_SITES, MEASURE],
+    parts: &[DISPATCH, PHILOX, LATTICE, PLANES, UPDATE_SITES, MEASURE],
 };
 
 /// The row-packed lattice sampler (32 sites of a row per word, for lattices larger than
 /// one storage binding): entry points `update_rows` and `measure`.
 pub const ROW_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "row_sampler",
-    parts: &[PHILOX, LATTICE, UPDATE_ROWS, MEASURE],
+    parts: &[DISPATCH, PHILOX, LATTICE, UPDATE_ROWS, MEASURE],
 };
 
 /// Swendsen–Wang on the per-site layout: entry points `sw_union`, `measure`, `sw_init`,
 /// `sw_flip`, `sw_sizes`, `sw_sums`.
 pub const CLUSTER_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "cluster_sampler",
-    parts: &[PHILOX, LATTICE, CLUSTER, MEASURE],
+    parts: &[DISPATCH, PHILOX, LATTICE, CLUSTER, MEASURE],
 };
 
 /// Philox test kernel: entry point `philox_words`.
 pub const PHILOX_WORDS: ShaderModuleSource = ShaderModuleSource {
     name: "philox_words",
-    parts: &[PHILOX, PHILOX_TEST],
+    parts: &[DISPATCH, PHILOX, PHILOX_TEST],
 };
 
 /// DBM samplers: `dbm_hidden`, `dbm_outer`, `dbm_noise`, `dbm_hidden_reduced`,
 /// `dbm_visible_pairwise`.
 pub const DBM_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "dbm_sampler",
-    parts: &[PHILOX, DBM],
+    parts: &[DISPATCH, PHILOX, DBM],
 };
 
 /// Block-spin RG: `rg_draw`.
 pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     name: "rg_sampler",
-    parts: &[PHILOX, RG],
+    parts: &[DISPATCH, PHILOX, RG],
 };
 
 /// Every module the program builds.
