@@ -2,7 +2,7 @@
 //! concatenation (WGSL has no `#include`): shared pieces (`dispatch.wgsl` in every module,
 //! `philox.wgsl`, `lattice.wgsl`) come first, so no code is repeated between kernels.
 //! `tests/shaders.rs` validates every composed module with naga, and unit tests hold the
-//! uniform blocks and shared constants to their Rust twins ([`reflect`] in tests).
+//! uniform blocks and shared constants to their Rust twins (`shaders::reflect`, test builds only).
 
 /// `shaders/dispatch.wgsl`: the invocation index of a dispatch (every module).
 pub const DISPATCH: &str = include_str!("../shaders/dispatch.wgsl");
