@@ -301,11 +301,6 @@ pub fn erfc(x: f64) -> f64 {
     if x >= 0.0 { r } else { 2.0 - r }
 }
 
-/// erf(x) = 1 − erfc(x).
-pub fn erf(x: f64) -> f64 {
-    1.0 - erfc(x)
-}
-
 /// The z with two-sided tail probability `p`: P(|Z| > z) = p, by bisection on erfc.
 pub fn two_sided_z(p: f64) -> f64 {
     let (mut lo, mut hi) = (0.0f64, 40.0f64);

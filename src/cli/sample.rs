@@ -520,27 +520,6 @@ fn check_host_memory(job: &Job) -> Result<()> {
     memory_verdict(state, series, available_memory())
 }
 
-/// Runs a validated job on the chosen backend (no checkpoints); for tests and library use.
-///
-/// # Errors
-/// Backend errors.
-pub fn execute(
-    job: &Job,
-    backend: LatticeBackend,
-    quiet: bool,
-) -> Result<(BackendInfo, RunOutput, Vec<u8>)> {
-    check_host_memory(job)?;
-    let mut sampler = open(job, backend, quiet)?;
-    let out = run::run(
-        sampler.as_mut(),
-        &job.plan,
-        sites_per_sweep(job),
-        &mut |_, _| {},
-    )?;
-    let state = sampler.configurations()?;
-    Ok((sampler.info(), out, state))
-}
-
 fn open(job: &Job, backend: LatticeBackend, quiet: bool) -> Result<Box<dyn Sampler>> {
     let mut notice = |msg: &str| {
         if !quiet {

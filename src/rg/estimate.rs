@@ -18,7 +18,7 @@
 //! and the jackknife gives the error and the bias-corrected estimate of every coupling.
 
 use super::blocks::{Blocking, CouplingClass, coupling_basis};
-use super::rules::{BlockTable, Rule};
+use super::rules::BlockTable;
 use super::sampler::BlockSampler;
 use crate::backend::BackendInfo;
 use crate::error::{Error, Result};
@@ -335,12 +335,4 @@ pub fn renormalize(
         low_ess_configurations: ess.iter().filter(|&&e| e < LOW_ESS).count(),
         backend: sampler.info(),
     })
-}
-
-/// Convenience: the block table for a model.
-///
-/// # Errors
-/// As [`BlockTable::new`].
-pub fn block_table(blocking: &Blocking, rule: &Rule, k: f64, h: f64) -> Result<BlockTable> {
-    BlockTable::new(blocking, rule, k, h)
 }
