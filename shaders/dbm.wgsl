@@ -17,6 +17,10 @@
 // (word >> 8) * 2^-24 < p; a Gaussian unit uses counter c0 = 2g + o/2, whose words 0 and 1
 // give (r, θ) by Box-Muller, and takes r cos θ (o even) or r sin θ (o odd).
 
+// f32 constants shared with dbm::sampler (TWO_POW_MINUS_24, TWO_PI): 2^-24 and 2π
+// rounded to f32.
+const TWO_POW_MINUS_24: f32 = 5.9604645e-8;
+const TWO_PI: f32 = 6.2831855;
 const PURPOSE_DBM_VISIBLE: u32 = 2u;
 const PURPOSE_DBM_HIDDEN: u32 = 3u;
 const PURPOSE_DBM_DEEP: u32 = 4u;
@@ -82,7 +86,7 @@ fn dbm_words(c0: u32, chain: u32, purpose: u32) -> vec4<u32> {
 }
 
 fn unit_uniform(w: u32) -> f32 {
-    return f32(w >> 8u) * 5.9604645e-8; // 2^-24
+    return f32(w >> 8u) * TWO_POW_MINUS_24;
 }
 
 fn bernoulli_draw(w: u32, p: f32) -> f32 {
@@ -95,10 +99,10 @@ fn sigmoid(x: f32) -> f32 {
 
 // Two standard normals (r cos θ, r sin θ) from words 0 and 1.
 fn box_muller(w: vec4<u32>) -> vec2<f32> {
-    let u1 = (f32(w.x >> 8u) + 0.5) * 5.9604645e-8;
-    let u2 = f32(w.y >> 8u) * 5.9604645e-8;
+    let u1 = (f32(w.x >> 8u) + 0.5) * TWO_POW_MINUS_24;
+    let u2 = f32(w.y >> 8u) * TWO_POW_MINUS_24;
     let r = sqrt(-2.0 * log(u1));
-    let th = 6.2831855 * u2;
+    let th = TWO_PI * u2;
     return vec2<f32>(r * cos(th), r * sin(th));
 }
 

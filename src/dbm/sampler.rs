@@ -54,6 +54,10 @@ impl Level {
     }
 }
 
+/// 2⁻²⁴ (uniforms from the top 24 bits of a word); `TWO_POW_MINUS_24` of dbm.wgsl.
+const TWO_POW_MINUS_24: f32 = 1.0 / 16_777_216.0;
+/// 2π in f32; `TWO_PI` of dbm.wgsl.
+const TWO_PI: f32 = std::f32::consts::TAU;
 const PURPOSE_VISIBLE: u32 = crate::rng::Purpose::DbmVisible as u32;
 const PURPOSE_HIDDEN: u32 = crate::rng::Purpose::DbmHidden as u32;
 const PURPOSE_DEEP: u32 = crate::rng::Purpose::DbmDeep as u32;
@@ -279,7 +283,7 @@ fn words(key: [u32; 2], unit: usize, sweep: u32, chain: usize, purpose: u32) -> 
 }
 
 fn unit_uniform(w: u32) -> f32 {
-    (w >> 8) as f32 * 5.960_464_5e-8
+    (w >> 8) as f32 * TWO_POW_MINUS_24
 }
 
 fn bernoulli_draw(w: u32, p: f32) -> f32 {
@@ -324,10 +328,10 @@ fn unit_word(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) ->
 /// for odd (as `group_normals` in dbm.wgsl).
 fn unit_normal(key: [u32; 2], u: usize, sweep: u32, chain: usize, purpose: u32) -> f32 {
     let w = words(key, 2 * (u / 4) + (u % 4) / 2, sweep, chain, purpose);
-    let u1 = ((w[0] >> 8) as f32 + 0.5) * 5.960_464_5e-8;
-    let u2 = (w[1] >> 8) as f32 * 5.960_464_5e-8;
+    let u1 = ((w[0] >> 8) as f32 + 0.5) * TWO_POW_MINUS_24;
+    let u2 = (w[1] >> 8) as f32 * TWO_POW_MINUS_24;
     let r = (-2.0 * u1.ln()).sqrt();
-    let th = 6.283_185_5 * u2;
+    let th = TWO_PI * u2;
     if u.is_multiple_of(2) {
         r * th.cos()
     } else {
@@ -865,6 +869,26 @@ pub fn open(
 mod tests {
     use super::*;
     use crate::shaders::reflect::{constant, rust_layout, uniform};
+
+    /// The f32 constants of the Box–Muller and uniform draws are the same bits on both
+    /// sides.
+    #[test]
+    fn float_constants_match() {
+        let m = naga::front::wgsl::parse_str(&crate::shaders::DBM_SAMPLER.source()).unwrap();
+        for (name, rust) in [("TWO_POW_MINUS_24", TWO_POW_MINUS_24), ("TWO_PI", TWO_PI)] {
+            let (_, c) = m
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap();
+            match m.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::F32(v)) => {
+                    assert_eq!(v.to_bits(), rust.to_bits(), "{name}")
+                }
+                ref e => panic!("{name}: {e:?}"),
+            }
+        }
+    }
 
     #[test]
     fn workgroup_size_matches() {
