@@ -24,6 +24,10 @@ pub enum Error {
     /// wgpu reported an error while running a kernel.
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// Something that cannot happen with valid code did (serialising our own structs, a run
+    /// loop invariant): a bug to report, not bad input.
+    #[error("internal error: {0} (please report this)")]
+    Internal(String),
     /// A file could not be written or read.
     #[error("{}: {source}", path.display())]
     Io {

@@ -124,7 +124,7 @@ pub fn run(
             Ok(Control::Continue)
         },
     )?;
-    out.ok_or_else(|| Error::Gpu("run stopped without a request".into()))
+    out.ok_or_else(|| Error::Internal("run stopped without a request".into()))
 }
 
 /// Runs the plan from `start` (a sampler already restored to `start.sweeps_done`), calling

@@ -977,7 +977,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             .clone()
             .map(|c| (c, ck.bits.clone(), ck.counts.clone()))
     });
-    let job_value = serde_json::to_value(&plan).map_err(|e| Error::Gpu(e.to_string()))?;
+    let job_value = serde_json::to_value(&plan).map_err(|e| Error::Internal(e.to_string()))?;
     let n_points = plan.points.len();
     let mut last_checkpoint = Instant::now();
     while completed.len() < n_points {
@@ -1150,7 +1150,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
     } else {
         let r = &completed[0];
         if let Some(p) = &plan.output {
-            let mut v = serde_json::to_value(r).map_err(|e| Error::Gpu(e.to_string()))?;
+            let mut v = serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))?;
             v["schema"] = "blockspin/sample/1".into();
             v["version"] = env!("CARGO_PKG_VERSION").into();
             v["provenance"] = serde_json::to_value(&provenance).unwrap_or_default();
