@@ -509,47 +509,48 @@ impl GpuSampler {
         let mut slots = 0;
         let entries: Vec<(usize, GpuStep, (u32, u32))> = steps
             .iter()
-            .map(|step| match *step {
-                Step::Update { sweep, colour } => (
-                    UPDATE,
-                    GpuStep {
-                        sweep,
-                        colour,
-                        slot: 0,
-                        total_threads: self.update_threads,
-                    },
-                    self.update_grid,
-                ),
-                Step::Measure => {
-                    slots += 1;
-                    (
-                        MEASURE,
-                        GpuStep {
-                            slot: slots - 1,
-                            ..Default::default()
-                        },
-                        self.measure_grid,
-                    )
-                }
-                Step::Cluster { kernel, sweep } => {
-                    let c = self
-                        .cluster
-                        .as_ref()
-                        .expect("cluster steps need cluster buffers");
-                    let (threads, grid) = if kernel == SW_INIT { c.keys } else { c.sites };
-                    (
-                        kernel,
+            .map(|step| -> Result<_> {
+                Ok(match *step {
+                    Step::Update { sweep, colour } => (
+                        UPDATE,
                         GpuStep {
                             sweep,
-                            colour: 0,
-                            slot: slots.saturating_sub(1),
-                            total_threads: threads,
+                            colour,
+                            slot: 0,
+                            total_threads: self.update_threads,
                         },
-                        grid,
-                    )
-                }
+                        self.update_grid,
+                    ),
+                    Step::Measure => {
+                        slots += 1;
+                        (
+                            MEASURE,
+                            GpuStep {
+                                slot: slots - 1,
+                                ..Default::default()
+                            },
+                            self.measure_grid,
+                        )
+                    }
+                    Step::Cluster { kernel, sweep } => {
+                        let c = self.cluster.as_ref().ok_or_else(|| {
+                            Error::Internal("a cluster step without cluster buffers".into())
+                        })?;
+                        let (threads, grid) = if kernel == SW_INIT { c.keys } else { c.sites };
+                        (
+                            kernel,
+                            GpuStep {
+                                sweep,
+                                colour: 0,
+                                slot: slots.saturating_sub(1),
+                                total_threads: threads,
+                            },
+                            grid,
+                        )
+                    }
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         debug_assert!(slots <= self.slots);
         let dispatches: Vec<Dispatch> = entries
             .iter()
