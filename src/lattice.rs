@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The lattice family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum LatticeKind {
     /// 1D ring.

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod dbm;
 pub mod error;

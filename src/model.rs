@@ -32,7 +32,8 @@ use crate::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 
 /// What the unit values are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Units {
     /// Ising spins x = ±1.
@@ -60,7 +61,8 @@ impl Units {
 
 /// Update algorithm: two single-site rules and two cluster algorithms
 /// ([`crate::backend::cluster`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// Heat-bath (Gibbs): draw the site from its conditional distribution.

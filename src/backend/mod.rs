@@ -36,7 +36,8 @@ pub fn update_threads_per_row(lattice: &crate::lattice::Lattice) -> u32 {
 pub const MAX_TOTAL_SITES: u64 = 1 << 36;
 
 /// Initial configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Start {
     /// Independent random bits (infinite temperature).
@@ -158,7 +159,8 @@ pub trait Sampler {
 }
 
 /// `--backend`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendChoice {
     /// A hardware GPU if there is one, else the CPU (with a notice on stderr); software
@@ -173,7 +175,8 @@ pub enum BackendChoice {
 /// `--kernel`: the state layout and update kernel of lattice sampling. Every kernel samples
 /// the same distribution; each draws its own random stream, bit-identical between the CPU
 /// and the GPU backend.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Kernel {
     /// The fastest kernel for the lattice and the number of chains ([`auto_kernel`]).
@@ -352,7 +355,8 @@ pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec)
 
 /// `--backend` of lattice sampling: the device (`auto`, `cpu`, `gpu`), or the aliases
 /// `cpu-fast`/`gpu-fast` for that device with `--kernel chains`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum LatticeBackend {
     /// A hardware GPU (discrete, integrated or virtual) if there is one, else the CPU;

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Visible unit values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum VisibleUnits {
     /// v ∈ {0, 1}.

@@ -29,7 +29,8 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// Which model is sampled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Level {
     /// The three-layer DBM.
