@@ -205,9 +205,13 @@ pub struct Panel {
     pub curves: Vec<ErrorCurve>,
 }
 
+/// Axis range of `values` with 6 % padding; finite whatever the values (a hand-edited
+/// results file may hold 1e308 or an error bar reaching it), so the axes always draw.
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    const LIMIT: f64 = 1e300;
     let (lo, hi) = values
         .filter(|v| v.is_finite())
+        .map(|v| v.clamp(-LIMIT, LIMIT))
         .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
             (a.0.min(v), a.1.max(v))
         });
@@ -325,6 +329,23 @@ pub fn panels_png(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_are_finite() {
+        for v in [
+            vec![1.0, -1e308, 1e308],
+            vec![f64::MAX, f64::MIN],
+            vec![f64::NAN, f64::INFINITY],
+            vec![],
+            vec![3.0],
+        ] {
+            let (lo, hi) = range(v.iter().copied());
+            assert!(
+                lo.is_finite() && hi.is_finite() && lo < hi,
+                "{v:?}: {lo} {hi}"
+            );
+        }
+    }
 
     #[test]
     fn tick_labels_are_short() {
