@@ -6,8 +6,7 @@ mod common;
 
 use common::{blockspin, read_json as json, s, temp_dir as dir};
 use serde_json::Value;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const JOB: &str = r#"
 lattice = "square"
@@ -61,8 +60,8 @@ fn cluster_jobs_resume_bit_identically_and_report_cluster_estimates() {
             v["crossings"]
         );
 
-        let mut child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
-            .args([
+        let status = common::interrupt_after_checkpoint(
+            &[
                 "sample",
                 "--job",
                 s(&job),
@@ -73,21 +72,10 @@ fn cluster_jobs_resume_bit_identically_and_report_cluster_estimates() {
                 s(&ck),
                 "--checkpoint-every",
                 "0.05",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t = Instant::now();
-        while !ck.exists() && t.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(Duration::from_millis(150));
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = child.wait().unwrap();
+            ],
+            &ck,
+            Duration::from_millis(150),
+        );
         if status.success() {
             // finished before the signal: nothing was resumed, but the results still match
             eprintln!("{algorithm}: the job finished before it was interrupted");

@@ -5,8 +5,7 @@ mod common;
 use common::{blockspin, read_json as json, s, temp_dir as dir};
 
 use serde_json::Value;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The results without what may differ between runs (timing, command line).
 fn physics(mut v: Value) -> Value {
@@ -119,8 +118,8 @@ fn interrupt_and_resume_is_bit_identical() {
     let o = blockspin(&["sample", "--job", s(&job), "--output", s(&a), "--quiet"]);
     assert!(o.status.success());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
-        .args([
+    let status = common::interrupt_after_checkpoint(
+        &[
             "sample",
             "--job",
             s(&job),
@@ -131,21 +130,10 @@ fn interrupt_and_resume_is_bit_identical() {
             s(&ck),
             "--checkpoint-every",
             "0.05",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while !ck.exists() && t.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
+        ],
+        &ck,
+        Duration::from_millis(300),
+    );
     assert_eq!(
         status.code(),
         Some(128 + 15),

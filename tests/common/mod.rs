@@ -178,3 +178,31 @@ pub fn assert_matches_kaufman(name: &str, s: &mut dyn Sampler, model: &Model, ch
         );
     }
 }
+
+/// Starts `blockspin` with `args` (which write a checkpoint to `checkpoint`), waits until
+/// the checkpoint exists plus `after`, sends SIGTERM, and returns the exit status (128 + 15
+/// when it was interrupted, success when it finished first).
+pub fn interrupt_after_checkpoint(
+    args: &[&str],
+    checkpoint: &std::path::Path,
+    after: std::time::Duration,
+) -> std::process::ExitStatus {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !checkpoint.exists() && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(after);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
+}

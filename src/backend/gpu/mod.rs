@@ -819,18 +819,22 @@ fn decode(layout: Layout, plan: &StatePlan, spec: &ChainSpec, words: &[u32]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shaders::ShaderModuleSource;
     use crate::shaders::reflect::{constant, rust_layout, uniform};
+
+    /// Every module built on shaders/lattice.wgsl.
+    const LATTICE_MODULES: [&ShaderModuleSource; 5] = [
+        &crate::shaders::SAMPLER,
+        &crate::shaders::PACKED_SAMPLER,
+        &crate::shaders::SITE_SAMPLER,
+        &crate::shaders::ROW_SAMPLER,
+        &crate::shaders::CLUSTER_SAMPLER,
+    ];
 
     /// The constants the Rust side sizes dispatches and buffers with equal the WGSL ones.
     #[test]
     fn shared_constants_match() {
-        for module in [
-            &crate::shaders::SAMPLER,
-            &crate::shaders::PACKED_SAMPLER,
-            &crate::shaders::SITE_SAMPLER,
-            &crate::shaders::ROW_SAMPLER,
-            &crate::shaders::CLUSTER_SAMPLER,
-        ] {
+        for module in LATTICE_MODULES {
             let c = |name| constant(module, name) as u64;
             assert_eq!(c("UPDATE_WORKGROUP"), UPDATE_WORKGROUP, "{}", module.name);
             assert_eq!(c("MEASURE_WORKGROUP"), MEASURE_WORKGROUP, "{}", module.name);
@@ -855,13 +859,7 @@ mod tests {
     fn uniform_blocks_match_their_rust_twins() {
         let params = rust_layout!(GpuParams; dims, colouring, lattice, measure, flip, packing, planes, words, cluster);
         let step = rust_layout!(GpuStep; sweep, colour, slot, total_threads);
-        for module in [
-            &crate::shaders::SAMPLER,
-            &crate::shaders::PACKED_SAMPLER,
-            &crate::shaders::SITE_SAMPLER,
-            &crate::shaders::ROW_SAMPLER,
-            &crate::shaders::CLUSTER_SAMPLER,
-        ] {
+        for module in LATTICE_MODULES {
             assert_eq!(uniform(module, 0), params, "{} Params", module.name);
             assert_eq!(uniform(module, 1), step, "{} Step", module.name);
         }
