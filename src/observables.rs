@@ -176,6 +176,16 @@ impl Series {
     }
 }
 
+/// A jackknife estimate of `f` of the block means (no τ_int: a nonlinear observable).
+fn jk(blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64) -> Estimate {
+    let j = stats::jackknife(blocks, f);
+    Estimate {
+        mean: j.mean,
+        error: j.error,
+        tau_int: None,
+    }
+}
+
 fn linear(values: &[f64], shape: Shape, name: &str, warnings: &mut Vec<String>) -> Estimate {
     let b = stats::binning(values, shape);
     if !b.reliable && b.error != 0.0 {
@@ -221,14 +231,6 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
     let am = blocks(&|x| x.abs(), ms);
     let m2 = blocks(&|x| x * x, ms);
     let m4 = blocks(&|x| x.powi(4), ms);
-    let jk = |blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64| {
-        let j = stats::jackknife(blocks, f);
-        Estimate {
-            mean: j.mean,
-            error: j.error,
-            tau_int: None,
-        }
-    };
     let specific_heat = jk(&[e1.clone(), e2], &|m| {
         beta * beta * n * (m[1] - m[0] * m[0])
     });
@@ -335,14 +337,6 @@ pub fn cluster_estimates(
     let series = |f: &dyn Fn(&Counts) -> f64| counts.iter().map(f).collect::<Vec<f64>>();
     let b = shape.block_length();
     let blocks = |f: &dyn Fn(&Counts) -> f64| stats::block_means(&series(f), shape, b);
-    let jk = |blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64| {
-        let j = stats::jackknife(blocks, f);
-        Estimate {
-            mean: j.mean,
-            error: j.error,
-            tau_int: None,
-        }
-    };
     let clusters_per_sweep = linear(
         &series(&|c| c.cluster.clusters as f64),
         shape,

@@ -689,17 +689,17 @@ pub fn wolff_clusters_per_sweep(spec: &ChainSpec, chain0: &[u8]) -> u32 {
     let mut bits = chain0.to_vec();
     let mut scratch = Scratch::default();
     let (mut sites, mut clusters) = (0u64, 0u64);
+    let pilot = SweepContext {
+        lat: &lat,
+        bonds: Bonds::new(&spec.model),
+        key: seed_key(spec.seed),
+        sweep: 0,
+        chain: 0,
+        clusters: 0,
+        purpose: Purpose::WolffPilot as u32,
+    };
     for sweep in 0..PILOT_SWEEPS {
-        let ctx = SweepContext {
-            lat: &lat,
-            bonds: Bonds::new(&spec.model),
-            key: seed_key(spec.seed),
-            sweep,
-            chain: 0,
-            clusters: 0,
-            purpose: Purpose::WolffPilot as u32,
-        };
-        let s = ctx.wolff(&mut bits, &mut scratch);
+        let s = SweepContext { sweep, ..pilot }.wolff(&mut bits, &mut scratch);
         if sweep >= PILOT_SWEEPS - PILOT_AVERAGED {
             sites += s.sites;
             clusters += s.clusters;
@@ -845,10 +845,7 @@ impl Sampler for ClusterCpuSampler {
                 per_chain.push(series);
             }
             self.sweep += sweeps;
-            let m = per_chain.first().map_or(0, Vec::len);
-            return Ok((0..m)
-                .flat_map(|t| per_chain.iter().map(move |s| s[t]))
-                .collect());
+            return Ok(super::measurement_major(&per_chain));
         }
         let per_chain: Vec<Vec<Counts>> = self
             .bits
@@ -875,10 +872,7 @@ impl Sampler for ClusterCpuSampler {
             })
             .collect();
         self.sweep += sweeps;
-        let m = per_chain.first().map_or(0, Vec::len);
-        Ok((0..m)
-            .flat_map(|t| per_chain.iter().map(move |s| s[t]))
-            .collect())
+        Ok(super::measurement_major(&per_chain))
     }
 
     fn configurations(&mut self) -> Result<Vec<u8>> {

@@ -282,10 +282,7 @@ impl CpuSampler {
                 series
             })
             .collect();
-        let m = per_chain.first().map_or(0, Vec::len);
-        (0..m)
-            .flat_map(|t| per_chain.iter().map(move |s| s[t]))
-            .collect()
+        super::measurement_major(&per_chain)
     }
 
     /// Each colour of each sweep is split into blocks of rows of every chain.

@@ -468,6 +468,15 @@ pub fn open(
     })
 }
 
+/// Per-chain series (`chains × measurements`) to the measurement-major order of
+/// [`Sampler::advance`].
+pub(crate) fn measurement_major(per_chain: &[Vec<Counts>]) -> Vec<Counts> {
+    let m = per_chain.first().map_or(0, Vec::len);
+    (0..m)
+        .flat_map(|t| per_chain.iter().map(move |s| s[t]))
+        .collect()
+}
+
 /// Refuses a cluster algorithm in a single-site sampler (they would never flip a site).
 pub(crate) fn check_single_site(spec: &ChainSpec) -> Result<()> {
     if spec.algorithm.is_cluster() {

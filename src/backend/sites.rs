@@ -502,11 +502,7 @@ impl SitesCpuSampler {
             .map(|(chain, (w0, w1))| self.advance_chain(chain as u32, w0, w1, first, sweeps, every))
             .collect();
         self.words = words;
-        let chains = self.spec.chains as usize;
-        let m = per_chain.first().map_or(0, Vec::len);
-        (0..m * chains)
-            .map(|i| per_chain[i % chains][i / chains])
-            .collect()
+        super::measurement_major(&per_chain)
     }
 
     /// Words per task when one colour of a chain is split over threads.

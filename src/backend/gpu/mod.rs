@@ -88,8 +88,8 @@ pub struct GpuSampler {
 
 /// The buffers and grids of Swendsen–Wang on the GPU.
 struct ClusterBuffers {
-    _labels: wgpu::Buffer,
-    _sizes: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    sizes: wgpu::Buffer,
     /// Invocations (chains × (N + 1) keys) and grid of `sw_init`.
     keys: (u32, (u32, u32)),
     /// Invocations (chains × N sites) and grid of the other cluster kernels.
@@ -467,7 +467,7 @@ impl GpuSampler {
         storage.extend(parts[1..].iter().chain(&dummies).map(|b| (b, false)));
         let mut entry_points = vec![update, measure];
         if let Some(c) = &cluster {
-            storage.extend([(&c._labels, false), (&c._sizes, false)]);
+            storage.extend([(&c.labels, false), (&c.sizes, false)]);
             entry_points.extend(["sw_init", "sw_flip", "sw_sizes", "sw_sums"]);
         }
         let kernels = KernelSet::new(
@@ -621,8 +621,8 @@ impl ClusterBuffers {
                 .map(|g| (t as u32, g))
         };
         Ok(ClusterBuffers {
-            _labels: buffer("union-find labels"),
-            _sizes: buffer("cluster sizes"),
+            labels: buffer("union-find labels"),
+            sizes: buffer("cluster sizes"),
             keys: grid(keys)?,
             sites: grid(chains * n)?,
         })
