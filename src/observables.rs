@@ -359,7 +359,7 @@ pub fn cluster_estimates(
                 3.0 * s2 * s2 - 2.0 * c.cluster.quartic() as f64 / (n2 * n2)
             });
             (
-                Some(jk(&[q2.clone()], &|m| beta * n * m[0])),
+                Some(jk(std::slice::from_ref(&q2), &|m| beta * n * m[0])),
                 Some(jk(&[q2, q4], &|m| 1.0 - m[1] / (3.0 * m[0] * m[0]))),
             )
         }

@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn jackknife_of_mean_is_standard_error() {
         let x: Vec<f64> = (0..50).map(|i| ((i * 37) % 11) as f64).collect();
-        let j = jackknife(&[x.clone()], |m| m[0]);
+        let j = jackknife(std::slice::from_ref(&x), |m| m[0]);
         let se = (variance(&x) / 50.0).sqrt();
         assert!((j.error - se).abs() < 1e-12);
         assert!((j.mean - mean(&x)).abs() < 1e-12);

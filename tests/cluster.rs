@@ -209,7 +209,8 @@ fn swendsen_wang_gpu_matches_cpu_bit_for_bit() {
 #[test]
 fn cluster_algorithms_resume_bit_identically() {
     let model = common::model(LatticeKind::Square, 10, Units::Spin, 0.45, 1.0, 0.05);
-    let mut makers: Vec<(String, Box<dyn Fn() -> Box<dyn Sampler>>)> = CLUSTER
+    type Maker = Box<dyn Fn() -> Box<dyn Sampler>>;
+    let mut makers: Vec<(String, Maker)> = CLUSTER
         .iter()
         .map(|&a| {
             let f: Box<dyn Fn() -> Box<dyn Sampler>> =

@@ -179,8 +179,10 @@ fn exact_json(p: &Problem, names: &[&str], k: f64, h: f64) -> Value {
             "by_order": e.orders.iter().take(p.order).enumerate().map(|(o, v)| json!({ "order": o + 1, "couplings": named(names, v) })).collect::<Vec<_>>(),
         });
     }
-    if exact::is_chain_decimation(b, &p.rule) {
-        if let Some((kp, hp, g)) = exact::chain_decimation(k, h, b.block) {
+    if exact::is_chain_decimation(b, &p.rule)
+        && let Some((kp, hp, g)) = exact::chain_decimation(k, h, b.block)
+    {
+        {
             let mut c = json!({ "nn": kp, "field": hp });
             if let Some(g) = g {
                 c["constant"] = json!(g);

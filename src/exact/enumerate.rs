@@ -9,6 +9,9 @@ use crate::lattice::Lattice;
 use crate::model::{Counts, Model};
 use std::collections::BTreeMap;
 
+/// The class of a configuration: its (n1, n11).
+type Class = (u64, u64);
+
 /// Largest number of sites enumerated (2^24 ≈ 1.7·10⁷ configurations).
 pub const MAX_SITES: u64 = 24;
 
@@ -99,9 +102,9 @@ impl DensityOfStates {
     }
 
     /// ln(multiplicity · e^{−βE}) of each (n1, n11), and ln Z.
-    fn log_weights(&self, model: &Model) -> (Vec<((u64, u64), f64)>, f64) {
+    fn log_weights(&self, model: &Model) -> (Vec<(Class, f64)>, f64) {
         assert_eq!(model.lattice, self.lattice);
-        let logw: Vec<((u64, u64), f64)> = self
+        let logw: Vec<(Class, f64)> = self
             .multiplicity
             .iter()
             .map(|(&(n1, n11), &g)| {

@@ -125,7 +125,7 @@ pub fn configurations(n_coarse: usize, which: Configurations, seed: u64) -> Resu
                     "must be `all` or at least 1",
                 ));
             }
-            let key = seed_key(seed ^ 0xC0A5_5E);
+            let key = seed_key(seed ^ 0x00C0_A55E);
             let mut y = vec![1i8; n_coarse];
             y.extend(vec![-1i8; n_coarse]);
             for c in 0..n {

@@ -87,7 +87,7 @@ pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCoupl
         })
         .collect();
     let mut full = Vec::with_capacity(1 << nc);
-    let mut orders = vec![Vec::with_capacity(1 << nc); 4];
+    let mut orders: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(1 << nc)).collect();
     for c in 0..1u32 << nc {
         let y: Vec<i8> = (0..nc)
             .map(|j| if c >> j & 1 == 1 { 1 } else { -1 })

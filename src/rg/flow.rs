@@ -222,10 +222,11 @@ pub fn fixed_point(
     let mut bracket = None;
     for &k in &grid {
         let v = f(k)?;
-        if let Some(&(k0, v0)) = values.last() {
-            if bracket.is_none() && (v0 < 0.0) != (v < 0.0) {
-                bracket = Some((k0, v0, k, v));
-            }
+        if let Some(&(k0, v0)) = values.last()
+            && bracket.is_none()
+            && (v0 < 0.0) != (v < 0.0)
+        {
+            bracket = Some((k0, v0, k, v));
         }
         values.push((k, v));
     }

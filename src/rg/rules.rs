@@ -128,7 +128,7 @@ impl BlockTable {
                 .map(|s| rule.weight(y, s as u32, n) * (logw[s] - max).exp())
                 .collect();
             let z: f64 = w.iter().sum();
-            if !(z > 0.0) {
+            if z.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 return Err(Error::invalid(
                     "--rule",
                     format!("the block spin y = {y} has zero weight"),
