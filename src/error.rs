@@ -5,10 +5,11 @@ use std::path::PathBuf;
 /// Everything that can go wrong in blockspin.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A user-supplied parameter is out of range. `param` is the flag name (e.g. `--size`).
+    /// A user-supplied parameter is out of range. `param` is the parameter's name as in job
+    /// files (e.g. `size`, `measure-every`); the command line shows it as its flag.
     #[error("{param}: {message}")]
     InvalidParameter {
-        /// The parameter, spelled as on the command line.
+        /// The parameter (kebab-case).
         param: &'static str,
         /// What is wrong and what is allowed.
         message: String,
@@ -18,7 +19,7 @@ pub enum Error {
     DeviceLimit(String),
     /// `--backend gpu` was requested but no adapter was found.
     #[error(
-        "no GPU adapter found{0} (try --backend cpu; on Debian, `apt-get install mesa-vulkan-drivers` gives a software Vulkan adapter)"
+        "no GPU adapter found{0} (try backend cpu; on Debian, `apt-get install mesa-vulkan-drivers` gives a software Vulkan adapter)"
     )]
     NoAdapter(String),
     /// wgpu reported an error while running a kernel.

@@ -98,7 +98,7 @@ impl Lattice {
     pub fn new(kind: LatticeKind, size: u32) -> Result<Self> {
         if size < 4 {
             return Err(Error::invalid(
-                "--size",
+                "size",
                 format!(
                     "must be at least 4 (got {size}); at L = 2 each bond would be counted twice"
                 ),
@@ -112,7 +112,7 @@ impl Lattice {
                 "even for the checkerboard update"
             };
             return Err(Error::invalid(
-                "--size",
+                "size",
                 format!("must be {rule} (got {size} for the {kind} lattice)"),
             ));
         }
@@ -122,7 +122,7 @@ impl Lattice {
             .unwrap_or(u64::MAX);
         if sites > MAX_SITES {
             return Err(Error::invalid(
-                "--size",
+                "size",
                 format!(
                     "the {kind} lattice of size {size} has {} sites; at most {MAX_SITES} are supported",
                     if sites == u64::MAX {

@@ -9,8 +9,8 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod backend;
-pub mod checkpoint;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod dbm;

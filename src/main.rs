@@ -27,7 +27,7 @@ fn main() {
                         && !l.starts_with("For more information")
                 })
                 .collect();
-            eprintln!("{} (see --help)", line.join(" "));
+            eprintln!("{} (see help)", line.join(" "));
             std::process::exit(2);
         }
     };
@@ -35,9 +35,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // One line, also for multi-line messages passed on from wgpu or the OS.
-            let text = e.to_string();
-            let line: Vec<&str> = text.split_whitespace().collect();
-            eprintln!("error: {}", line.join(" "));
+            eprintln!("error: {}", blockspin::cli::describe(&e));
             std::process::exit(e.exit_code());
         }
     }

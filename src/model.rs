@@ -291,21 +291,21 @@ impl Model {
     ) -> Result<Self> {
         if !(beta.is_finite() && beta > 0.0) {
             return Err(Error::invalid(
-                "--beta",
+                "beta",
                 format!(
-                    "must be a finite number > 0 (got {beta}); equivalently --temperature must be finite and > 0"
+                    "must be a finite number > 0 (got {beta}); equivalently temperature must be finite and > 0"
                 ),
             ));
         }
         if !coupling.is_finite() {
             return Err(Error::invalid(
-                "--coupling",
+                "coupling",
                 format!("must be finite (got {coupling})"),
             ));
         }
         if !field.is_finite() {
             return Err(Error::invalid(
-                "--field",
+                "field",
                 format!("must be finite (got {field})"),
             ));
         }

@@ -25,22 +25,22 @@ impl RunPlan {
     pub fn new(thermalize: u32, sweeps: u32, measure_every: u32) -> Result<Self> {
         if measure_every == 0 {
             return Err(Error::invalid(
-                "--measure-every",
+                "measure-every",
                 "must be at least 1 (got 0)",
             ));
         }
         if sweeps < measure_every {
             return Err(Error::invalid(
-                "--sweeps",
+                "sweeps",
                 format!(
-                    "must be at least --measure-every = {measure_every} so that one measurement is taken (got {sweeps})"
+                    "must be at least measure-every = {measure_every} so that one measurement is taken (got {sweeps})"
                 ),
             ));
         }
         if thermalize.checked_add(sweeps).is_none() {
             return Err(Error::invalid(
-                "--sweeps",
-                "--thermalize plus --sweeps must be below 2^32",
+                "sweeps",
+                "thermalize plus sweeps must be below 2^32",
             ));
         }
         Ok(RunPlan {

@@ -734,7 +734,7 @@ impl ClusterCpuSampler {
     pub fn new(spec: ChainSpec) -> Result<Self> {
         if !spec.algorithm.is_cluster() {
             return Err(crate::Error::invalid(
-                "--algorithm",
+                "algorithm",
                 format!(
                     "the cluster sampler runs swendsen-wang or wolff, not {}",
                     spec.algorithm.name()
@@ -743,7 +743,7 @@ impl ClusterCpuSampler {
         }
         if spec.model.lattice.sites() >= 1 << 31 {
             return Err(crate::Error::invalid(
-                "--size",
+                "size",
                 format!(
                     "the cluster algorithms label at most 2^31 sites (got {})",
                     spec.model.lattice.sites()

@@ -85,12 +85,12 @@ impl ChainSpec {
         start: Start,
     ) -> Result<Self> {
         if chains == 0 {
-            return Err(Error::invalid("--chains", "must be at least 1 (got 0)"));
+            return Err(Error::invalid("chains", "must be at least 1 (got 0)"));
         }
         let total = chains as u64 * model.lattice.sites();
         if total > MAX_TOTAL_SITES {
             return Err(Error::invalid(
-                "--chains",
+                "chains",
                 format!(
                     "{chains} chains of {} sites are {total} sites; at most 2^36 = {MAX_TOTAL_SITES} sites in all are supported",
                     model.lattice.sites(),
@@ -318,12 +318,12 @@ pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec)
             ) => Ok(Kernel::Reference),
             (_, k) => Err(Error::invalid(
                 if matches!(backend, LatticeBackend::CpuFast | LatticeBackend::GpuFast) {
-                    "--backend"
+                    "backend"
                 } else {
-                    "--kernel"
+                    "kernel"
                 },
                 format!(
-                    "--algorithm {} runs on the reference layout only (--kernel auto or reference, --backend auto, cpu or gpu); got --backend {} --kernel {k}",
+                    "algorithm {} runs on the reference layout only (kernel auto or reference, backend auto, cpu or gpu); got backend {} kernel {k}",
                     spec.algorithm.name(),
                     backend.name()
                 ),
@@ -336,9 +336,9 @@ pub fn resolve_kernel(backend: LatticeBackend, kernel: Kernel, spec: &ChainSpec)
         }
         (LatticeBackend::CpuFast | LatticeBackend::GpuFast, k) => {
             return Err(Error::invalid(
-                "--kernel",
+                "kernel",
                 format!(
-                    "--backend {} means --kernel chains and cannot run --kernel {k}; use --backend {} --kernel {k}",
+                    "backend {} means kernel chains and cannot run kernel {k}; use backend {} kernel {k}",
                     backend.name(),
                     backend.device().name()
                 ),
@@ -445,8 +445,8 @@ pub fn open(
         // a single growing cluster is serial work: the CPU backend only
         if backend.device() == BackendChoice::Gpu {
             return Err(Error::invalid(
-                "--backend",
-                "--algorithm wolff runs on the CPU only (use --backend cpu or auto, or --algorithm swendsen-wang on the GPU)",
+                "backend",
+                "algorithm wolff runs on the CPU only (use backend cpu or auto, or algorithm swendsen-wang on the GPU)",
             ));
         }
         return Ok(Box::new(cluster::ClusterCpuSampler::new(spec)?));
@@ -481,7 +481,7 @@ pub(crate) fn measurement_major(per_chain: &[Vec<Counts>]) -> Vec<Counts> {
 pub(crate) fn check_single_site(spec: &ChainSpec) -> Result<()> {
     if spec.algorithm.is_cluster() {
         return Err(Error::invalid(
-            "--algorithm",
+            "algorithm",
             format!(
                 "{} is a cluster algorithm: open it with backend::open or cluster::ClusterCpuSampler",
                 spec.algorithm.name()
@@ -495,7 +495,7 @@ pub(crate) fn check_single_site(spec: &ChainSpec) -> Result<()> {
 pub(crate) fn check_restore(got: usize, want: usize) -> Result<()> {
     if got != want {
         return Err(Error::invalid(
-            "--resume",
+            "resume",
             format!("the checkpoint holds {got} sites but the job has {want}"),
         ));
     }
@@ -506,7 +506,7 @@ pub(crate) fn check_restore(got: usize, want: usize) -> Result<()> {
 pub(crate) fn check_sweep_budget(done: u32, sweeps: u32) -> Result<()> {
     if done.checked_add(sweeps).is_none() {
         return Err(Error::invalid(
-            "--sweeps",
+            "sweeps",
             format!(
                 "thermalization plus measured sweeps must be below 2^32 (the sweep counter is 32-bit); {done} + {sweeps} is too many"
             ),
@@ -599,7 +599,7 @@ mod tests {
             (LatticeBackend::CpuFast, Kernel::Reference, &sq),
         ] {
             let e = resolve_kernel(b, k, s).unwrap_err();
-            assert!(e.to_string().contains("--kernel"), "{e}");
+            assert!(e.to_string().starts_with("kernel: "), "{e}");
         }
     }
 }

@@ -77,8 +77,8 @@ impl SiteLayout {
     pub fn new(lattice: Lattice, chains: u32) -> Result<Self> {
         if !Self::supports(lattice.kind()) {
             return Err(Error::invalid(
-                "--kernel",
-                "the sites kernel needs a bipartite lattice (chain, square or cubic); use --kernel chains or reference for the triangular lattice",
+                "kernel",
+                "the sites kernel needs a bipartite lattice (chain, square or cubic); use kernel chains or reference for the triangular lattice",
             ));
         }
         let lanes = lattice.size() / 2;

@@ -9,8 +9,8 @@ pub mod race;
 pub mod rg;
 pub mod sample;
 
-use crate::error::Result;
-use clap::{Parser, Subcommand};
+use crate::error::{Error, Result};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// GPU-accelerated Monte Carlo for Ising and Bernoulli lattices.
 #[derive(Debug, Parser)]
@@ -72,4 +72,25 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Plot(a) => plot::plot(&a).map(|_| 0),
         Command::Crossings(a) => plot::crossings_cmd(&a).map(|_| 0),
     }
+}
+
+/// The one-line message of an error as the command line shows it: a library parameter
+/// (`measure-every`) is named by its flag (`--measure-every`) where the CLI has that flag.
+pub fn describe(e: &Error) -> String {
+    let text = match e {
+        Error::InvalidParameter { param, message } if is_flag(param) => {
+            format!("--{param}: {message}")
+        }
+        _ => e.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether `name` is the long flag of some subcommand.
+fn is_flag(name: &str) -> bool {
+    fn any(c: &clap::Command, name: &str) -> bool {
+        c.get_arguments().any(|a| a.get_long() == Some(name))
+            || c.get_subcommands().any(|s| any(s, name))
+    }
+    any(&Cli::command(), name)
 }

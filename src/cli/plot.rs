@@ -1,10 +1,12 @@
 //! `blockspin plot` and `blockspin crossings`: figures and Binder / ξ₂/L crossings from results files.
 
-use crate::cli::sample::{JobResults, RunResults, crossings, print_crossings};
+use crate::analysis::{autocorrelation, crossings};
+use crate::cli::sample::print_crossings;
 use crate::error::{Error, Result};
 use crate::io;
+use crate::job::ResultsFile;
 use crate::plot::{ErrorCurve, Panel, panels_png};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `blockspin plot`.
 #[derive(Debug, clap::Args)]
@@ -27,37 +29,6 @@ pub struct PlotArgs {
 pub struct CrossingsArgs {
     /// A job results file (blockspin/job/1).
     pub results: PathBuf,
-}
-
-enum Loaded {
-    Job(JobResults),
-    Single(Box<RunResults>),
-}
-
-fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("results", format!("cannot read {}: {e}", path.display())))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::invalid("results", format!("{}: not JSON ({e})", path.display())))?;
-    let bad = |e: serde_json::Error| {
-        Error::invalid(
-            "results",
-            format!("{}: not a blockspin results file ({e})", path.display()),
-        )
-    };
-    match v["schema"].as_str() {
-        Some("blockspin/job/1") => Ok(Loaded::Job(serde_json::from_value(v).map_err(bad)?)),
-        Some("blockspin/sample/1") => Ok(Loaded::Single(Box::new(
-            serde_json::from_value(v).map_err(bad)?,
-        ))),
-        other => Err(Error::invalid(
-            "results",
-            format!(
-                "{}: unknown schema {other:?} (want blockspin/sample/1 or blockspin/job/1)",
-                path.display()
-            ),
-        )),
-    }
 }
 
 /// (observable, panel title, y label) of the job panels; `correlation_length` is drawn as
@@ -104,8 +75,8 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
             "width and height must be 200..=8000 pixels",
         ));
     }
-    match load(&a.results)? {
-        Loaded::Job(job) => {
+    match ResultsFile::read(&a.results)? {
+        ResultsFile::Job(job) => {
             let mut keys: Vec<(u32, f64, f64)> = job
                 .points
                 .iter()
@@ -176,7 +147,8 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
             );
             panels_png(&a.output, (a.width, a.height), &title, 3, &panels)
         }
-        Loaded::Single(r) => {
+        ResultsFile::Sample(file) => {
+            let r = &file.run;
             let s = &r.mean_series;
             let series: Vec<(f64, f64, f64)> = s
                 .energy_per_site
@@ -235,38 +207,17 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
     }
 }
 
-/// Normalized autocorrelation of a series for lags 0 … max_lag.
-pub fn autocorrelation(x: &[f64], max_lag: usize) -> Vec<f64> {
-    let n = x.len();
-    if n < 2 {
-        return vec![1.0];
-    }
-    let mean = x.iter().sum::<f64>() / n as f64;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-    (0..=max_lag.min(n - 1))
-        .map(|k| {
-            if var == 0.0 {
-                return if k == 0 { 1.0 } else { 0.0 };
-            }
-            (0..n - k)
-                .map(|i| (x[i] - mean) * (x[i + k] - mean))
-                .sum::<f64>()
-                / ((n - k) as f64 * var)
-        })
-        .collect()
-}
-
 /// `blockspin crossings`.
 ///
 /// # Errors
 /// Unreadable results (exit 2).
 pub fn crossings_cmd(a: &CrossingsArgs) -> Result<()> {
-    match load(&a.results)? {
-        Loaded::Job(job) => {
+    match ResultsFile::read(&a.results)? {
+        ResultsFile::Job(job) => {
             print_crossings(&crossings(&job.points));
             Ok(())
         }
-        Loaded::Single(_) => Err(Error::invalid(
+        ResultsFile::Sample(_) => Err(Error::invalid(
             "results",
             "crossings need a job results file (several sizes and temperatures)",
         )),

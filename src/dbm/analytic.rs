@@ -91,7 +91,7 @@ pub fn existence(model: &Dbm) -> Option<Existence> {
 pub fn require_normalizable(model: &Dbm) -> Result<()> {
     match existence(model) {
         Some(e) if !e.ok => Err(Error::invalid(
-            "--model",
+            "model",
             format!(
                 "the model is not normalizable: ||diag(hidden std) * hidden_deep * diag(deep std)||_2 = {:.6} >= 1, so the Gaussian integral over (h, s) diverges (Z = infinity); make the hidden_deep weights or the hidden/deep std smaller (largest contribution: hidden unit {}, deep unit {})",
                 e.spectral_norm, e.dominant_hidden, e.dominant_deep
@@ -166,7 +166,7 @@ pub fn recursion(model: &Dbm) -> Result<Recursion> {
     let b0 = p_h.component_mul(&mu_v) + &m * &nu_v;
     let chol = a.clone().cholesky().ok_or_else(|| {
         Error::invalid(
-            "--model",
+            "model",
             "the hidden precision A = P_h - M Sigma_s M^T is not positive definite",
         )
     })?;

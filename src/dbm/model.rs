@@ -129,7 +129,7 @@ struct ModelFile {
 }
 
 fn bad(message: String) -> Error {
-    Error::invalid("--model", message)
+    Error::invalid("model", message)
 }
 
 fn check_finite(what: &str, v: &[f64]) -> Result<()> {
@@ -292,12 +292,11 @@ impl Dbm {
     /// # Errors
     /// As [`Dbm::from_toml`], or if the file cannot be read.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid("--model", format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
         Dbm::from_toml(&text).map_err(|e| match e {
             Error::InvalidParameter { message, .. } => {
-                Error::invalid("--model", format!("{}: {message}", path.display()))
+                Error::invalid("model", format!("{}: {message}", path.display()))
             }
             other => other,
         })
@@ -412,35 +411,35 @@ impl Iterator for Normals {
 
 fn check_geometry(g: &LatticeSpec) -> Result<(usize, usize)> {
     if !(1..=2).contains(&g.dimension) {
-        return Err(Error::invalid("--lattice", "must be chain or square"));
+        return Err(Error::invalid("lattice", "must be chain or square"));
     }
     if g.block == 0 || g.stride == 0 || g.deep_block == 0 {
         return Err(Error::invalid(
-            "--block",
-            "--block, --stride and --deep-block must be at least 1",
+            "block",
+            "block, stride and deep-block must be at least 1",
         ));
     }
     if g.size == 0 || !g.size.is_multiple_of(g.stride) {
         return Err(Error::invalid(
-            "--size",
+            "size",
             format!(
-                "must be a positive multiple of --stride {} (got {})",
+                "must be a positive multiple of stride {} (got {})",
                 g.stride, g.size
             ),
         ));
     }
     if g.block > g.size {
         return Err(Error::invalid(
-            "--block",
-            format!("must be at most --size {} (got {})", g.size, g.block),
+            "block",
+            format!("must be at most size {} (got {})", g.size, g.block),
         ));
     }
     let lh = g.size / g.stride;
     if !lh.is_multiple_of(g.deep_block) {
         return Err(Error::invalid(
-            "--deep-block",
+            "deep-block",
             format!(
-                "must divide the hidden lattice size --size/--stride = {lh} (got {})",
+                "must divide the hidden lattice size size/stride = {lh} (got {})",
                 g.deep_block
             ),
         ));
@@ -450,7 +449,7 @@ fn check_geometry(g: &LatticeSpec) -> Result<(usize, usize)> {
     let nv = (g.size as usize).pow(d);
     if nv > 1 << 16 || nh > 1 << 14 {
         return Err(Error::invalid(
-            "--size",
+            "size",
             format!("{nv} visible and {nh} hidden units are too many (dense matrices)"),
         ));
     }
@@ -529,13 +528,13 @@ pub fn generate_lattice(g: &LatticeSpec, p: &GenerateSpec) -> Result<Dbm> {
 pub fn generate_dense(nv: usize, nh: usize, ns: usize, p: &GenerateSpec) -> Result<Dbm> {
     if nv == 0 || nh == 0 || ns == 0 {
         return Err(Error::invalid(
-            "--visible",
-            "--visible, --hidden and --deep must be at least 1",
+            "visible",
+            "visible, hidden and deep must be at least 1",
         ));
     }
     if nv > 1 << 16 || nh > 1 << 14 || ns > 1 << 14 {
         return Err(Error::invalid(
-            "--visible",
+            "visible",
             "at most 65536 visible and 16384 hidden or deep units",
         ));
     }

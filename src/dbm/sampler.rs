@@ -232,7 +232,7 @@ impl Coefficients {
 fn check_level(level: Level, model: &Dbm, r: &Recursion) -> Result<()> {
     let missing = |what: &str| {
         Err(Error::invalid(
-            "--level",
+            "level",
             format!("{} needs {what}", level.name()),
         ))
     };
@@ -653,7 +653,7 @@ impl GpuDbmSampler {
         check_level(spec.level, model, r)?;
         if spec.level == Level::VisibleHidden && !model.deep.is_gaussian() {
             return Err(Error::invalid(
-                "--backend",
+                "backend",
                 "the softplus-reduced (v, h) model of a bernoulli deep layer runs on the CPU backend only",
             ));
         }
@@ -683,7 +683,7 @@ impl GpuDbmSampler {
         ] {
             if bytes > limit || bytes > u32::MAX as u64 {
                 return Err(Error::DeviceLimit(format!(
-                    "{what} need {bytes} bytes but the adapter's max_storage_buffer_binding_size is {limit}; use fewer --chains"
+                    "{what} need {bytes} bytes but the adapter's max_storage_buffer_binding_size is {limit}; use fewer chains"
                 )));
             }
         }

@@ -61,33 +61,30 @@ impl ValidateOptions {
     pub fn check(&self) -> Result<()> {
         if self.chains < 2 {
             return Err(Error::invalid(
-                "--chains",
+                "chains",
                 format!("must be at least 2 (got {})", self.chains),
             ));
         }
         if self.measure_every == 0 {
             return Err(Error::invalid(
-                "--measure-every",
+                "measure-every",
                 "must be at least 1 (got 0)",
             ));
         }
         if self.sweeps < self.measure_every {
             return Err(Error::invalid(
-                "--sweeps",
-                format!("must be at least --measure-every = {}", self.measure_every),
+                "sweeps",
+                format!("must be at least measure-every = {}", self.measure_every),
             ));
         }
         if !(self.family_wise_alpha > 0.0 && self.family_wise_alpha < 1.0) {
             return Err(Error::invalid(
-                "--alpha",
+                "alpha",
                 format!("must be in (0, 1) (got {})", self.family_wise_alpha),
             ));
         }
         if !self.perturb_visible_coupling.is_finite() {
-            return Err(Error::invalid(
-                "--perturb-visible-coupling",
-                "must be finite",
-            ));
+            return Err(Error::invalid("perturb-visible-coupling", "must be finite"));
         }
         Ok(())
     }
@@ -332,7 +329,7 @@ pub fn validate(
     opts.check()?;
     if !model.hidden.is_gaussian() {
         return Err(Error::invalid(
-            "--model",
+            "model",
             "this model has no closed form to validate (a bernoulli hidden layer has no closed-form visible couplings); use `dbm sample`",
         ));
     }

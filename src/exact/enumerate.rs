@@ -72,7 +72,7 @@ pub fn counts_of_state(masks: &[u64], state: u64) -> Counts {
 fn check_size(lattice: &Lattice) -> Result<()> {
     if lattice.sites() > MAX_SITES {
         return Err(Error::invalid(
-            "--size",
+            "size",
             format!(
                 "enumeration handles at most {MAX_SITES} sites (got {})",
                 lattice.sites()

@@ -76,21 +76,21 @@ impl Blocking {
             LatticeKind::Chain | LatticeKind::Square => {
                 if block < 2 {
                     return Err(Error::invalid(
-                        "--block",
+                        "block",
                         format!("must be at least 2 (got {block})"),
                     ));
                 }
                 if !l.is_multiple_of(block) {
                     return Err(Error::invalid(
-                        "--size",
-                        format!("must be a multiple of --block {block} (got {l})"),
+                        "size",
+                        format!("must be a multiple of block {block} (got {l})"),
                     ));
                 }
                 if l / block < 4 {
                     return Err(Error::invalid(
-                        "--size",
+                        "size",
                         format!(
-                            "the coarse lattice must be at least 4 blocks across: --size >= {} for --block {block} (got {l})",
+                            "the coarse lattice must be at least 4 blocks across: size >= {} for block {block} (got {l})",
                             4 * block
                         ),
                     ));
@@ -102,7 +102,7 @@ impl Blocking {
                 };
                 if sites > MAX_BLOCK_SITES {
                     return Err(Error::invalid(
-                        "--block",
+                        "block",
                         format!(
                             "blocks of {sites} sites are too large to enumerate (at most {MAX_BLOCK_SITES})"
                         ),
@@ -125,9 +125,9 @@ impl Blocking {
             LatticeKind::Triangular => {
                 if block != 3 {
                     return Err(Error::invalid(
-                        "--block",
+                        "block",
                         format!(
-                            "the triangular lattice uses --block 3, the up-triangles (got {block})"
+                            "the triangular lattice uses block 3, the up-triangles (got {block})"
                         ),
                     ));
                 }
@@ -146,7 +146,7 @@ impl Blocking {
             }
             LatticeKind::Cubic => {
                 return Err(Error::invalid(
-                    "--lattice",
+                    "lattice",
                     "must be chain, square or triangular",
                 ));
             }

@@ -108,7 +108,7 @@ pub fn configurations(n_coarse: usize, which: Configurations, seed: u64) -> Resu
         Configurations::All => {
             if n_coarse > 16 {
                 return Err(Error::invalid(
-                    "--configurations",
+                    "configurations",
                     format!(
                         "`all` enumerates 2^{n_coarse} coarse configurations; use a number (at most 2^16 are enumerated)"
                     ),
@@ -121,7 +121,7 @@ pub fn configurations(n_coarse: usize, which: Configurations, seed: u64) -> Resu
         Configurations::Random(n) => {
             if n == 0 {
                 return Err(Error::invalid(
-                    "--configurations",
+                    "configurations",
                     "must be `all` or at least 1",
                 ));
             }
@@ -203,13 +203,13 @@ pub fn renormalize(
 ) -> Result<Renormalized> {
     if !(1..=MAX_ORDER).contains(&order) {
         return Err(Error::invalid(
-            "--order",
+            "order",
             format!("must be in 1..={MAX_ORDER} (got {order})"),
         ));
     }
     if (samples as usize) < 4 * GROUPS {
         return Err(Error::invalid(
-            "--samples",
+            "samples",
             format!("must be at least {} (got {samples})", 4 * GROUPS),
         ));
     }

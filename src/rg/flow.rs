@@ -232,7 +232,7 @@ pub fn fixed_point(
     }
     let Some((mut a, mut fa, mut b, _)) = bracket else {
         return Err(Error::invalid(
-            "--fixed-point",
+            "fixed-point",
             format!(
                 "no non-trivial fixed point: K'(K) - K keeps its sign for K in [{k_min}, {k_max}] (from {:.4} to {:.4})",
                 values[0].1,

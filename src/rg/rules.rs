@@ -65,14 +65,14 @@ impl Rule {
         match self {
             Rule::Stochastic(l) if l.len() == 1 => Ok(Rule::Stochastic(vec![l[0]; n])),
             Rule::Stochastic(l) if l.len() != n => Err(Error::invalid(
-                "--lambda",
+                "lambda",
                 format!(
                     "give one weight or one per block site ({n}); got {}",
                     l.len()
                 ),
             )),
             Rule::Stochastic(l) if l.iter().any(|x| !x.is_finite()) => {
-                Err(Error::invalid("--lambda", "weights must be finite"))
+                Err(Error::invalid("lambda", "weights must be finite"))
             }
             other => Ok(other),
         }
@@ -130,7 +130,7 @@ impl BlockTable {
             let z: f64 = w.iter().sum();
             if z.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 return Err(Error::invalid(
-                    "--rule",
+                    "rule",
                     format!("the block spin y = {y} has zero weight"),
                 ));
             }

@@ -139,7 +139,7 @@ impl GpuBlockSampler {
         let per_config = 4 * samples as u64 * blocks as u64;
         if per_config > limit {
             return Err(Error::DeviceLimit(format!(
-                "one configuration's {samples} samples need {per_config} bytes but max_storage_buffer_binding_size is {limit}; use fewer --samples"
+                "one configuration's {samples} samples need {per_config} bytes but max_storage_buffer_binding_size is {limit}; use fewer samples"
             )));
         }
         let max_configs = max_configs.min((limit / per_config) as usize).max(1);

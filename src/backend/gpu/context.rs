@@ -259,7 +259,7 @@ impl GpuContext {
                     .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
                 if cfg!(target_os = "linux") && !asked && !linux_gpu_nodes() {
                     return Err(
-                        "no hardware GPU (no /dev/dri/renderD*, /dev/nvidia* or /dev/dxg device); --backend gpu runs on a software adapter if one is installed"
+                        "no hardware GPU (no /dev/dri/renderD*, /dev/nvidia* or /dev/dxg device); backend gpu runs on a software adapter if one is installed"
                             .to_string(),
                     );
                 }
@@ -272,7 +272,7 @@ impl GpuContext {
                 .get_info();
                 if info.device_type == wgpu::DeviceType::Cpu {
                     Err(format!(
-                        "only a software GPU adapter was found ({}, {}), which runs only with --backend gpu",
+                        "only a software GPU adapter was found ({}, {}), which runs only with backend gpu",
                         info.name,
                         api_name(info.backend)
                     ))

@@ -189,7 +189,7 @@ impl StatePlan {
             Layout::PerSite | Layout::ChainPacked | Layout::SitePacked => {
                 if bytes > binding {
                     return Err(Error::DeviceLimit(format!(
-                        "the lattice state needs {} ({}) but the adapter's {limit_name} is {}; use {}fewer --chains, a smaller --size, or --backend cpu",
+                        "the lattice state needs {} ({}) but the adapter's {limit_name} is {}; use {}fewer chains, a smaller size, or backend cpu",
                         human(bytes),
                         match layout {
                             Layout::PerSite => "a 4-byte word per site and chain",
@@ -198,7 +198,7 @@ impl StatePlan {
                         },
                         human(binding),
                         if layout == Layout::SitePacked {
-                            "--kernel reference (row-packed over up to four bindings), "
+                            "kernel reference (row-packed over up to four bindings), "
                         } else {
                             ""
                         }
@@ -226,7 +226,7 @@ impl StatePlan {
                 let count = words.div_ceil(per_part);
                 if count > MAX_PARTS {
                     return Err(Error::DeviceLimit(format!(
-                        "the lattice state needs {} (one bit per site, rows padded to 32 sites) but at most {MAX_PARTS} storage bindings of {} (the adapter's {limit_name}, rounded down to a power of two) are available, {} in all; use fewer --chains, a smaller --size, or --backend cpu",
+                        "the lattice state needs {} (one bit per site, rows padded to 32 sites) but at most {MAX_PARTS} storage bindings of {} (the adapter's {limit_name}, rounded down to a power of two) are available, {} in all; use fewer chains, a smaller size, or backend cpu",
                         human(bytes),
                         human(4 * per_part),
                         human(4 * per_part * MAX_PARTS)
@@ -294,7 +294,7 @@ impl GpuSampler {
         let swendsen_wang = spec.algorithm == crate::model::Algorithm::SwendsenWang;
         if spec.algorithm.is_cluster() && !(swendsen_wang && layout == Layout::PerSite) {
             return Err(Error::invalid(
-                "--algorithm",
+                "algorithm",
                 format!(
                     "{} runs on the GPU as swendsen-wang on the per-site layout only",
                     spec.algorithm.name()
@@ -315,7 +315,7 @@ impl GpuSampler {
             (ctx.limits.max_storage_buffer_binding_size / slot_bytes).min(MAX_SLOTS as u64) as u32;
         if slots == 0 {
             return Err(Error::DeviceLimit(format!(
-                "one measurement of all chains needs {slot_bytes} bytes but the adapter's max_storage_buffer_binding_size is {} bytes; use fewer --chains",
+                "one measurement of all chains needs {slot_bytes} bytes but the adapter's max_storage_buffer_binding_size is {} bytes; use fewer chains",
                 ctx.limits.max_storage_buffer_binding_size
             )));
         }
@@ -603,7 +603,7 @@ impl ClusterBuffers {
         let bytes = 4 * keys;
         if keys > u32::MAX as u64 || bytes > ctx.limits.max_storage_buffer_binding_size {
             return Err(Error::DeviceLimit(format!(
-                "swendsen-wang labels need {} (a 4-byte word per site and chain, twice) but the adapter's max_storage_buffer_binding_size is {}; use fewer --chains, a smaller --size, or --backend cpu",
+                "swendsen-wang labels need {} (a 4-byte word per site and chain, twice) but the adapter's max_storage_buffer_binding_size is {}; use fewer chains, a smaller size, or backend cpu",
                 human(bytes),
                 human(ctx.limits.max_storage_buffer_binding_size)
             )));

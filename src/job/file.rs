@@ -65,7 +65,7 @@ pub struct JobFile {
 
 fn err(name: &str, line: Option<usize>, key: &str, message: impl std::fmt::Display) -> Error {
     let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
-    Error::invalid("--job", format!("{name}{at}: `{key}` {message}"))
+    Error::invalid("job", format!("{name}{at}: `{key}` {message}"))
 }
 
 impl JobFile {
@@ -77,7 +77,7 @@ impl JobFile {
         let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> =
             toml::from_str(text).map_err(|e| {
                 Error::invalid(
-                    "--job",
+                    "job",
                     format!("{name}: {}", e.to_string().trim().replace('\n', " ")),
                 )
             })?;

@@ -17,6 +17,7 @@
 //! leaves the previous checkpoint intact; a truncated, corrupted or foreign file fails the
 //! magic, length or CRC check and is refused.
 
+use super::{JobSpec, RunResults};
 use crate::error::{Error, Result};
 use crate::model::Counts;
 use serde::{Deserialize, Serialize};
@@ -38,20 +39,20 @@ pub struct Current {
 }
 
 /// The JSON header.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Header {
     /// Program version that wrote the file.
     pub version: String,
     /// The resolved job (physical and run parameters of every point, outputs).
-    pub job: serde_json::Value,
+    pub job: JobSpec,
     /// Results of the finished points.
-    pub completed: Vec<serde_json::Value>,
+    pub completed: Vec<RunResults>,
     /// The point in progress, if any.
     pub current: Option<Current>,
 }
 
 /// A checkpoint in memory.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Checkpoint {
     /// Header.
     pub header: Header,
@@ -63,8 +64,13 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Serializes to bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let header = serde_json::to_vec(&self.header).unwrap_or_default();
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the header does not serialize (non-finite numbers cannot
+    /// occur in a validated job).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let header =
+            serde_json::to_vec(&self.header).map_err(|e| Error::Internal(e.to_string()))?;
         let mut out = Vec::with_capacity(
             40 + header.len() + self.bits.len() + Counts::BYTES * self.counts.len(),
         );
@@ -81,7 +87,7 @@ impl Checkpoint {
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
-        out
+        Ok(out)
     }
 
     /// Parses bytes, checking magic, lengths and CRC.
@@ -147,21 +153,21 @@ impl Checkpoint {
     /// # Errors
     /// [`Error::Io`].
     pub fn write(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes();
+        let bytes = self.to_bytes()?;
         crate::io::write_atomic(path, |w| w.write_all(&bytes))
     }
 
     /// Reads and checks a checkpoint.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] (`--resume`) naming the file and the problem.
+    /// [`Error::InvalidParameter`] (`resume`) naming the file and the problem.
     pub fn read(path: &Path) -> Result<Self> {
         let data = std::fs::read(path).map_err(|e| {
-            Error::invalid("--resume", format!("cannot read {}: {e}", path.display()))
+            Error::invalid("resume", format!("cannot read {}: {e}", path.display()))
         })?;
         Checkpoint::from_bytes(&data).map_err(|why| {
             Error::invalid(
-                "--resume",
+                "resume",
                 format!("{}: {why}; refusing to resume from it", path.display()),
             )
         })
@@ -176,7 +182,15 @@ mod tests {
         Checkpoint {
             header: Header {
                 version: "0".into(),
-                job: serde_json::json!({ "a": 1 }),
+                job: JobSpec {
+                    points: vec![],
+                    grid: false,
+                    job_seed: 5,
+                    output: Some("out.json".into()),
+                    summary: None,
+                    series: None,
+                    save_state: None,
+                },
                 completed: vec![],
                 current: Some(Current {
                     index: 2,
@@ -209,21 +223,24 @@ mod tests {
     fn reads_version_02_with_zero_cluster_sums() {
         let mut c = sample();
         c.counts[0].cluster = Default::default();
-        let mut b = c.to_bytes();
+        let mut b = c.to_bytes().unwrap();
         b.truncate(b.len() - 4);
         b[..8].copy_from_slice(MAGIC_02);
         // drop the five cluster words of the one count record
         b.truncate(b.len() - 40);
         let crc = crc32fast::hash(&b).to_le_bytes();
         b.extend_from_slice(&crc);
-        assert_eq!(Checkpoint::from_bytes(&b).unwrap(), c);
+        assert_eq!(
+            Checkpoint::from_bytes(&b).unwrap().to_bytes().unwrap(),
+            c.to_bytes().unwrap()
+        );
     }
 
     #[test]
     fn round_trip_and_corruption() {
         let c = sample();
-        let b = c.to_bytes();
-        assert_eq!(Checkpoint::from_bytes(&b).unwrap(), c);
+        let b = c.to_bytes().unwrap();
+        assert_eq!(Checkpoint::from_bytes(&b).unwrap().to_bytes().unwrap(), b);
         for cut in [0, 7, 20, b.len() / 2, b.len() - 1] {
             assert!(
                 Checkpoint::from_bytes(&b[..cut]).is_err(),
@@ -247,7 +264,7 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let valid = sample().to_bytes();
+        let valid = sample().to_bytes().unwrap();
         for _ in 0..20_000 {
             let len = (next() % 200) as usize;
             let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();

@@ -1,0 +1,127 @@
+//! The files a job writes: results JSON, the CSV summary of a grid, a single run's
+//! per-measurement series and its final configurations. Every write is atomic (a
+//! temporary file renamed into place), so an interrupted job leaves no half-written file.
+
+use super::{RunConfig, RunResults};
+use crate::error::Result;
+use crate::io;
+use crate::model::Counts;
+use crate::observables::{self, Series};
+use crate::provenance::Provenance;
+use serde::Serialize;
+use std::path::Path;
+
+/// Writes `v` as pretty JSON (atomically: a temporary file renamed into place).
+pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    io::write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+}
+
+/// Writes the per-measurement series as CSV.
+pub fn write_series(path: &Path, job: &RunConfig, counts: &[Counts]) -> Result<()> {
+    let model = job.spec.model;
+    let chains = job.spec.chains as usize;
+    let series = Series::from_counts(&model, counts, chains);
+    io::write_atomic(path, |w| {
+        writeln!(
+            w,
+            "measurement,sweep,chain,energy_per_site,magnetization_per_site"
+        )?;
+        for t in 0..series.shape.n_time {
+            let sweep = job.plan.thermalize as u64 + (t as u64 + 1) * job.plan.measure_every as u64;
+            for c in 0..chains {
+                let i = t * chains + c;
+                writeln!(
+                    w,
+                    "{t},{sweep},{c},{},{}",
+                    series.energy[i], series.magnetization[i]
+                )?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes the final configurations as NPY int8 of shape [chains, L(, L(, L))], values ±1
+/// (spin) or 0/1 (bernoulli); `bits` are chain-major, one byte per site.
+pub fn write_state(path: &Path, job: &RunConfig, bits: &[u8]) -> Result<()> {
+    let model = job.spec.model;
+    let values: Vec<i8> = bits.iter().map(|&b| model.units.value(b)).collect();
+    let mut shape = vec![job.spec.chains as usize];
+    shape.extend(model.lattice.shape());
+    io::write_atomic(path, |w| io::write_npy_i8(w, &shape, &values))
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The job's CSV summary: one row per point with its parameters, every observable's mean
+/// and error, and (last columns) the backend that ran it and the program that wrote it.
+pub fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance) -> Result<()> {
+    io::write_atomic(path, |w| {
+        write!(
+            w,
+            "lattice,size,units,algorithm,beta,temperature,coupling,field,seed,chains"
+        )?;
+        let names: Vec<&str> = observables::Observables::names().to_vec();
+        for n in &names {
+            write!(w, ",{n},{n}_error")?;
+        }
+        writeln!(w, ",backend,kernel,adapter,api,version,git_revision")?;
+        for p in points {
+            let q = &p.parameters;
+            write!(
+                w,
+                "{},{},{},{},{},{},{},{},{},{}",
+                q.lattice,
+                q.size,
+                q.units.name(),
+                q.algorithm.name(),
+                q.beta,
+                q.temperature,
+                q.coupling,
+                q.field,
+                q.seed,
+                q.chains
+            )?;
+            for n in &names {
+                match p.observables.get(n) {
+                    Some(e) => write!(w, ",{},{}", e.mean, e.error)?,
+                    None => write!(w, ",,")?,
+                }
+            }
+            let b = &p.backend;
+            writeln!(
+                w,
+                ",{},{},{},{},{},{}",
+                csv_field(&b.kind),
+                csv_field(&b.kernel),
+                csv_field(&b.adapter),
+                csv_field(&b.api),
+                csv_field(&provenance.version),
+                csv_field(&provenance.git_revision)
+            )?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("rayon"), "rayon");
+        assert_eq!(csv_field("vulkan, row-packed"), "\"vulkan, row-packed\"");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
+    }
+}
