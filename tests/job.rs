@@ -4,8 +4,12 @@ mod common;
 
 use common::{blockspin, read_json as json, s, temp_dir as dir};
 
+use blockspin::backend::LatticeBackend;
+use blockspin::job::checkpoint::Checkpoint;
+use blockspin::job::runner::{self, CheckpointPolicy, Finished, Hooks, Outcome, Quiet};
+use blockspin::job::{self, JobFile, JobSpec, ResultsFile, RunResults, Settings};
 use serde_json::Value;
-use std::time::Duration;
+use std::path::PathBuf;
 
 /// The results without what may differ between runs (timing, command line).
 fn physics(mut v: Value) -> Value {
@@ -28,19 +32,68 @@ seed = 11
 backend = "cpu"
 "#;
 
+/// The job resolved by the library, as `blockspin sample --job` would (with outputs).
+fn spec(text: &str, output: Option<PathBuf>) -> JobSpec {
+    let file = JobFile::parse("job.toml", text).unwrap();
+    let settings = Settings {
+        output,
+        ..Settings::default()
+    };
+    job::resolve(&settings, Some(&file)).unwrap()
+}
+
+/// Hooks that ask to stop from the `after`-th progress report on.
+struct StopAfter {
+    after: usize,
+    reports: usize,
+}
+
+impl Hooks for StopAfter {
+    fn progress(&mut self, _: u64) {
+        self.reports += 1;
+    }
+    fn stop_requested(&mut self) -> bool {
+        self.reports >= self.after
+    }
+}
+
+fn finished(o: Outcome) -> Finished {
+    match o {
+        Outcome::Finished(f) => f,
+        Outcome::Interrupted { .. } => panic!("the job was interrupted"),
+    }
+}
+
+/// Every point's results without the timing, as JSON.
+fn without_timing(points: &[RunResults]) -> Vec<Value> {
+    points
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).unwrap();
+            v.as_object_mut().unwrap().remove("timing");
+            v
+        })
+        .collect()
+}
+
 #[test]
 fn grid_points_equal_single_runs_with_their_seeds() {
     let d = dir("grid");
-    let job = d.join("job.toml");
-    std::fs::write(&job, JOB).unwrap();
     let out = d.join("r.json");
-    let o = blockspin(&["sample", "--job", s(&job), "--output", s(&out), "--quiet"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let done =
+        finished(runner::run(&spec(JOB, Some(out.clone())), None, None, &mut Quiet).unwrap());
     let v = json(&out);
     assert_eq!(v["schema"], "blockspin/job/1");
     let points = v["points"].as_array().unwrap();
     assert_eq!(points.len(), 6);
+    assert_eq!(done.points.len(), 6);
     assert!(v["provenance"]["version"].is_string() && v["provenance"]["git_revision"].is_string());
+    // the file is the typed results
+    let ResultsFile::Job(read) = ResultsFile::read(&out).unwrap() else {
+        panic!("not a job file")
+    };
+    assert_eq!(without_timing(&read.points), without_timing(&done.points));
+    assert_eq!(read.crossings.len(), done.crossings.len());
     // CSV summary next to the JSON, one row per point
     let csv = std::fs::read_to_string(out.with_extension("csv")).unwrap();
     assert_eq!(csv.lines().count(), 7);
@@ -68,102 +121,116 @@ fn grid_points_equal_single_runs_with_their_seeds() {
         )) && csv.lines().nth(1).unwrap().contains(version)
     );
     // point 4 alone, with its recorded seed
-    let p = &points[4]["parameters"];
-    let single = d.join("single.json");
-    let o = blockspin(&[
-        "sample",
-        "--size",
-        &p["size"].to_string(),
-        "--beta",
-        &p["beta"].to_string(),
-        "--thermalize",
-        "100",
-        "--sweeps",
-        "3000",
-        "--measure-every",
-        "3",
-        "--chains",
-        "16",
-        "--seed",
-        &p["seed"].to_string(),
-        "--backend",
-        "cpu",
-        "--quiet",
-        "--output",
-        s(&single),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let alone = json(&single);
-    assert_eq!(alone["observables"], points[4]["observables"]);
-    assert_eq!(alone["parameters"]["seed"], p["seed"]);
+    let p = &done.points[4].parameters;
+    let single = Settings {
+        size: Some(p.size),
+        beta: Some(p.beta),
+        thermalize: Some(100),
+        sweeps: Some(3000),
+        measure_every: Some(3),
+        chains: Some(16),
+        seed: Some(p.seed),
+        backend: Some(LatticeBackend::Cpu),
+        ..Settings::default()
+    };
+    let alone = finished(
+        runner::run(
+            &job::resolve(&single, None).unwrap(),
+            None,
+            None,
+            &mut Quiet,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        serde_json::to_value(&alone.points[0].observables).unwrap(),
+        points[4]["observables"]
+    );
+    assert_eq!(alone.points[0].parameters.seed, p.seed);
     // the CSV row holds the same numbers
     let row = csv.lines().nth(5).unwrap();
     let energy: f64 = row.split(',').nth(10).unwrap().parse().unwrap();
-    assert_eq!(
-        energy,
-        points[4]["observables"]["energy_per_site"]["mean"]
-            .as_f64()
-            .unwrap()
-    );
+    assert_eq!(energy, done.points[4].observables.energy_per_site.mean);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
 fn interrupt_and_resume_is_bit_identical() {
     let d = dir("resume");
-    let job = d.join("job.toml");
-    // long enough to be interrupted mid-job
-    std::fs::write(&job, JOB.replace("sweeps = 3000", "sweeps = 60000")).unwrap();
     let (a, b, ck) = (d.join("a.json"), d.join("b.json"), d.join("job.ckpt"));
-    let o = blockspin(&["sample", "--job", s(&job), "--output", s(&a), "--quiet"]);
-    assert!(o.status.success());
+    let whole = finished(runner::run(&spec(JOB, Some(a.clone())), None, None, &mut Quiet).unwrap());
 
-    let status = common::interrupt_after_checkpoint(
-        &[
-            "sample",
-            "--job",
-            s(&job),
-            "--output",
-            s(&b),
-            "--quiet",
-            "--checkpoint",
-            s(&ck),
-            "--checkpoint-every",
-            "0.05",
-        ],
-        &ck,
-        Duration::from_millis(300),
-    );
-    assert_eq!(
-        status.code(),
-        Some(128 + 15),
-        "interrupted by SIGTERM after writing a checkpoint"
-    );
+    // stop in the third point (two reports per point at least: the first chunks are one
+    // and two measurement intervals), with a checkpoint at every report
+    let job_b = spec(JOB, Some(b.clone()));
+    let policy = CheckpointPolicy::new(ck.clone(), 1e-9).unwrap();
+    let mut stop = StopAfter {
+        after: 6,
+        reports: 0,
+    };
+    let o = runner::run(&job_b, None, Some(&policy), &mut stop).unwrap();
+    let Outcome::Interrupted { checkpoint } = o else {
+        panic!("not interrupted")
+    };
+    assert_eq!(checkpoint.as_deref(), Some(ck.as_path()));
     assert!(!b.exists(), "no results before the job is complete");
+    let stored = Checkpoint::read(&ck).unwrap();
+    let current = stored
+        .header
+        .current
+        .clone()
+        .expect("stopped inside a point");
+    assert!(
+        current.sweeps_done > 0 && current.sweeps_done < 3100,
+        "{current:?}"
+    );
+    assert_eq!(stored.header.completed.len(), current.index);
+    assert_eq!(stored.header.job, job_b);
 
-    // a truncated checkpoint is refused; the good one still resumes
+    // a truncated checkpoint is refused (exit 2) naming the problem
     let good = std::fs::read(&ck).unwrap();
     let bad = d.join("bad.ckpt");
     std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
-    let o = blockspin(&["sample", "--resume", s(&bad), "--quiet"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("checksum"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    // changing the physics on resume is refused
-    let o = blockspin(&["sample", "--resume", s(&ck), "--chains", "8", "--quiet"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("changes the physics"));
+    let e = Checkpoint::read(&bad).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("checksum"), "{e}");
+    // changing the physics on resume is refused; repeating a value is not
+    let chains = |n| Settings {
+        chains: Some(n),
+        ..Settings::default()
+    };
+    let e = job::resume(&stored.header.job, &chains(8)).unwrap_err();
+    assert!(e.to_string().contains("chains changes the physics"), "{e}");
+    let resumed = job::resume(&stored.header.job, &chains(16)).unwrap();
+    assert_eq!(resumed, job_b);
 
-    let o = blockspin(&["sample", "--resume", s(&ck), "--quiet"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let done = finished(runner::run(&resumed, Some(stored), Some(&policy), &mut Quiet).unwrap());
     assert_eq!(
-        physics(json(&a)),
-        physics(json(&b)),
+        without_timing(&done.points),
+        without_timing(&whole.points),
         "resumed results differ from the uninterrupted run"
     );
+    assert_eq!(physics(json(&a)), physics(json(&b)));
+    // the final checkpoint holds the finished job; resuming it again just writes the results
+    let again = Checkpoint::read(&ck).unwrap();
+    assert!(again.header.current.is_none() && again.header.completed.len() == 6);
+    std::fs::remove_file(&b).unwrap();
+    finished(runner::run(&resumed, Some(again), None, &mut Quiet).unwrap());
+    assert_eq!(physics(json(&a)), physics(json(&b)));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_stop_without_a_checkpoint_writes_nothing() {
+    let d = dir("stop");
+    let out = d.join("r.json");
+    let mut stop = StopAfter {
+        after: 1,
+        reports: 0,
+    };
+    let o = runner::run(&spec(JOB, Some(out.clone())), None, None, &mut stop).unwrap();
+    assert!(matches!(o, Outcome::Interrupted { checkpoint: None }));
+    assert!(!out.exists());
     std::fs::remove_dir_all(&d).unwrap();
 }
 
