@@ -74,7 +74,8 @@ pub fn interval(seconds: f64) -> Result<Duration> {
             format!("must be a positive number of seconds (got {seconds})"),
         ));
     }
-    Ok(Duration::from_secs_f64(seconds))
+    // beyond Duration's range (about 5.8e11 years): never on a timer
+    Ok(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
 /// How a job ended.
