@@ -157,7 +157,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
             _ => (rng.next() % 128) as u8,
         };
     }
-    if rng.next() % 5 == 0 {
+    if rng.next().is_multiple_of(5) {
         t.truncate((rng.next() as usize) % t.len());
     }
     String::from_utf8_lossy(&t).into_owned()
