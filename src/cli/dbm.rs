@@ -1,15 +1,15 @@
 //! `blockspin dbm`: generate, analyze, sample and validate deep Boltzmann machines.
 
 use crate::backend::BackendChoice;
-use crate::dbm::analytic::{self, rows};
+use crate::dbm::analytic;
 use crate::dbm::model::{self, Dbm, GenerateSpec, LatticeSpec, VisibleUnits};
-use crate::dbm::sampler::{self, Level};
+use crate::dbm::report;
+use crate::dbm::sampler::Level;
 use crate::dbm::validate::{self, Report, ValidateOptions};
 use crate::error::{Error, Result};
 use crate::io;
-use crate::stats::GroupSums;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::PathBuf;
 
 /// `blockspin dbm` subcommands.
@@ -267,35 +267,6 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The `analyze` results as JSON (keys null where the model has no closed form).
-pub fn analysis_json(m: &Dbm, order: usize) -> Result<Value> {
-    let r = analytic::recursion(m)?;
-    let mat = |x: &Option<nalgebra::DMatrix<f64>>| x.as_ref().map(rows);
-    let vec = |x: &Option<nalgebra::DVector<f64>>| {
-        x.as_ref().map(|v| v.iter().copied().collect::<Vec<f64>>())
-    };
-    let (nv, nh, ns) = m.sizes();
-    Ok(json!({
-        "schema": "blockspin/dbm-analyze/1",
-        "version": env!("CARGO_PKG_VERSION"),
-        "sizes": { "visible": nv, "hidden": nh, "deep": ns },
-        "units": { "visible": if m.visible_units == VisibleUnits::Spin { "spin" } else { "bernoulli" }, "hidden": m.hidden.units(), "deep": m.deep.units() },
-        "existence": analytic::existence(m).map(|e| json!({ "ok": e.ok, "spectral_norm": e.spectral_norm })),
-        "hidden_coupling": mat(&r.hidden_coupling),
-        "hidden_precision": mat(&r.hidden_precision),
-        "hidden_field": vec(&r.hidden_field),
-        "hidden_mean": vec(&r.hidden_mean),
-        "hidden_covariance": mat(&r.hidden_covariance),
-        "visible_coupling": mat(&r.visible_coupling),
-        "visible_field": vec(&r.visible_field),
-        "constant": r.constant,
-        "log_partition": analytic::log_partition(m, &r),
-        "cumulants": analytic::deep_cumulants(m, order),
-        "multibody_couplings": analytic::multibody_couplings(m, order),
-        "truncation_error": analytic::truncation_error(m, order, 1000, 1),
-    }))
-}
-
 fn analyze(a: &AnalyzeArgs) -> Result<()> {
     if a.order == 0 || a.order > 12 {
         return Err(Error::invalid(
@@ -307,10 +278,11 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         io::check_output_path("--output", p)?;
     }
     let m = Dbm::load(&a.model)?;
-    let v = analysis_json(&m, a.order)?;
+    let report = report::analyze(&m, a.order)?;
     if let Some(p) = &a.output {
-        write_json(p, &v)?;
+        write_json(p, &report)?;
     }
+    let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     let (nv, nh, ns) = m.sizes();
     println!(
         "model {}: {nv} visible, {nh} hidden ({}), {ns} deep ({})",
@@ -377,126 +349,62 @@ fn run_options(r: &RunArgs) -> ValidateOptions {
 fn sample(a: &SampleArgs) -> Result<()> {
     let opts = run_options(&a.run);
     opts.check()?;
-    for (flag, p) in [("--output", &a.output), ("--samples", &a.samples)] {
+    for (flag, p) in [("output", &a.output), ("samples", &a.samples)] {
         if let Some(p) = p {
             io::check_output_path(flag, p)?;
         }
     }
     let m = Dbm::load(&a.run.model)?;
-    let r = analytic::recursion(&m)?;
-    let (nv, nh, ns) = m.sizes();
     let quiet = a.run.quiet;
     let mut notice = |s: &str| {
         if !quiet {
             eprintln!("{s}");
         }
     };
-    let groups = 64.min(a.run.chains as usize);
-    let mut sums = GroupSums::new(groups, 2 * (nv + nh + ns));
-    let mut samples: Vec<i8> = Vec::new();
-    let mut snapshots = 0usize;
-    let started = std::time::Instant::now();
-    let info = validate::sample_level(
+    let (result, samples) = report::sample(
         &m,
-        &r,
+        &a.run.model.display().to_string(),
         a.level,
         &opts,
+        a.samples.is_some(),
         &mut notice,
-        |snap: &sampler::Snapshot| {
-            snapshots += 1;
-            let chains = a.run.chains as usize;
-            for c in 0..chains {
-                let mut row = Vec::with_capacity(2 * (nv + nh + ns));
-                for (vals, n) in [(&snap.visible, nv), (&snap.hidden, nh), (&snap.deep, ns)] {
-                    for u in 0..n {
-                        let x = vals.get(c * n + u).copied().unwrap_or(f32::NAN) as f64;
-                        row.push(x);
-                        row.push(x * x);
-                    }
-                }
-                sums.add(c % groups, &row);
-            }
-            if a.samples.is_some() {
-                samples.extend(snap.visible.iter().map(|&x| x as i8));
-            }
-        },
     )?;
-    let est = sums.jackknife(|n, t| {
-        let mut out = Vec::with_capacity(t.len());
-        for pair in t.chunks(2) {
-            let (m1, m2) = (pair[0] / n, pair[1] / n);
-            out.push(m1);
-            out.push((m2 - m1 * m1) * n / (n - 1.0));
-        }
-        out
-    });
-    let layer = |offset: usize, n: usize| -> Value {
-        Value::Array(
-            (0..n)
-                .map(|u| {
-                    let (mean, var) = (est[2 * (offset + u)], est[2 * (offset + u) + 1]);
-                    json!({ "mean": mean.mean, "error": mean.error, "variance": var.mean })
-                })
-                .collect(),
-        )
-    };
-    let present = |n: usize, ok: bool| if ok { n } else { 0 };
-    let result = json!({
-        "schema": "blockspin/dbm-sample/1",
-        "version": env!("CARGO_PKG_VERSION"),
-        "model": a.run.model.display().to_string(),
-        "level": a.level.name(),
-        "parameters": { "chains": a.run.chains, "thermalize": a.run.thermalize, "sweeps": a.run.sweeps, "measure_every": a.run.measure_every, "seed": a.run.seed, "backend": a.run.backend },
-        "backend": info,
-        "snapshots": snapshots,
-        "visible": if a.level == Level::HiddenPrior { Value::Null } else { layer(0, nv) },
-        "hidden": if a.level == Level::Visible { Value::Null } else { layer(nv, nh) },
-        "deep": if matches!(a.level, Level::Full | Level::HiddenPrior) { layer(nv + nh, ns) } else { Value::Null },
-        "timing": { "wall_seconds": started.elapsed().as_secs_f64(), "chain_sweeps_per_second": (a.run.chains as f64) * (a.run.thermalize + a.run.sweeps) as f64 / started.elapsed().as_secs_f64() },
-    });
     if let Some(p) = &a.output {
         write_json(p, &result)?;
     }
+    let (nv, _, _) = m.sizes();
     if let Some(p) = &a.samples {
         io::write_atomic(p, |w| {
-            io::write_npy_i8(w, &[snapshots, a.run.chains as usize, nv], &samples)
+            io::write_npy_i8(w, &[result.snapshots, a.run.chains as usize, nv], &samples)
         })?;
     }
     println!(
         "dbm sample: level {}, {} chains x {} snapshots on {} ({}); {:.0} chain-sweeps/s",
         a.level.name(),
         a.run.chains,
-        snapshots,
-        result["backend"]["kind"].as_str().unwrap_or("?"),
-        result["backend"]["adapter"].as_str().unwrap_or("?"),
-        result["timing"]["chain_sweeps_per_second"]
-            .as_f64()
-            .unwrap_or(0.0)
+        result.snapshots,
+        result.backend.kind,
+        result.backend.adapter,
+        result.timing.chain_sweeps_per_second
     );
-    for (name, n) in [
-        ("visible", present(nv, a.level != Level::HiddenPrior)),
-        ("hidden", present(nh, a.level != Level::Visible)),
-        (
-            "deep",
-            present(ns, matches!(a.level, Level::Full | Level::HiddenPrior)),
-        ),
+    for (name, layer) in [
+        ("visible", &result.visible),
+        ("hidden", &result.hidden),
+        ("deep", &result.deep),
     ] {
-        let shown: Vec<String> = (0..n.min(8))
-            .map(|u| {
-                format!(
-                    "{:.4}±{:.4}",
-                    result[name][u]["mean"].as_f64().unwrap_or(f64::NAN),
-                    result[name][u]["error"].as_f64().unwrap_or(f64::NAN)
-                )
-            })
+        let Some(units) = layer.as_ref().filter(|u| !u.is_empty()) else {
+            continue;
+        };
+        let shown: Vec<String> = units
+            .iter()
+            .take(8)
+            .map(|u| format!("{:.4}±{:.4}", u.mean, u.error))
             .collect();
-        if n > 0 {
-            println!(
-                "{name} means: {}{}",
-                shown.join(" "),
-                if n > 8 { " ..." } else { "" }
-            );
-        }
+        println!(
+            "{name} means: {}{}",
+            shown.join(" "),
+            if units.len() > 8 { " ..." } else { "" }
+        );
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod analytic;
 pub mod model;
+pub mod report;
 pub mod sampler;
 pub mod validate;
 
