@@ -494,7 +494,7 @@ pub fn multibody_couplings(model: &Dbm, order: usize) -> Option<Vec<Multibody>> 
 
 /// Error of the cumulant series of the s-integral truncated at each order.
 #[derive(Clone, Debug, Serialize)]
-pub struct Truncation {
+pub struct SeriesTruncation {
     /// Truncation order N (terms n ≤ N kept).
     pub order: usize,
     /// max over the h draws of |Σ_k softplus(d_k + t_k) − softplus(d_k) − Σ_{n≤N} κ_n t_kⁿ/n!|.
@@ -511,7 +511,7 @@ pub fn truncation_error(
     order: usize,
     draws: usize,
     seed: u64,
-) -> Option<Vec<Truncation>> {
+) -> Option<Vec<SeriesTruncation>> {
     let Layer::Bernoulli { bias } = &model.deep else {
         return None;
     };
@@ -552,7 +552,7 @@ pub fn truncation_error(
     Some(
         errs.into_iter()
             .enumerate()
-            .map(|(n, e)| Truncation {
+            .map(|(n, e)| SeriesTruncation {
                 order: n + 1,
                 max: e.iter().copied().fold(0.0, f64::max),
                 rms: (e.iter().map(|x| x * x).sum::<f64>() / e.len().max(1) as f64).sqrt(),

@@ -2,7 +2,7 @@
 //! recursion) and `dbm sample` (schema `blockspin/dbm-sample/1`: per-unit means with
 //! jackknife errors and variances from block Gibbs sampling of one level).
 
-use super::analytic::{self, Existence, Multibody, Truncation, rows};
+use super::analytic::{self, Existence, Multibody, SeriesTruncation, rows};
 use super::model::{Dbm, VisibleUnits};
 use super::sampler::{Level, Snapshot};
 use super::validate::{self, ValidateOptions};
@@ -71,7 +71,7 @@ pub struct AnalyzeReport {
     /// Induced multi-body couplings of h.
     pub multibody_couplings: Option<Vec<Multibody>>,
     /// Truncation error of the cumulant series.
-    pub truncation_error: Option<Vec<Truncation>>,
+    pub truncation_error: Option<Vec<SeriesTruncation>>,
 }
 
 fn units(m: &Dbm) -> LayerUnits {

@@ -18,7 +18,7 @@
 //! Errors are jackknife errors over groups of independent chains. A check passes when
 //! |z| is below the Bonferroni threshold for the family-wise error rate (default 1e-3).
 
-use super::analytic::{self, Recursion, Truncation, bernoulli_cumulants, sigmoid};
+use super::analytic::{self, Recursion, SeriesTruncation, bernoulli_cumulants, sigmoid};
 use super::model::{Dbm, Layer};
 use super::sampler::{self, DbmSampler, DbmSpec, Level, Snapshot};
 use crate::backend::{BackendChoice, BackendInfo};
@@ -139,7 +139,7 @@ pub struct Report {
     /// Every check.
     pub checks: Vec<Check>,
     /// Truncation error of the deep cumulant series (bernoulli deep layer).
-    pub truncation_error: Option<Vec<Truncation>>,
+    pub truncation_error: Option<Vec<SeriesTruncation>>,
     /// Wall time.
     pub wall_seconds: f64,
 }

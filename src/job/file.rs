@@ -41,6 +41,7 @@ pub const KEYS: &[&str] = &[
     "seed",
     "start",
     "backend",
+    "kernel",
     "output",
     "summary",
 ];
