@@ -159,61 +159,6 @@ fn estimates(names: &[&str], values: &[Jackknife]) -> Value {
     Value::Object(m)
 }
 
-fn named(names: &[&str], values: &[f64]) -> Value {
-    Value::Object(
-        names
-            .iter()
-            .zip(values)
-            .map(|(n, v)| (n.to_string(), json!(v)))
-            .collect(),
-    )
-}
-
-/// Exact values for this setup: enumeration for small lattices, closed forms otherwise.
-fn exact_json(p: &Problem, names: &[&str], k: f64, h: f64) -> Value {
-    let b = &p.blocking;
-    if let Some(e) = exact::enumerate(b, &p.rule, k, h) {
-        return json!({
-            "source": format!("enumeration of all {} fine and {} coarse configurations, Walsh projection", 1u64 << b.lattice.sites(), 1u64 << b.coarse_sites()),
-            "couplings": named(names, &e.full),
-            "by_order": e.orders.iter().take(p.order).enumerate().map(|(o, v)| json!({ "order": o + 1, "couplings": named(names, v) })).collect::<Vec<_>>(),
-        });
-    }
-    if exact::is_chain_decimation(b, &p.rule)
-        && let Some((kp, hp, g)) = exact::chain_decimation(k, h, b.block)
-    {
-        {
-            let mut c = json!({ "nn": kp, "field": hp });
-            if let Some(g) = g {
-                c["constant"] = json!(g);
-            }
-            let by_order = if h == 0.0 && b.block == 2 {
-                exact::decimation_series(k, p.order)
-                    .iter()
-                    .enumerate()
-                    .map(|(o, v)| json!({ "order": o + 1, "couplings": { "nn": v } }))
-                    .collect::<Vec<_>>()
-            } else {
-                Vec::new()
-            };
-            return json!({ "source": "1D decimation, closed form (physics.md §5a)", "couplings": c, "by_order": by_order });
-        }
-    }
-    if exact::is_triangular_majority(b, &p.rule) {
-        let (kp, _) = exact::nvl_first_order(k, h);
-        let mut first = json!({ "field": exact::nvl_first_order_field_in_k0(k, h) });
-        if h == 0.0 {
-            first["nn"] = json!(kp); // K' = 2K x^2 holds at h = 0
-        }
-        return json!({
-            "source": "first-order Niemeijer-van Leeuwen (physics.md §5c): K' = 2K x(K)^2 at h = 0; with the field in K0, h' = (3x + 12Kxc) h to linear order (NvL's 3x h puts it in K1)",
-            "couplings": Value::Null,
-            "by_order": [{ "order": 1, "couplings": first }],
-        });
-    }
-    Value::Null
-}
-
 fn pm(e: &Jackknife) -> String {
     if e.error > 0.0 {
         format!("{:.6}±{:.6}", e.mean, e.error)
@@ -368,7 +313,15 @@ pub fn run(a: &RgArgs) -> Result<()> {
         }
     } else {
         let r = p.renormalize(k, a.field, &mut notice)?;
-        let exact = exact_json(&p, &r.names, k, a.field);
+        let exact = serde_json::to_value(exact::reference(
+            &p.blocking,
+            &p.rule,
+            p.order,
+            &r.names,
+            k,
+            a.field,
+        ))
+        .map_err(|e| Error::Internal(e.to_string()))?;
         out["backend"] = json!(r.backend);
         out["couplings"] = estimates(&r.names, &r.full.jackknife());
         out["by_order"] = Value::Array(r.orders.iter().enumerate().map(|(o, f)| json!({ "order": o + 1, "couplings": estimates(&r.names, &f.jackknife()) })).collect());

@@ -13,6 +13,8 @@ use super::blocks::{Blocking, coupling_basis};
 use super::rules::{Rule, block_energy};
 use crate::lattice::LatticeKind;
 use nalgebra::{DMatrix, DVector};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Largest fine lattice enumerated (with N + N′ ≤ 26).
 pub const MAX_SITES: usize = 20;
@@ -282,4 +284,110 @@ mod tests {
         assert!((ks - 0.3356135116).abs() < 1e-9);
         assert!((nvl_first_order(ks, 0.0).0 - ks).abs() < 1e-12);
     }
+}
+
+/// Couplings by name (`nn`, `field`, `constant`, ...).
+pub type Named = BTreeMap<String, f64>;
+
+/// The exact couplings at one truncation order.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OrderCouplings {
+    /// Cumulant order n (terms up to n kept).
+    pub order: usize,
+    /// The couplings at that order.
+    pub couplings: Named,
+}
+
+/// The exact reference of an RG setup, as `blockspin rg` reports it (`exact`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ExactReference {
+    /// Where the values come from.
+    pub source: String,
+    /// The full (untruncated) couplings, where known.
+    pub couplings: Option<Named>,
+    /// Truncated couplings by order, where known.
+    pub by_order: Vec<OrderCouplings>,
+}
+
+fn named(names: &[&str], values: &[f64]) -> Named {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect()
+}
+
+/// The exact reference for blocking `b` with `rule` at reduced coupling K = `k` and field
+/// `h`, projected onto the coupling basis `names`, with orders up to `order`: enumeration
+/// for small lattices, else 1D decimation (chain, decimation rule) or first-order
+/// Niemeijer–van Leeuwen (triangular, majority); None otherwise.
+pub fn reference(
+    b: &Blocking,
+    rule: &Rule,
+    order: usize,
+    names: &[&str],
+    k: f64,
+    h: f64,
+) -> Option<ExactReference> {
+    if let Some(e) = enumerate(b, rule, k, h) {
+        return Some(ExactReference {
+            source: format!(
+                "enumeration of all {} fine and {} coarse configurations, Walsh projection",
+                1u64 << b.lattice.sites(),
+                1u64 << b.coarse_sites()
+            ),
+            couplings: Some(named(names, &e.full)),
+            by_order: e
+                .orders
+                .iter()
+                .take(order)
+                .enumerate()
+                .map(|(o, v)| OrderCouplings {
+                    order: o + 1,
+                    couplings: named(names, v),
+                })
+                .collect(),
+        });
+    }
+    if is_chain_decimation(b, rule)
+        && let Some((kp, hp, g)) = chain_decimation(k, h, b.block)
+    {
+        let mut c = Named::from([("nn".to_string(), kp), ("field".to_string(), hp)]);
+        if let Some(g) = g {
+            c.insert("constant".into(), g);
+        }
+        let by_order = if h == 0.0 && b.block == 2 {
+            decimation_series(k, order)
+                .iter()
+                .enumerate()
+                .map(|(o, &v)| OrderCouplings {
+                    order: o + 1,
+                    couplings: Named::from([("nn".to_string(), v)]),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return Some(ExactReference {
+            source: "1D decimation, closed form (physics.md §5a)".into(),
+            couplings: Some(c),
+            by_order,
+        });
+    }
+    if is_triangular_majority(b, rule) {
+        let (kp, _) = nvl_first_order(k, h);
+        let mut first = Named::from([("field".to_string(), nvl_first_order_field_in_k0(k, h))]);
+        if h == 0.0 {
+            first.insert("nn".into(), kp); // K' = 2K x^2 holds at h = 0
+        }
+        return Some(ExactReference {
+            source: "first-order Niemeijer-van Leeuwen (physics.md §5c): K' = 2K x(K)^2 at h = 0; with the field in K0, h' = (3x + 12Kxc) h to linear order (NvL's 3x h puts it in K1)".into(),
+            couplings: None,
+            by_order: vec![OrderCouplings {
+                order: 1,
+                couplings: first,
+            }],
+        });
+    }
+    None
 }
