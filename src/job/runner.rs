@@ -159,7 +159,6 @@ pub fn run(
             _ => Progress::default(),
         };
         hooks.point_started(index, n_points, job.plan.total_sweeps());
-        let mut stopped = false;
         let out = run::run_resumable(
             sampler.as_mut(),
             &job.plan,
@@ -184,7 +183,6 @@ pub fn run(
                     .write(&policy.path)?;
                     last_checkpoint = Instant::now();
                 }
-                stopped = stop;
                 Ok(if stop {
                     Control::Stop
                 } else {
@@ -193,7 +191,6 @@ pub fn run(
             },
         )?;
         let Some(out) = out else {
-            debug_assert!(stopped);
             return Ok(Outcome::Interrupted {
                 checkpoint: checkpoint.map(|c| c.path.clone()),
             });
