@@ -13,7 +13,7 @@
 //! * jackknife: leave-one-block-out estimates `θ_(b)`, `SE = sqrt((N_B − 1)/N_B Σ (θ_(b) − θ̄)²)`,
 //!   bias-corrected estimate `N_B θ̂ − (N_B − 1) θ̄`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Fewest blocks an error estimate is based on (relative precision of the error about
 /// `1/sqrt(2 (N_B − 1))`, 13 % at 32 blocks).
@@ -160,7 +160,7 @@ pub fn binning(values: &[f64], shape: Shape) -> Binning {
 }
 
 /// Jackknife result.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Jackknife {
     /// Bias-corrected estimate.
     pub mean: f64,

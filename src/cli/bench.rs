@@ -331,13 +331,13 @@ const RATIOS: [(&str, &str); 7] = [
 pub fn run(a: &BenchArgs) -> Result<()> {
     if a.sizes.is_empty() || a.backends.is_empty() {
         return Err(Error::invalid(
-            "--sizes",
+            "sizes",
             "give at least one size and one backend",
         ));
     }
     if a.chains.is_empty() || a.chains.contains(&0) {
         return Err(Error::invalid(
-            "--chains",
+            "chains",
             "give one or more numbers of chains, each at least 1",
         ));
     }
@@ -346,21 +346,21 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     if !(a.race_seconds.is_finite() && a.race_seconds > 0.0) {
         return Err(Error::invalid(
-            "--race-seconds",
+            "race-seconds",
             format!("must be a finite number > 0 (got {})", a.race_seconds),
         ));
     }
     let race_sizes: Vec<u32> = a.race_sizes.iter().copied().filter(|&l| l > 0).collect();
     for &size in &race_sizes {
         Lattice::new(a.lattice, size).map_err(|e| match e {
-            Error::InvalidParameter { message, .. } => Error::invalid("--race-sizes", message),
+            Error::InvalidParameter { message, .. } => Error::invalid("race-sizes", message),
             e => e,
         })?;
     }
     for (flag, p) in [
-        ("--output", &a.output),
-        ("--plot", &a.plot),
-        ("--race-plot", &a.race_plot),
+        ("output", &a.output),
+        ("plot", &a.plot),
+        ("race-plot", &a.race_plot),
     ] {
         if let Some(p) = p {
             io::check_output_path(flag, p)?;

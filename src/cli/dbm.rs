@@ -195,18 +195,18 @@ fn write_json(path: &std::path::Path, v: &impl serde::Serialize) -> Result<()> {
 }
 
 fn generate(a: &GenerateArgs) -> Result<()> {
-    io::check_output_path("--output", &a.output)?;
+    io::check_output_path("output", &a.output)?;
     for (name, v) in [
-        ("--weight", a.weight),
-        ("--deep-weight", a.deep_weight),
-        ("--jitter", a.jitter),
-        ("--visible-bias", a.visible_bias),
+        ("weight", a.weight),
+        ("deep-weight", a.deep_weight),
+        ("jitter", a.jitter),
+        ("visible-bias", a.visible_bias),
     ] {
         if !v.is_finite() {
             return Err(Error::invalid(name, format!("must be finite (got {v})")));
         }
     }
-    for (name, v) in [("--hidden-std", a.hidden_std), ("--deep-std", a.deep_std)] {
+    for (name, v) in [("hidden-std", a.hidden_std), ("deep-std", a.deep_std)] {
         if !(v.is_finite() && v > 0.0) {
             return Err(Error::invalid(
                 name,
@@ -216,7 +216,7 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     }
     if a.jitter < 0.0 {
         return Err(Error::invalid(
-            "--jitter",
+            "jitter",
             format!("must be >= 0 (got {})", a.jitter),
         ));
     }
@@ -246,7 +246,7 @@ fn generate(a: &GenerateArgs) -> Result<()> {
         )?
     };
     analytic::require_normalizable(&m).map_err(|e| match e {
-        Error::InvalidParameter { message, .. } => Error::invalid("--deep-weight", message),
+        Error::InvalidParameter { message, .. } => Error::invalid("deep-weight", message),
         other => other,
     })?;
     let text = m.to_toml();
@@ -270,12 +270,12 @@ fn generate(a: &GenerateArgs) -> Result<()> {
 fn analyze(a: &AnalyzeArgs) -> Result<()> {
     if a.order == 0 || a.order > 12 {
         return Err(Error::invalid(
-            "--order",
+            "order",
             format!("must be in 1..=12 (got {})", a.order),
         ));
     }
     if let Some(p) = &a.output {
-        io::check_output_path("--output", p)?;
+        io::check_output_path("output", p)?;
     }
     let m = Dbm::load(&a.model)?;
     let report = report::analyze(&m, a.order)?;
@@ -475,7 +475,7 @@ fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
     opts.perturb_visible_coupling = a.perturb_visible_coupling;
     opts.check()?;
     if let Some(p) = &a.output {
-        io::check_output_path("--output", p)?;
+        io::check_output_path("output", p)?;
     }
     let m = Dbm::load(&a.run.model)?;
     let quiet = a.run.quiet;

@@ -68,10 +68,10 @@ const LABELS: [(&str, &str, &str); 7] = [
 /// # Errors
 /// Unreadable results (exit 2) or drawing errors.
 pub fn plot(a: &PlotArgs) -> Result<()> {
-    io::check_output_path("--output", &a.output)?;
+    io::check_output_path("output", &a.output)?;
     if !(200..=8000).contains(&a.width) || !(200..=8000).contains(&a.height) {
         return Err(Error::invalid(
-            "--width",
+            "width",
             "width and height must be 200..=8000 pixels",
         ));
     }

@@ -4,14 +4,12 @@
 use crate::backend::BackendChoice;
 use crate::error::{Error, Result};
 use crate::io;
-use crate::lattice::{Lattice, LatticeKind};
-use crate::rg::blocks::Blocking;
-use crate::rg::estimate::{Configurations, Renormalized};
-use crate::rg::exact;
-use crate::rg::flow::{self, Problem, Truncation};
+use crate::lattice::LatticeKind;
+use crate::rg::estimate::Configurations;
+use crate::rg::flow::Truncation;
+use crate::rg::report::{self, Exact, Mode, RgReport, RgSettings};
 use crate::rg::rules::Rule;
 use crate::stats::Jackknife;
-use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
 /// `--rule`.
@@ -85,78 +83,53 @@ pub struct RgArgs {
     pub quiet: bool,
 }
 
-fn problem(a: &RgArgs) -> Result<Problem> {
-    let size = a.size.unwrap_or(match a.lattice {
-        LatticeKind::Chain => 16,
-        LatticeKind::Square => 8,
-        _ => 6,
-    });
-    let lattice = Lattice::new(a.lattice, size)?;
-    let block = a.block.unwrap_or(if a.lattice == LatticeKind::Triangular {
-        3
-    } else {
-        2
-    });
-    let blocking = Blocking::new(lattice, block)?;
-    let rule = match a.rule {
-        RuleName::Decimation => Rule::Decimation,
-        RuleName::Majority => Rule::Majority,
-        RuleName::Stochastic => {
-            if a.lambda.is_empty() {
-                return Err(Error::invalid(
-                    "--lambda",
-                    "the stochastic rule needs weights, e.g. --lambda 1,0.5",
-                ));
-            }
-            Rule::Stochastic(a.lambda.clone())
+impl RgArgs {
+    /// The library settings of these flags.
+    ///
+    /// # Errors
+    /// `lambda` without the stochastic rule; a malformed `configurations`.
+    pub fn settings(&self) -> Result<RgSettings> {
+        let rule = match self.rule {
+            RuleName::Decimation => Rule::Decimation,
+            RuleName::Majority => Rule::Majority,
+            RuleName::Stochastic => Rule::Stochastic(self.lambda.clone()),
+        };
+        if !self.lambda.is_empty() && self.rule != RuleName::Stochastic {
+            return Err(Error::invalid(
+                "lambda",
+                "only the stochastic rule takes weights",
+            ));
         }
+        let configurations = match self.configurations.as_deref() {
+            None => None,
+            Some("all") => Some(Configurations::All),
+            Some(n) => Some(Configurations::Random(n.parse().map_err(|_| {
+                Error::invalid(
+                    "configurations",
+                    format!("must be `all` or a count (got {n:?})"),
+                )
+            })?)),
+        };
+        Ok(RgSettings {
+            lattice: self.lattice,
+            size: self.size,
+            block: self.block,
+            rule,
+            coupling: self.coupling,
+            field: self.field,
+            order: self.order,
+            samples: self.samples,
+            configurations,
+            use_full: self.use_full,
+            mode: if self.fixed_point {
+                Mode::FixedPoint
+            } else {
+                Mode::Couplings { steps: self.steps }
+            },
+            seed: self.seed,
+            backend: self.backend,
+        })
     }
-    .for_block(blocking.block_sites())?;
-    if !a.lambda.is_empty() && a.rule != RuleName::Stochastic {
-        return Err(Error::invalid(
-            "--lambda",
-            "only the stochastic rule takes weights",
-        ));
-    }
-    let configurations = match a.configurations.as_deref() {
-        Some("all") => Configurations::All,
-        Some(n) => Configurations::Random(n.parse().map_err(|_| {
-            Error::invalid(
-                "--configurations",
-                format!("must be `all` or a count (got {n:?})"),
-            )
-        })?),
-        None if blocking.coarse_sites() <= 12 => Configurations::All,
-        None => Configurations::Random(256),
-    };
-    if !(1..=4).contains(&a.order) {
-        return Err(Error::invalid(
-            "--order",
-            format!("must be in 1..=4 (got {})", a.order),
-        ));
-    }
-    Ok(Problem {
-        blocking,
-        rule,
-        order: a.order,
-        samples: a.samples,
-        configurations,
-        seed: a.seed,
-        backend: a.backend,
-        truncation: if a.use_full {
-            Truncation::Full
-        } else {
-            Truncation::Order(a.order)
-        },
-    })
-}
-
-fn estimates(names: &[&str], values: &[Jackknife]) -> Value {
-    let mut m = Map::new();
-    for (n, v) in names.iter().zip(values) {
-        m.insert(n.to_string(), json!({ "mean": v.mean, "error": v.error }));
-    }
-    Value::Object(m)
 }
 
 fn pm(e: &Jackknife) -> String {
@@ -167,62 +140,109 @@ fn pm(e: &Jackknife) -> String {
     }
 }
 
-fn print_table(p: &Problem, r: &Renormalized, exact: &Value, k: f64, h: f64) {
-    let b = &p.blocking;
+fn estimate_name(t: Truncation) -> String {
+    match t {
+        Truncation::Full => "full estimate".to_string(),
+        Truncation::Order(o) => format!("cumulant order {o}"),
+    }
+}
+
+fn print_couplings(r: &RgReport) {
+    let p = &r.parameters;
+    let ess = r.effective_sample_size.as_ref();
     println!(
-        "blockspin rg: {} L={} ({} blocks of {} sites), {} rule, K={k}, h={h}; {} samples x {} coarse configurations ({}) on {}",
-        b.lattice.kind(),
-        b.lattice.size(),
-        b.coarse_sites(),
-        b.block_sites(),
-        p.rule.name(),
+        "blockspin rg: {} L={} ({} blocks of {} sites), {} rule, K={}, h={}; {} samples x {} coarse configurations ({}) on {}",
+        p.lattice,
+        p.size,
+        p.coarse_sites,
+        p.block_sites,
+        p.rule,
+        p.coupling.unwrap_or(f64::NAN),
+        p.field,
         p.samples,
-        r.configurations,
+        ess.map_or(0, |e| e.configurations),
         match p.configurations {
             Configurations::All => "all: Walsh projection",
             Configurations::Random(_) => "random + uniform: least squares",
         },
         r.backend.kind
     );
-    let full = r.full.jackknife();
-    let orders: Vec<Vec<Jackknife>> = r.orders.iter().map(|f| f.jackknife()).collect();
+    let (Some(full), Some(orders)) = (&r.couplings, &r.by_order) else {
+        return;
+    };
+    let exact = match &r.exact {
+        Some(Exact::Couplings(e)) => Some(e),
+        _ => None,
+    };
     print!("\n{:<10} {:>22}", "coupling", "full (log-mean-exp)");
-    for o in 1..=orders.len() {
-        print!(" {:>22}", format!("cumulant order <= {o}"));
+    for o in orders {
+        print!(" {:>22}", format!("cumulant order <= {}", o.order));
     }
     println!(" {:>12}", "exact");
-    for (i, name) in r.names.iter().enumerate() {
-        print!("{name:<10} {:>22}", pm(&full[i]));
-        for o in &orders {
-            print!(" {:>22}", pm(&o[i]));
+    for name in &r.basis {
+        let Some(value) = full.get(name) else {
+            continue;
+        };
+        print!("{name:<10} {:>22}", pm(value));
+        for o in orders {
+            print!(" {:>22}", o.couplings.get(name).map(pm).unwrap_or_default());
         }
-        let ex = exact["couplings"][name].as_f64();
+        let ex = exact
+            .and_then(|e| e.couplings.as_ref())
+            .and_then(|c| c.get(name));
         println!(
             " {:>12}",
             ex.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into())
         );
     }
-    if let Some(src) = exact["source"].as_str() {
-        println!("exact: {src}");
-        for entry in exact["by_order"].as_array().into_iter().flatten() {
-            let shown: Vec<String> = entry["couplings"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| v.as_f64().is_some_and(|x| x.abs() > 1e-12))
-                .map(|(k, v)| format!("{k} = {:.6}", v.as_f64().unwrap_or(f64::NAN)))
+    if let Some(e) = exact {
+        println!("exact: {}", e.source);
+        for entry in &e.by_order {
+            let shown: Vec<String> = entry
+                .couplings
+                .iter()
+                .filter(|(_, v)| v.abs() > 1e-12)
+                .map(|(k, v)| format!("{k} = {v:.6}"))
                 .collect();
             println!(
                 "  exact cumulant order <= {}: {}",
-                entry["order"],
+                entry.order,
                 shown.join(", ")
             );
         }
     }
-    if r.low_ess_configurations > 0 {
+    if let Some(e) = ess.filter(|e| e.below_100 > 0) {
         println!(
             "warning: the full estimate's effective sample size is below 100 for {} of {} configurations (min {:.1}); trust the cumulant partial sums",
-            r.low_ess_configurations, r.configurations, r.min_ess
+            e.below_100, e.configurations, e.min
+        );
+    }
+    if let Some(traj) = &r.trajectory {
+        println!("\nflow ({}):", estimate_name(p.flow_estimate));
+        for s in traj {
+            println!("  step {:>3}: K = {:.6}, h = {:.6}", s.step, s.nn, s.field);
+        }
+    }
+}
+
+fn print_fixed_point(r: &RgReport) {
+    let (Some(fp), Some(l), Some(y), Some(nu)) = (&r.fixed_point, &r.eigenvalue, &r.y_t, &r.nu)
+    else {
+        return;
+    };
+    println!(
+        "fixed point of the nn recursion ({}): K* = {}, lambda_T = {}, y_T = {}, nu = {} (b = {:.6})",
+        estimate_name(r.parameters.flow_estimate),
+        pm(&fp.nn),
+        pm(l),
+        pm(y),
+        pm(nu),
+        r.rescale_factor
+    );
+    if let Some(Exact::FixedPoint(e)) = &r.exact {
+        println!(
+            "first-order NvL: K* = {:.7}, y_T = {:.6}",
+            e.fixed_point, e.y_t
         );
     }
 }
@@ -232,121 +252,25 @@ fn print_table(p: &Problem, r: &Renormalized, exact: &Value, k: f64, h: f64) {
 /// # Errors
 /// Bad input (exit 2), including "no non-trivial fixed point"; backend errors.
 pub fn run(a: &RgArgs) -> Result<()> {
-    let p = problem(a)?;
+    let settings = a.settings()?;
+    settings.problem()?;
     if let Some(path) = &a.output {
-        io::check_output_path("--output", path)?;
+        io::check_output_path("output", path)?;
     }
-    for (flag, v) in [("--field", a.field)] {
-        if !v.is_finite() {
-            return Err(Error::invalid(flag, format!("must be finite (got {v})")));
-        }
-    }
-    let k = match (a.coupling, a.fixed_point) {
-        (Some(k), _) if k.is_finite() => k,
-        (Some(k), _) => {
-            return Err(Error::invalid(
-                "--coupling",
-                format!("must be finite (got {k})"),
-            ));
-        }
-        (None, true) => 0.0,
-        (None, false) => {
-            return Err(Error::invalid(
-                "--coupling",
-                "give the reduced coupling K (or use --fixed-point)",
-            ));
-        }
-    };
     let quiet = a.quiet;
     let mut notice = |s: &str| {
         if !quiet {
             eprintln!("{s}");
         }
     };
-    let mut out = json!({
-        "schema": "blockspin/rg/1",
-        "version": env!("CARGO_PKG_VERSION"),
-        "parameters": {
-            "lattice": p.blocking.lattice.kind(), "size": p.blocking.lattice.size(), "block": p.blocking.block,
-            "block_sites": p.blocking.block_sites(), "coarse_sites": p.blocking.coarse_sites(),
-            "coupling": a.coupling, "field": a.field, "rule": p.rule.name(),
-            "lambda": match &p.rule { Rule::Stochastic(l) => json!(l), _ => Value::Null },
-            "order": p.order, "samples": p.samples, "configurations": p.configurations,
-            "seed": p.seed, "backend": p.backend, "flow_estimate": p.truncation,
-        },
-        "rescale_factor": p.blocking.rescale_factor(),
-    });
-    if a.fixed_point {
-        if a.field != 0.0 {
-            return Err(Error::invalid(
-                "--field",
-                "the fixed-point search runs at h = 0",
-            ));
-        }
-        let fp = flow::fixed_point(&p, 0.05, 1.5, &mut notice)?;
-        let r = p.renormalize(fp.nn.mean, 0.0, &mut notice)?;
-        out["backend"] = json!(r.backend);
-        out["fixed_point"] = json!({ "nn": { "mean": fp.nn.mean, "error": fp.nn.error } });
-        out["eigenvalue"] = json!({ "mean": fp.eigenvalue.mean, "error": fp.eigenvalue.error });
-        out["y_t"] = json!({ "mean": fp.y_t.mean, "error": fp.y_t.error });
-        out["nu"] = json!({ "mean": fp.nu.mean, "error": fp.nu.error });
-        if exact::is_triangular_majority(&p.blocking, &p.rule) {
-            out["exact"] = json!({ "source": "first-order Niemeijer-van Leeuwen (physics.md §5c)", "fixed_point": exact::nvl_fixed_point(), "y_t": 0.882203 });
-        }
-        println!(
-            "fixed point of the nn recursion ({}): K* = {}, lambda_T = {}, y_T = {}, nu = {} (b = {:.6})",
-            match p.truncation {
-                Truncation::Full => "full estimate".to_string(),
-                Truncation::Order(o) => format!("cumulant order {o}"),
-            },
-            pm(&fp.nn),
-            pm(&fp.eigenvalue),
-            pm(&fp.y_t),
-            pm(&fp.nu),
-            fp.rescale_factor
-        );
-        if exact::is_triangular_majority(&p.blocking, &p.rule) {
-            println!(
-                "first-order NvL: K* = {:.7}, y_T = 0.882203",
-                exact::nvl_fixed_point()
-            );
-        }
-    } else {
-        let r = p.renormalize(k, a.field, &mut notice)?;
-        let exact = serde_json::to_value(exact::reference(
-            &p.blocking,
-            &p.rule,
-            p.order,
-            &r.names,
-            k,
-            a.field,
-        ))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-        out["backend"] = json!(r.backend);
-        out["couplings"] = estimates(&r.names, &r.full.jackknife());
-        out["by_order"] = Value::Array(r.orders.iter().enumerate().map(|(o, f)| json!({ "order": o + 1, "couplings": estimates(&r.names, &f.jackknife()) })).collect());
-        out["effective_sample_size"] =
-            json!({ "min": r.min_ess, "below_100": r.low_ess_configurations });
-        out["exact"] = exact.clone();
-        print_table(&p, &r, &exact, k, a.field);
-        if let Some(steps) = a.steps {
-            let traj = flow::flow(&p, k, a.field, steps, &mut notice)?;
-            println!(
-                "\nflow ({}):",
-                match p.truncation {
-                    Truncation::Full => "full estimate".to_string(),
-                    Truncation::Order(o) => format!("cumulant order {o}"),
-                }
-            );
-            for s in &traj {
-                println!("  step {:>3}: K = {:.6}, h = {:.6}", s.step, s.nn, s.field);
-            }
-            out["trajectory"] = json!(traj);
-        }
+    let r = report::run(&settings, &mut notice)?;
+    match settings.mode {
+        Mode::FixedPoint => print_fixed_point(&r),
+        Mode::Couplings { .. } => print_couplings(&r),
     }
     if let Some(path) = &a.output {
         io::write_atomic(path, |w| {
-            serde_json::to_writer_pretty(&mut *w, &out).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *w, &r).map_err(std::io::Error::other)?;
             writeln!(w)
         })?;
     }

@@ -26,7 +26,7 @@ use crate::rng::{philox4x32_10, seed_key};
 use crate::stats::{Jackknife, k_statistics};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Jackknife groups of samples.
 pub const GROUPS: usize = 32;
@@ -36,7 +36,7 @@ pub const MAX_ORDER: usize = 4;
 pub const LOW_ESS: f64 = 100.0;
 
 /// Which coarse configurations are used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Configurations {
     /// Every y of the coarse torus (at most 2^16).

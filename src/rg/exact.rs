@@ -13,7 +13,7 @@ use super::blocks::{Blocking, coupling_basis};
 use super::rules::{Rule, block_energy};
 use crate::lattice::LatticeKind;
 use nalgebra::{DMatrix, DVector};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Largest fine lattice enumerated (with N + N′ ≤ 26).
@@ -202,6 +202,14 @@ pub fn nvl_fixed_point() -> f64 {
     0.25 * (1.0 + 2.0 * 2f64.sqrt()).ln()
 }
 
+/// y_T = ln λ_T / ln √3 of the first-order NvL recursion, λ_T = dK′/dK at K* (central
+/// difference of [`nvl_first_order`]; 0.882203).
+pub fn nvl_y_t() -> f64 {
+    let (ks, d) = (nvl_fixed_point(), 1e-5);
+    let lambda = (nvl_first_order(ks + d, 0.0).0 - nvl_first_order(ks - d, 0.0).0) / (2.0 * d);
+    lambda.ln() / 3f64.sqrt().ln()
+}
+
 /// True when the closed forms apply to this setup.
 pub fn is_chain_decimation(b: &Blocking, rule: &Rule) -> bool {
     b.lattice.kind() == LatticeKind::Chain && *rule == Rule::Decimation
@@ -283,6 +291,7 @@ mod tests {
         let ks = nvl_fixed_point();
         assert!((ks - 0.3356135116).abs() < 1e-9);
         assert!((nvl_first_order(ks, 0.0).0 - ks).abs() < 1e-12);
+        assert!((nvl_y_t() - 0.882203).abs() < 1e-6, "{}", nvl_y_t());
     }
 }
 
@@ -290,7 +299,7 @@ mod tests {
 pub type Named = BTreeMap<String, f64>;
 
 /// The exact couplings at one truncation order.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OrderCouplings {
     /// Cumulant order n (terms up to n kept).
     pub order: usize,
@@ -299,7 +308,7 @@ pub struct OrderCouplings {
 }
 
 /// The exact reference of an RG setup, as `blockspin rg` reports it (`exact`).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ExactReference {
     /// Where the values come from.
     pub source: String,

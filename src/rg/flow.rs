@@ -11,15 +11,15 @@ use super::blocks::Blocking;
 use super::estimate::{Configurations, Renormalized, renormalize};
 use super::rules::{BlockTable, Rule};
 use super::sampler::{BlockSampler, CpuBlockSampler, GpuBlockSampler};
-use crate::backend::BackendChoice;
 use crate::backend::gpu::GpuContext;
+use crate::backend::{BackendChoice, BackendInfo};
 use crate::error::{Error, Result};
 use crate::stats::Jackknife;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Which estimate drives flows and fixed points.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Truncation {
     /// The log-mean-exp estimate.
@@ -122,7 +122,7 @@ impl Problem {
 }
 
 /// One step of a flow.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowStep {
     /// Step number (0 = the initial couplings).
     pub step: usize,
@@ -182,6 +182,8 @@ pub struct FixedPoint {
     pub nu: Jackknife,
     /// b = |block|^{1/d}.
     pub rescale_factor: f64,
+    /// The sampler's backend.
+    pub backend: BackendInfo,
 }
 
 fn jackknife_of(full: f64, reps: &[f64]) -> Jackknife {
@@ -255,14 +257,14 @@ pub fn fixed_point(
     }
     let ks = 0.5 * (a + b);
     let delta = 0.01 * ks.max(0.1);
-    let at = |k: f64, notice: &mut dyn FnMut(&str)| -> Result<(f64, Vec<f64>)> {
+    let at = |k: f64, notice: &mut dyn FnMut(&str)| -> Result<(f64, Vec<f64>, BackendInfo)> {
         let r = p.renormalize(k, 0.0, notice)?;
         let ((nn, _), reps) = p.nn_field(&r);
-        Ok((nn, reps.iter().map(|x| x.0).collect()))
+        Ok((nn, reps.iter().map(|x| x.0).collect(), r.backend))
     };
-    let (c0, r0) = at(ks, notice)?;
-    let (cp, rp) = at(ks + delta, notice)?;
-    let (cm, rm) = at(ks - delta, notice)?;
+    let (c0, r0, backend) = at(ks, notice)?;
+    let (cp, rp, _) = at(ks + delta, notice)?;
+    let (cm, rm, _) = at(ks - delta, notice)?;
     let lambda = (cp - cm) / (2.0 * delta);
     let lambdas: Vec<f64> = rp
         .iter()
@@ -289,5 +291,6 @@ pub fn fixed_point(
             &lambdas.iter().map(|&l| 1.0 / yt(l)).collect::<Vec<_>>(),
         ),
         rescale_factor: b,
+        backend,
     })
 }

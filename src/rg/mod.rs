@@ -5,5 +5,6 @@ pub mod blocks;
 pub mod estimate;
 pub mod exact;
 pub mod flow;
+pub mod report;
 pub mod rules;
 pub mod sampler;

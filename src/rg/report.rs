@@ -1,0 +1,512 @@
+//! One `blockspin rg` computation as a library call: [`RgSettings`] (the library twin of the
+//! `rg` flags) → [`run`] → a typed [`RgReport`] (schema `blockspin/rg/1`).
+//!
+//! Two modes: the renormalized couplings at one (K, h), with the exact reference where one is
+//! known and optionally a flow of `steps` (K, h) → (K′_nn, h′); or the non-trivial fixed point
+//! of the nn recursion at h = 0 with its thermal eigenvalue (physics.md §4–5). K and h are
+//! reduced (K = βJ, h = βh) and x = ±1.
+
+use super::blocks::Blocking;
+use super::estimate::{Configurations, Renormalized};
+use super::exact::{self, ExactReference};
+use super::flow::{self, FlowStep, Problem, Truncation};
+use super::rules::Rule;
+use crate::backend::{BackendChoice, BackendInfo};
+use crate::error::{Error, Result};
+use crate::lattice::{Lattice, LatticeKind};
+use crate::stats::Jackknife;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Schema name of an RG report.
+pub const RG_SCHEMA: &str = "blockspin/rg/1";
+
+/// What to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The couplings at (K, h), then `steps` flow steps if given.
+    Couplings {
+        /// Flow steps after the first renormalization.
+        steps: Option<usize>,
+    },
+    /// The non-trivial fixed point of the nn recursion at h = 0.
+    FixedPoint,
+}
+
+/// Everything that defines an RG computation. Missing size, block and configurations take the
+/// lattice's defaults (chain 16, square 8, triangular 6; block 2, triangular 3; all coarse
+/// configurations up to 2^12, else 256 random ones).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RgSettings {
+    /// Fine lattice (periodic).
+    pub lattice: LatticeKind,
+    /// Fine linear size.
+    pub size: Option<u32>,
+    /// Block size.
+    pub block: Option<u32>,
+    /// Coarse-graining rule; stochastic weights may be one for all block sites.
+    pub rule: Rule,
+    /// Reduced nearest-neighbour coupling K (unused for [`Mode::FixedPoint`]).
+    pub coupling: Option<f64>,
+    /// Reduced field h.
+    pub field: f64,
+    /// Highest cumulant order (1–4).
+    pub order: usize,
+    /// Draws from p₀(x|y) per coarse configuration.
+    pub samples: u32,
+    /// Coarse configurations.
+    pub configurations: Option<Configurations>,
+    /// Flows and fixed points use the full log-mean-exp estimate, not the order-n partial sum.
+    pub use_full: bool,
+    /// What to compute.
+    pub mode: Mode,
+    /// Seed (the same at every K: common random numbers).
+    pub seed: u64,
+    /// Backend.
+    pub backend: BackendChoice,
+}
+
+impl Default for RgSettings {
+    fn default() -> Self {
+        RgSettings {
+            lattice: LatticeKind::Chain,
+            size: None,
+            block: None,
+            rule: Rule::Decimation,
+            coupling: None,
+            field: 0.0,
+            order: 4,
+            samples: 1000,
+            configurations: None,
+            use_full: false,
+            mode: Mode::Couplings { steps: None },
+            seed: 2,
+            backend: BackendChoice::Auto,
+        }
+    }
+}
+
+impl RgSettings {
+    /// The validated problem.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `size`, `block`, `lambda` or `order`.
+    pub fn problem(&self) -> Result<Problem> {
+        let size = self.size.unwrap_or(match self.lattice {
+            LatticeKind::Chain => 16,
+            LatticeKind::Square => 8,
+            _ => 6,
+        });
+        let lattice = Lattice::new(self.lattice, size)?;
+        let block = self.block.unwrap_or(match self.lattice {
+            LatticeKind::Triangular => 3,
+            _ => 2,
+        });
+        let blocking = Blocking::new(lattice, block)?;
+        if matches!(&self.rule, Rule::Stochastic(l) if l.is_empty()) {
+            return Err(Error::invalid(
+                "lambda",
+                "the stochastic rule needs weights, e.g. 1,0.5",
+            ));
+        }
+        let rule = self.rule.clone().for_block(blocking.block_sites())?;
+        if !(1..=4).contains(&self.order) {
+            return Err(Error::invalid(
+                "order",
+                format!("must be in 1..=4 (got {})", self.order),
+            ));
+        }
+        let configurations = self
+            .configurations
+            .unwrap_or(if blocking.coarse_sites() <= 12 {
+                Configurations::All
+            } else {
+                Configurations::Random(256)
+            });
+        Ok(Problem {
+            blocking,
+            rule,
+            order: self.order,
+            samples: self.samples,
+            configurations,
+            seed: self.seed,
+            backend: self.backend,
+            truncation: if self.use_full {
+                Truncation::Full
+            } else {
+                Truncation::Order(self.order)
+            },
+        })
+    }
+
+    /// K and h, checked for the mode.
+    fn couplings(&self) -> Result<(f64, f64)> {
+        if !self.field.is_finite() {
+            return Err(Error::invalid(
+                "field",
+                format!("must be finite (got {})", self.field),
+            ));
+        }
+        match (self.mode, self.coupling) {
+            (Mode::FixedPoint, _) if self.field != 0.0 => Err(Error::invalid(
+                "field",
+                "the fixed-point search runs at h = 0",
+            )),
+            (Mode::FixedPoint, _) => Ok((0.0, 0.0)),
+            (_, Some(k)) if k.is_finite() => Ok((k, self.field)),
+            (_, Some(k)) => Err(Error::invalid(
+                "coupling",
+                format!("must be finite (got {k})"),
+            )),
+            (_, None) => Err(Error::invalid(
+                "coupling",
+                "give the reduced coupling K (or search the fixed point)",
+            )),
+        }
+    }
+}
+
+/// Couplings by name (`constant`, `field`, `nn`, ...) with jackknife errors.
+pub type Estimates = BTreeMap<String, Jackknife>;
+
+/// The parameters an RG report was computed with (resolved: defaults filled in).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RgParameters {
+    /// Fine lattice.
+    pub lattice: LatticeKind,
+    /// Fine linear size.
+    pub size: u32,
+    /// Block size.
+    pub block: u32,
+    /// Sites per block.
+    pub block_sites: usize,
+    /// Coarse sites (blocks).
+    pub coarse_sites: usize,
+    /// K (null for a fixed-point search).
+    pub coupling: Option<f64>,
+    /// h.
+    pub field: f64,
+    /// Rule name.
+    pub rule: String,
+    /// Stochastic weights per block site (null for the other rules).
+    pub lambda: Option<Vec<f64>>,
+    /// Highest cumulant order.
+    pub order: usize,
+    /// Samples per coarse configuration.
+    pub samples: u32,
+    /// Coarse configurations.
+    pub configurations: Configurations,
+    /// Seed.
+    pub seed: u64,
+    /// Requested backend.
+    pub backend: BackendChoice,
+    /// Estimate used by flows and fixed points.
+    pub flow_estimate: Truncation,
+}
+
+/// The couplings of one truncation order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderEstimates {
+    /// Cumulant order n (terms up to n kept).
+    pub order: usize,
+    /// The couplings.
+    pub couplings: Estimates,
+}
+
+/// How well the full (log-mean-exp) estimate is sampled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EffectiveSampleSize {
+    /// Smallest (Σw)²/Σw² over coarse configurations.
+    pub min: f64,
+    /// Configurations below 100.
+    pub below_100: usize,
+    /// Coarse configurations used.
+    #[serde(default)]
+    pub configurations: usize,
+}
+
+/// The fixed point K*.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FixedPointCoupling {
+    /// K* of the nn recursion.
+    pub nn: Jackknife,
+}
+
+/// An exact fixed point to compare with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExactFixedPoint {
+    /// Where the values come from.
+    pub source: String,
+    /// K*.
+    pub fixed_point: f64,
+    /// y_T.
+    pub y_t: f64,
+}
+
+/// The exact reference of a report: couplings at (K, h), or a fixed point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Exact {
+    /// Couplings (enumeration, 1D decimation, first-order NvL).
+    Couplings(ExactReference),
+    /// A fixed point (first-order NvL on the triangular lattice).
+    FixedPoint(ExactFixedPoint),
+}
+
+/// Schema `blockspin/rg/1`: what `blockspin rg --output` writes. The couplings fields are
+/// present in [`Mode::Couplings`], the fixed-point fields in [`Mode::FixedPoint`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RgReport {
+    /// [`RG_SCHEMA`].
+    pub schema: String,
+    /// blockspin version.
+    pub version: String,
+    /// Resolved parameters.
+    pub parameters: RgParameters,
+    /// b = |block|^{1/d}.
+    pub rescale_factor: f64,
+    /// What ran.
+    pub backend: BackendInfo,
+    /// Coupling names in basis order (the maps below are sorted by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub basis: Vec<String>,
+    /// Couplings of the full estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub couplings: Option<Estimates>,
+    /// Couplings of the cumulant partial sums, orders 1 … order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_order: Option<Vec<OrderEstimates>>,
+    /// Sampling quality of the full estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_sample_size: Option<EffectiveSampleSize>,
+    /// The flow, from step 0 (the input couplings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectory: Option<Vec<FlowStep>>,
+    /// K*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_point: Option<FixedPointCoupling>,
+    /// λ_T = dK′/dK at K*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eigenvalue: Option<Jackknife>,
+    /// y_T = ln λ_T / ln b.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y_t: Option<Jackknife>,
+    /// ν = 1 / y_T.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nu: Option<Jackknife>,
+    /// The exact reference, where one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<Exact>,
+}
+
+fn estimates(names: &[&str], values: &[Jackknife]) -> Estimates {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect()
+}
+
+fn couplings_of(r: &Renormalized) -> (Estimates, Vec<OrderEstimates>) {
+    (
+        estimates(&r.names, &r.full.jackknife()),
+        r.orders
+            .iter()
+            .enumerate()
+            .map(|(o, f)| OrderEstimates {
+                order: o + 1,
+                couplings: estimates(&r.names, &f.jackknife()),
+            })
+            .collect(),
+    )
+}
+
+/// Runs the computation `s` describes; `notice` receives one-line notes (backend choice, a
+/// flow leaving the sampled range).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for bad settings (named as in [`RgSettings`], kebab-case) and
+/// when no fixed point exists in K ∈ [0.05, 1.5] (`fixed-point`); backend errors.
+pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
+    let p = s.problem()?;
+    let (k, h) = s.couplings()?;
+    let b: &Blocking = &p.blocking;
+    let parameters = RgParameters {
+        lattice: b.lattice.kind(),
+        size: b.lattice.size(),
+        block: b.block,
+        block_sites: b.block_sites(),
+        coarse_sites: b.coarse_sites(),
+        coupling: match s.mode {
+            Mode::FixedPoint => s.coupling.filter(|k| k.is_finite()),
+            Mode::Couplings { .. } => Some(k),
+        },
+        field: h,
+        rule: p.rule.name().to_string(),
+        lambda: match &p.rule {
+            Rule::Stochastic(l) => Some(l.clone()),
+            _ => None,
+        },
+        order: p.order,
+        samples: p.samples,
+        configurations: p.configurations,
+        seed: p.seed,
+        backend: p.backend,
+        flow_estimate: p.truncation,
+    };
+    let mut report = RgReport {
+        schema: RG_SCHEMA.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        parameters,
+        rescale_factor: b.rescale_factor(),
+        backend: BackendInfo {
+            kind: String::new(),
+            adapter: String::new(),
+            api: String::new(),
+            kernel: String::new(),
+        },
+        basis: Vec::new(),
+        couplings: None,
+        by_order: None,
+        effective_sample_size: None,
+        trajectory: None,
+        fixed_point: None,
+        eigenvalue: None,
+        y_t: None,
+        nu: None,
+        exact: None,
+    };
+    match s.mode {
+        Mode::FixedPoint => {
+            let fp = flow::fixed_point(&p, 0.05, 1.5, notice)?;
+            report.backend = fp.backend;
+            report.fixed_point = Some(FixedPointCoupling { nn: fp.nn });
+            report.eigenvalue = Some(fp.eigenvalue);
+            report.y_t = Some(fp.y_t);
+            report.nu = Some(fp.nu);
+            if exact::is_triangular_majority(b, &p.rule) {
+                report.exact = Some(Exact::FixedPoint(ExactFixedPoint {
+                    source: "first-order Niemeijer-van Leeuwen (physics.md §5c)".into(),
+                    fixed_point: exact::nvl_fixed_point(),
+                    y_t: exact::nvl_y_t(),
+                }));
+            }
+        }
+        Mode::Couplings { steps } => {
+            let r = p.renormalize(k, h, notice)?;
+            let (full, by_order) = couplings_of(&r);
+            report.basis = r.names.iter().map(|n| n.to_string()).collect();
+            report.couplings = Some(full);
+            report.by_order = Some(by_order);
+            report.effective_sample_size = Some(EffectiveSampleSize {
+                min: r.min_ess,
+                below_100: r.low_ess_configurations,
+                configurations: r.configurations,
+            });
+            report.exact =
+                exact::reference(b, &p.rule, p.order, &r.names, k, h).map(Exact::Couplings);
+            report.backend = r.backend;
+            if let Some(steps) = steps {
+                report.trajectory = Some(flow::flow(&p, k, h, steps, notice)?);
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_by_name() {
+        let name = |s: RgSettings| match run(&s, &mut |_| {}) {
+            Err(Error::InvalidParameter { param, .. }) => param,
+            other => panic!("{other:?}"),
+        };
+        let base = RgSettings {
+            coupling: Some(0.5),
+            backend: BackendChoice::Cpu,
+            samples: 128,
+            ..RgSettings::default()
+        };
+        assert_eq!(
+            name(RgSettings {
+                coupling: None,
+                ..base.clone()
+            }),
+            "coupling"
+        );
+        assert_eq!(
+            name(RgSettings {
+                coupling: Some(f64::NAN),
+                ..base.clone()
+            }),
+            "coupling"
+        );
+        assert_eq!(
+            name(RgSettings {
+                field: f64::INFINITY,
+                ..base.clone()
+            }),
+            "field"
+        );
+        assert_eq!(
+            name(RgSettings {
+                order: 5,
+                ..base.clone()
+            }),
+            "order"
+        );
+        assert_eq!(
+            name(RgSettings {
+                rule: Rule::Stochastic(vec![]),
+                ..base.clone()
+            }),
+            "lambda"
+        );
+        assert_eq!(
+            name(RgSettings {
+                mode: Mode::FixedPoint,
+                field: 0.1,
+                ..base.clone()
+            }),
+            "field"
+        );
+        assert_eq!(
+            name(RgSettings {
+                mode: Mode::FixedPoint,
+                ..base
+            }),
+            "fixed-point"
+        );
+    }
+
+    #[test]
+    fn chain_decimation_report_round_trips_and_matches_exact() {
+        let s = RgSettings {
+            coupling: Some(0.5),
+            samples: 128,
+            backend: BackendChoice::Cpu,
+            mode: Mode::Couplings { steps: Some(1) },
+            ..RgSettings::default()
+        };
+        let r = run(&s, &mut |_| {}).unwrap();
+        let Some(Exact::Couplings(e)) = &r.exact else {
+            panic!("{:?}", r.exact)
+        };
+        let exact = e.couplings.as_ref().unwrap()["nn"];
+        assert!((exact - 0.5 * 1f64.cosh().ln()).abs() < 1e-12);
+        // decimation of the chain: the sampled nn coupling is exact up to its error bar
+        let nn = r.couplings.as_ref().unwrap()["nn"];
+        assert!(nn.error > 0.0 && nn.error < 0.05, "{nn:?}");
+        assert!(
+            ((nn.mean - exact) / nn.error).abs() < 5.0,
+            "{nn:?} vs {exact}"
+        );
+        assert_eq!(r.trajectory.as_ref().unwrap().len(), 2);
+        let text = serde_json::to_string(&r).unwrap();
+        let back: RgReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+    }
+}
