@@ -99,6 +99,17 @@ pub fn write_npy_i8(w: &mut dyn Write, shape: &[usize], data: &[i8]) -> std::io:
     w.write_all(bytemuck::cast_slice(data))
 }
 
+/// Reads a number that JSON may hold as `null` (serde_json writes NaN and ±∞ as `null`) back
+/// as NaN, for `#[serde(deserialize_with = "crate::io::f64_or_nan")]` on report fields that
+/// are NaN by design (a skipped benchmark row, a fit from two points).
+///
+/// # Errors
+/// The deserializer's, for anything but a number or null.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,7 @@
 
 pub mod analysis;
 pub mod backend;
+pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod dbm;

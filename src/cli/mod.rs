@@ -5,7 +5,6 @@ pub mod bench;
 pub mod dbm;
 pub mod info;
 pub mod plot;
-pub mod race;
 pub mod rg;
 pub mod sample;
 

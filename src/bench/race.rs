@@ -1,4 +1,4 @@
-//! The critical-point race of `blockspin bench`: each algorithm at each size, on what
+//! The critical-point race of [`super::run`] (`blockspin bench`): each algorithm at each size, on what
 //! `sample` runs by default (`--backend auto --kernel auto`), for a fixed wall-time budget;
 //! reported as the error of the energy per site, its τ_int in sweeps, the cost
 //! error² × seconds (lower is better; seconds of the measured phase, thermalization
@@ -12,14 +12,14 @@ use crate::lattice::{Lattice, LatticeKind};
 use crate::model::{Algorithm, Model, Units};
 use crate::observables::Series;
 use crate::stats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// One algorithm at one size.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RaceRun {
     /// Update algorithm.
-    pub algorithm: &'static str,
+    pub algorithm: String,
     /// L.
     pub size: u32,
     /// What ran: device, kernel and API.
@@ -51,15 +51,16 @@ pub struct RaceRun {
 }
 
 /// The fitted dynamic exponent of one algorithm and observable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DynamicExponent {
     /// Update algorithm.
-    pub algorithm: &'static str,
+    pub algorithm: String,
     /// Whose τ_int: `energy_per_site` or `abs_magnetization`.
-    pub observable: &'static str,
+    pub observable: String,
     /// Slope of ln τ_int against ln L.
     pub z: f64,
     /// Its standard error from the fit residuals (NaN with two sizes).
+    #[serde(deserialize_with = "crate::io::f64_or_nan")]
     pub error: f64,
     /// Sizes used (reliable runs only).
     pub sizes: Vec<u32>,
@@ -102,7 +103,7 @@ pub fn run_one(
     let bm = stats::binning(&abs_m, series.shape);
     let cost = b.error * b.error * seconds;
     Ok(RaceRun {
-        algorithm: algorithm.name(),
+        algorithm: algorithm.name().to_string(),
         size,
         ran: format!("{} {} ({})", info.kind, info.kernel, info.api),
         chains,
@@ -135,10 +136,10 @@ fn fits(
     observable: &'static str,
     tau: &dyn Fn(&RaceRun) -> (bool, f64),
 ) -> Vec<DynamicExponent> {
-    let mut names: Vec<&'static str> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     for r in runs {
-        if !names.contains(&r.algorithm) {
-            names.push(r.algorithm);
+        if !names.contains(&r.algorithm.as_str()) {
+            names.push(&r.algorithm);
         }
     }
     names
@@ -168,8 +169,8 @@ fn fits(
                 f64::NAN
             };
             Some(DynamicExponent {
-                algorithm: name,
-                observable,
+                algorithm: name.to_string(),
+                observable: observable.to_string(),
                 z,
                 error,
                 sizes: pts.iter().map(|p| p.2).collect(),
@@ -182,9 +183,9 @@ fn fits(
 mod tests {
     use super::*;
 
-    fn run(algorithm: &'static str, size: u32, tau: f64) -> RaceRun {
+    fn run(algorithm: &str, size: u32, tau: f64) -> RaceRun {
         RaceRun {
-            algorithm,
+            algorithm: algorithm.to_string(),
             size,
             ran: String::new(),
             chains: 1,
