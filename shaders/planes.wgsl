@@ -1,5 +1,5 @@
 // The multi-spin decision of both packed layouts (chains-packed update_packed.wgsl and
-// sites-packed update_sites.wgsl). CPU twin: backend::lanes.
+// sites-packed update_sites.wgsl). CPU twin: backend::planes.
 // Each lane flips iff r < T (or T certain), r drawn lazily one bit plane at a time, most
 // significant first; plane group g (planes 4g .. 4g+3) is one Philox call. The class of a
 // lane is (b, k) with k = s0 + 2 s1 + 4 s2 its bit-sliced number of set neighbours; the
@@ -36,7 +36,7 @@ fn mux(a: u32, b: u32, s: u32) -> u32 {
     return a ^ ((a ^ b) & s);
 }
 
-// Truth table t (bit 8b + 4 s2 + 2 s1 + s0) on 32 lanes (backend::lanes::table_select).
+// Truth table t (bit 8b + 4 s2 + 2 s1 + s0) on 32 lanes (backend::planes::table_select).
 fn table_select(t: u32, b: u32, s: vec3<u32>) -> u32 {
     let a0 = mux(table_bit(t, 0u), table_bit(t, 1u), s.x);
     let a1 = mux(table_bit(t, 2u), table_bit(t, 3u), s.x);

@@ -13,8 +13,8 @@
 pub mod cluster;
 pub mod cpu;
 pub mod gpu;
-pub mod lanes;
 pub mod packed;
+pub mod planes;
 pub mod sites;
 
 use crate::error::{Error, Result};

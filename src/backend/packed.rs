@@ -15,12 +15,12 @@
 //!
 //! **Random planes.** Plane p of site i, sweep s, word group g is word p mod 4 of
 //! `philox4x32_10([i, s, g, 0x10 | (p / 4) << 8], seed)` (the decision itself is
-//! [`crate::backend::lanes::lazy_flips`]). The GPU kernel
+//! [`crate::backend::planes::lazy_flips`]). The GPU kernel
 //! (`shaders/update_packed.wgsl`) draws the same planes, so packed GPU and packed CPU runs are
 //! bit-identical; they are a different random stream from the reference kernels, so packed
 //! and reference runs agree statistically, not bit for bit.
 
-use super::lanes::{ByteCounts, Lanes, PlaneTables, Simd, WIDE_WORDS, decide};
+use super::planes::{ByteCounts, PlaneTables, Simd, WIDE_WORDS, WordVec, decide};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
@@ -30,16 +30,16 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// Chains per word.
-pub const LANES: u32 = 32;
+pub const CHAINS_PER_WORD: u32 = 32;
 /// Counter purpose of the random planes (plane group in bits 8…).
 pub const PURPOSE_PACKED: u32 = crate::rng::Purpose::Packed as u32;
 
 /// Packs chain-major bits (chains × N) into groups of 32 chains (groups × N words).
 pub fn pack(bits: &[u8], chains: usize, n: usize) -> Vec<u32> {
-    let groups = chains.div_ceil(LANES as usize);
+    let groups = chains.div_ceil(CHAINS_PER_WORD as usize);
     let mut words = vec![0u32; groups * n];
     for c in 0..chains {
-        let (g, lane) = (c / LANES as usize, c % LANES as usize);
+        let (g, lane) = (c / CHAINS_PER_WORD as usize, c % CHAINS_PER_WORD as usize);
         for s in 0..n {
             words[g * n + s] |= (bits[c * n + s] as u32) << lane;
         }
@@ -52,7 +52,8 @@ pub fn unpack(words: &[u32], chains: usize, n: usize) -> Vec<u8> {
     (0..chains * n)
         .map(|i| {
             let (c, s) = (i / n, i % n);
-            (words[(c / LANES as usize) * n + s] >> (c % LANES as usize) & 1) as u8
+            (words[(c / CHAINS_PER_WORD as usize) * n + s] >> (c % CHAINS_PER_WORD as usize) & 1)
+                as u8
         })
         .collect()
 }
@@ -61,8 +62,12 @@ pub fn unpack(words: &[u32], chains: usize, n: usize) -> Vec<u8> {
 /// ([`ByteCounts`]) of the set sites of each row (n1 and the y Fourier sums), of each column
 /// (the x Fourier sums, flushed every 255 rows) and of the forward bonds with both ends set
 /// (n11), so each site word costs a few table look-ups and adds, not 32 lane extractions.
-fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32]) -> [Counts; LANES as usize] {
-    let mut out = [Counts::default(); LANES as usize];
+fn group_counts(
+    lat: &Lattice,
+    trig: &Trig,
+    words: &[AtomicU32],
+) -> [Counts; CHAINS_PER_WORD as usize] {
+    let mut out = [Counts::default(); CHAINS_PER_WORD as usize];
     let two_d = lat.kind().dimension() > 1;
     let l = lat.size() as usize;
     let mut columns = vec![ByteCounts::default(); l];
@@ -81,7 +86,7 @@ fn group_counts(lat: &Lattice, trig: &Trig, words: &[AtomicU32]) -> [Counts; LAN
         let y = lat.row(r).y as usize;
         let base = r as usize * l;
         let (mut ones, mut bonds) = (ByteCounts::default(), ByteCounts::default());
-        let mut row_ones = [0u64; LANES as usize];
+        let mut row_ones = [0u64; CHAINS_PER_WORD as usize];
         for (x, column) in columns.iter_mut().enumerate() {
             let s = (base + x) as u32;
             let w = words[s as usize].load(Relaxed);
@@ -131,7 +136,7 @@ impl Update<'_> {
         let ld = |i: u32| words[i as usize].load(Relaxed);
         let mut sites = [0u32; N];
         let mut b = [0u32; N];
-        let mut nb = [Lanes([0u32; N]); 6];
+        let mut nb = [WordVec([0u32; N]); 6];
         let mut filled = 0;
         for r in rows {
             let row = lat.row(r);
@@ -177,7 +182,7 @@ impl Update<'_> {
         words: &[AtomicU32],
         sites: &[u32; N],
         b: [u32; N],
-        nb: &[Lanes<N>; 6],
+        nb: &[WordVec<N>; 6],
         filled: usize,
     ) {
         let z = self.lat.coordination() as usize;
@@ -264,7 +269,7 @@ impl PackedCpuSampler {
     }
 
     fn groups(&self) -> u32 {
-        self.spec.chains.div_ceil(LANES)
+        self.spec.chains.div_ceil(CHAINS_PER_WORD)
     }
 
     fn update(&self, sweep: u32, colour: u32, group: u32) -> Update<'_> {
@@ -305,7 +310,7 @@ impl PackedCpuSampler {
         let lat = self.spec.model.lattice;
         let n = lat.sites() as usize;
         let first = self.sweep;
-        let per_group: Vec<Vec<[Counts; LANES as usize]>> = (0..self.groups())
+        let per_group: Vec<Vec<[Counts; CHAINS_PER_WORD as usize]>> = (0..self.groups())
             .into_par_iter()
             .map(|g| {
                 let words = &self.words[g as usize * n..(g as usize + 1) * n];

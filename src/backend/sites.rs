@@ -17,7 +17,7 @@
 //! automatic choice never picks this layout for it).
 //!
 //! **Random planes.** The decision of every lane is the reference rule r < T, drawn lazily
-//! by bit planes ([`crate::backend::lanes`]). Plane p of word `(c, chain, r, k)` at sweep s
+//! by bit planes ([`crate::backend::planes`]). Plane p of word `(c, chain, r, k)` at sweep s
 //! is word p mod 4 of `philox4x32_10([c R W + r W + k, s, chain, 0x20 | (p / 4) << 8], seed)`:
 //! planes are defined per 32-site word, so the GPU (one invocation per word,
 //! `shaders/update_sites.wgsl`), the scalar CPU path and the SIMD CPU path (8 or 16 words at
@@ -30,8 +30,8 @@
 //! sums weight each row's popcount, and the x Fourier sums come from bit-sliced per-column
 //! counters accumulated over rows.
 
-pub use super::lanes::Simd;
-use super::lanes::{ByteCounts, Lanes, PlaneTables, WIDE_WORDS, decide};
+pub use super::planes::Simd;
+use super::planes::{ByteCounts, PlaneTables, WIDE_WORDS, WordVec, decide};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{Lattice, LatticeKind};
@@ -248,7 +248,7 @@ impl Update<'_> {
         let mut nb = lay.row_neighbours(row);
         let mut o = lay.offset(self.colour, row);
         for (batch_index, batch) in target.chunks_mut(N).enumerate() {
-            let mut words = [Lanes([0u32; N]); 6];
+            let mut words = [WordVec([0u32; N]); 6];
             let mut b = [0u32; N];
             let mut valid = [0u32; N];
             let first = (colour_base + start + batch_index * N) as u32;

@@ -41,7 +41,7 @@
 //! Σ|C|, Σ|C|² and Σ|C|⁴ (Swendsen–Wang: all clusters but the ghost's; Wolff: the clusters
 //! of the sweep), from which [`crate::observables`] builds the improved estimators.
 
-use super::lanes::{Simd, philox_lanes};
+use super::planes::{Simd, philox_batch};
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
 use crate::error::Result;
 use crate::lattice::Lattice;
@@ -67,7 +67,7 @@ pub use wolff::wolff_clusters_per_sweep;
 const PARALLEL_SITES: usize = 1 << 12;
 
 /// Sites whose Swendsen–Wang bond words are drawn in one batch.
-const LANES: usize = 8;
+const BATCH: usize = 8;
 
 /// The bond rule of a model in Ising language (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

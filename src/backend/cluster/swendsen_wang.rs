@@ -17,8 +17,8 @@ impl SweepContext<'_> {
         let lat = self.lat;
         let [l, ly, lz] = lat.dims();
         let triangular = lat.kind() == crate::lattice::LatticeKind::Triangular;
-        let counter = |v: u32| [v; LANES];
-        let mut words = [[0u32; LANES]; 4];
+        let counter = |v: u32| [v; BATCH];
+        let mut words = [[0u32; BATCH]; 4];
         let mut site = rows.start * l;
         let mut first_site = true;
         for row in rows {
@@ -27,12 +27,12 @@ impl SweepContext<'_> {
             let ym = if y == 0 { ly - 1 } else { y - 1 };
             let zp = if z + 1 == lz { 0 } else { z + 1 };
             for x in 0..l {
-                let lane = site as usize % LANES;
+                let lane = site as usize % BATCH;
                 if lane == 0 || first_site {
-                    // the bond words of the batch of LANES sites holding this one
+                    // the bond words of the batch of BATCH sites holding this one
                     let start = site - lane as u32;
-                    let first: [u32; LANES] = std::array::from_fn(|k| start.wrapping_add(k as u32));
-                    words = philox_lanes::<LANES, 1>(
+                    let first: [u32; BATCH] = std::array::from_fn(|k| start.wrapping_add(k as u32));
+                    words = philox_batch::<BATCH, 1>(
                         [[
                             first,
                             counter(self.sweep),

@@ -124,8 +124,8 @@ pub(super) struct Draws {
     pub(super) block: [u32; DRAW_BATCH],
 }
 
-/// Wolff words drawn in one batch: the four words of [`LANES`] consecutive counters.
-pub(super) const DRAW_BATCH: usize = 4 * LANES;
+/// Wolff words drawn in one batch: the four words of [`BATCH`] consecutive counters.
+pub(super) const DRAW_BATCH: usize = 4 * BATCH;
 
 impl Draws {
     #[inline(always)]
@@ -133,14 +133,14 @@ impl Draws {
         let d = self.next;
         let slot = d as usize % DRAW_BATCH;
         if slot == 0 {
-            // counters d/4 … d/4 + LANES − 1 at once; word w of counter i is draw 4i + w
+            // counters d/4 … d/4 + BATCH − 1 at once; word w of counter i is draw 4i + w
             let first = d >> 2;
-            let words = philox_lanes::<LANES, 1>(
+            let words = philox_batch::<BATCH, 1>(
                 [[
                     std::array::from_fn(|i| first.wrapping_add(i as u32)),
-                    [self.sweep; LANES],
-                    [self.chain; LANES],
-                    [self.purpose; LANES],
+                    [self.sweep; BATCH],
+                    [self.chain; BATCH],
+                    [self.purpose; BATCH],
                 ]],
                 self.key,
             )[0];

@@ -66,7 +66,7 @@ impl StatePlan {
         let (rows, chains) = (lat.rows() as u64, spec.chains as u64);
         let (row_words, groups) = match layout {
             Layout::PerSite => (lat.size(), chains),
-            Layout::ChainPacked => (lat.size(), chains.div_ceil(LANES as u64)),
+            Layout::ChainPacked => (lat.size(), chains.div_ceil(CHAINS_PER_WORD as u64)),
             Layout::RowPacked { .. } => (lat.size().div_ceil(32), chains),
             Layout::SitePacked => ((lat.size() / 2).div_ceil(32), chains),
         };

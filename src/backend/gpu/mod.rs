@@ -26,7 +26,7 @@ pub use layout::{Layout, MAX_PARTS, StatePlan};
 use layout::{decode, encode, human, site_layout};
 
 use super::{BackendInfo, ChainSpec, Sampler, check_sweep_budget, initial_configuration};
-use crate::backend::packed::LANES;
+use crate::backend::packed::CHAINS_PER_WORD;
 use crate::error::{Error, Result};
 use crate::model::{Counts, Trig};
 use crate::rng::seed_key;
@@ -166,7 +166,7 @@ impl GpuSampler {
         }
         let plan = StatePlan::new(&spec, layout, &ctx.limits)?;
         let per_word = if layout == Layout::ChainPacked {
-            LANES
+            CHAINS_PER_WORD
         } else {
             1
         };
@@ -241,7 +241,7 @@ impl GpuSampler {
             ],
             flip: bytemuck::cast(flip),
             packing: [per_word, groups as u32, 0, 0],
-            planes: crate::backend::lanes::PlaneTables::new(&flip, lat.coordination()).uniform(),
+            planes: crate::backend::planes::PlaneTables::new(&flip, lat.coordination()).uniform(),
             words: [
                 plan.row_words,
                 plan.chain_words as u32,

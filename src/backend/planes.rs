@@ -1,7 +1,7 @@
 //! The multi-spin decision shared by both packed layouts (chains-packed
 //! [`crate::backend::packed`] and sites-packed [`crate::backend::sites`]), written once for a
 //! generic [`Word`] of lanes so that the scalar path (`u32`, the GPU's word) and the SIMD
-//! path ([`Lanes`]: several 32-bit words processed together) are the same code.
+//! path ([`WordVec`]: several 32-bit words processed together) are the same code.
 //!
 //! **Classes.** A lane's flip threshold depends on its bit `b` and its number `k` of set
 //! neighbours. The neighbours are counted bit-sliced (`k = s0 + 2 s1 + 4 s2`, at most 7), and
@@ -95,11 +95,11 @@ impl Word for u32 {
 /// instructions inside functions compiled for AVX2 / AVX-512).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(align(64))]
-pub struct Lanes<const N: usize>(pub [u32; N]);
+pub struct WordVec<const N: usize>(pub [u32; N]);
 
 macro_rules! lane_op {
     ($tr:ident, $f:ident, $op:tt) => {
-        impl<const N: usize> $tr for Lanes<N> {
+        impl<const N: usize> $tr for WordVec<N> {
             type Output = Self;
             #[allow(clippy::assign_op_pattern)]
             #[inline(always)]
@@ -108,7 +108,7 @@ macro_rules! lane_op {
                 for i in 0..N {
                     r[i] = r[i] $op o.0[i];
                 }
-                Lanes(r)
+                WordVec(r)
             }
         }
     };
@@ -117,7 +117,7 @@ lane_op!(BitAnd, bitand, &);
 lane_op!(BitOr, bitor, |);
 lane_op!(BitXor, bitxor, ^);
 
-impl<const N: usize> Not for Lanes<N> {
+impl<const N: usize> Not for WordVec<N> {
     type Output = Self;
     #[inline(always)]
     fn not(self) -> Self {
@@ -125,15 +125,15 @@ impl<const N: usize> Not for Lanes<N> {
         for x in r.iter_mut() {
             *x = !*x;
         }
-        Lanes(r)
+        WordVec(r)
     }
 }
 
-impl<const N: usize> Word for Lanes<N> {
-    const ZERO: Self = Lanes([0; N]);
+impl<const N: usize> Word for WordVec<N> {
+    const ZERO: Self = WordVec([0; N]);
     #[inline(always)]
     fn splat(v: u32) -> Self {
-        Lanes([v; N])
+        WordVec([v; N])
     }
     #[inline(always)]
     fn any(self) -> bool {
@@ -145,7 +145,7 @@ impl<const N: usize> Word for Lanes<N> {
 /// group g; independent groups interleave for instruction-level parallelism), equal to
 /// [`crate::rng::philox4x32_10`] counter by counter.
 #[inline(always)]
-pub fn philox_lanes<const N: usize, const G: usize>(
+pub fn philox_batch<const N: usize, const G: usize>(
     mut c: [[[u32; N]; 4]; G],
     key: [u32; 2],
 ) -> [[[u32; N]; 4]; G] {
@@ -284,24 +284,24 @@ pub fn decide<const N: usize>(
     sweep: u32,
     purpose: u32,
     b: [u32; N],
-    neighbours: &[Lanes<N>],
+    neighbours: &[WordVec<N>],
     valid: [u32; N],
     c0: [u32; N],
     c2: [u32; N],
 ) -> [u32; N] {
-    let classes = ClassMasks::new(Lanes(b), neighbour_count(neighbours));
+    let classes = ClassMasks::new(WordVec(b), neighbour_count(neighbours));
     let counters = |g: u32| [c0, [sweep; N], c2, [purpose | g << 8; N]];
-    let lanes = |r: [[u32; N]; 4]| [Lanes(r[0]), Lanes(r[1]), Lanes(r[2]), Lanes(r[3])];
-    let first = philox_lanes([counters(0), counters(1), counters(2)], key);
+    let lanes = |r: [[u32; N]; 4]| [WordVec(r[0]), WordVec(r[1]), WordVec(r[2]), WordVec(r[3])];
+    let first = philox_batch([counters(0), counters(1), counters(2)], key);
     lazy_flips(
         t,
         |x| classes.select(x),
-        Lanes(valid),
+        WordVec(valid),
         |g| {
             if g < 3 {
                 lanes(first[g as usize])
             } else {
-                lanes(philox_lanes([counters(g)], key)[0])
+                lanes(philox_batch([counters(g)], key)[0])
             }
         },
     )
@@ -429,7 +429,7 @@ mod tests {
         let c: [[u32; 8]; 4] = std::array::from_fn(|w| {
             std::array::from_fn(|i| ((w as u32 + 1).wrapping_mul(0x9e37_79b9)) ^ i as u32)
         });
-        let out = philox_lanes([c, c], key);
+        let out = philox_batch([c, c], key);
         for i in 0..8 {
             let want = philox4x32_10([c[0][i], c[1][i], c[2][i], c[3][i]], key);
             for w in 0..4 {
