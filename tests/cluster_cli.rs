@@ -77,6 +77,7 @@ fn cluster_jobs_resume_bit_identically_and_report_cluster_estimates() {
             ],
             &ck,
             Duration::from_millis(150),
+            "TERM",
         );
         assert_eq!(
             status.code(),

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod dbm;
 pub mod info;
+pub mod merge;
 pub mod plot;
 pub mod rg;
 pub mod sample;
@@ -35,6 +36,10 @@ pub enum Command {
     /// z = (mean − exact)/error. Same --seed, same result on every backend. See
     /// docs/conventions.md.
     Sample(Box<sample::SampleArgs>),
+    /// Merge the results files of a sharded job (`sample --job J --shard I/N`) into the
+    /// whole job's results, CSV summary and crossings, after checking that they are every
+    /// shard of one job exactly once.
+    Merge(merge::MergeArgs),
     /// Plot a results file: observables against temperature for a job (one curve per size),
     /// or the time series and autocorrelation of a single run.
     Plot(plot::PlotArgs),
@@ -68,6 +73,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Dbm(c) => dbm::run(&c),
         Command::Rg(a) => rg::run(&a).map(|_| 0),
         Command::Bench(a) => bench::run(&a).map(|_| 0),
+        Command::Merge(a) => merge::run(&a).map(|_| 0),
         Command::Plot(a) => plot::plot(&a).map(|_| 0),
         Command::Crossings(a) => plot::crossings_cmd(&a).map(|_| 0),
     }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::job::checkpoint::Checkpoint;
 use crate::job::file::JobFile;
 use crate::job::runner::{self, CheckpointPolicy, Hooks, Outcome};
+use crate::job::shard::Shard;
 use crate::job::{self, RunResults, Settings};
 use crate::lattice::LatticeKind;
 use crate::model::{Algorithm, Units};
@@ -94,7 +95,8 @@ pub struct SampleArgs {
     /// Write the final configurations (NPY int8, shape [chains, L(, L(, L))]; single runs).
     #[arg(long)]
     pub save_state: Option<PathBuf>,
-    /// Write a checkpoint here every --checkpoint-every seconds and on SIGINT/SIGTERM.
+    /// Write a checkpoint here every --checkpoint-every seconds, after every grid point, and
+    /// on SIGINT, SIGTERM or SIGUSR1 (then exit with 128 + the signal: 130, 143, 138).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Seconds between checkpoints.
@@ -103,6 +105,16 @@ pub struct SampleArgs {
     /// Continue the job of this checkpoint (flags may change --sweeps and outputs, not physics).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// With --checkpoint: continue from it if the file exists (it must hold this very job),
+    /// else start; so rerunning the same command, e.g. a requeued array task, continues.
+    #[arg(long, requires = "checkpoint", conflicts_with = "resume")]
+    pub resume_if_exists: bool,
+    /// Run only shard I of N of the job's grid points (points i with i mod N = I; each keeps
+    /// its seed from the whole job), or `slurm`: I = SLURM_ARRAY_TASK_ID −
+    /// SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT. Combine the shards' outputs with
+    /// `blockspin merge`.
+    #[arg(long, value_name = "I/N|slurm")]
+    pub shard: Option<String>,
     /// No progress bar or notices on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -133,8 +145,13 @@ impl SampleArgs {
             summary: self.summary.clone(),
             series: self.series.clone(),
             save_state: self.save_state.clone(),
+            shard: None,
         }
     }
+}
+
+fn shard_name(s: Option<Shard>) -> String {
+    s.map_or_else(|| "none".into(), |s| s.to_string())
 }
 
 /// The job file of `--job`, read and parsed.
@@ -252,7 +269,7 @@ fn print_crossing_lines(c: &[&Crossing]) {
     }
 }
 
-/// Signal state: set by SIGINT/SIGTERM when checkpointing.
+/// Signal state: set by SIGINT, SIGTERM or SIGUSR1 when checkpointing.
 struct Signals {
     flag: Arc<AtomicBool>,
     which: Arc<AtomicUsize>,
@@ -261,7 +278,11 @@ struct Signals {
 fn register_signals() -> Result<Signals> {
     let flag = Arc::new(AtomicBool::new(false));
     let which = Arc::new(AtomicUsize::new(0));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGUSR1,
+    ] {
         let (f, w) = (flag.clone(), which.clone());
         // SAFETY: the handler only stores to atomics, which is async-signal-safe.
         unsafe {
@@ -364,9 +385,45 @@ impl Hooks for CliHooks {
 /// # Errors
 /// See [`job::resolve`], [`job::resume`] and [`runner::run`].
 pub fn run(args: &SampleArgs) -> Result<i32> {
-    let settings = args.settings();
-    let (spec, resume) = match &args.resume {
-        Some(path) => {
+    let mut settings = args.settings();
+    settings.shard = args
+        .shard
+        .as_deref()
+        .map(|s| Shard::parse(s, &|k| std::env::var(k).ok()))
+        .transpose()?;
+    let existing = args
+        .checkpoint
+        .as_ref()
+        .filter(|p| args.resume_if_exists && p.exists());
+    let (spec, resume) = match (&args.resume, existing) {
+        (_, Some(path)) => {
+            let file = args.job.as_deref().map(read_job_file).transpose()?;
+            let spec = job::resolve(&settings, file.as_ref())?;
+            let ck = Checkpoint::read(path)?;
+            if ck.header.job.hash() != spec.hash() || ck.header.job.shard != spec.shard {
+                return Err(Error::invalid(
+                    "resume-if-exists",
+                    format!(
+                        "{} holds another job (job {}, shard {}; this command's is job {}, shard {}); remove it or give another --checkpoint",
+                        path.display(),
+                        ck.header.job.hash(),
+                        shard_name(ck.header.job.shard),
+                        spec.hash(),
+                        shard_name(spec.shard)
+                    ),
+                ));
+            }
+            if !args.quiet {
+                eprintln!(
+                    "resuming from {} ({} of {} points done)",
+                    path.display(),
+                    ck.header.completed.len(),
+                    spec.selected().len()
+                );
+            }
+            (spec, Some(ck))
+        }
+        (Some(path), None) => {
             if args.job.is_some() {
                 return Err(Error::invalid(
                     "job",
@@ -376,7 +433,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             let ck = Checkpoint::read(path)?;
             (job::resume(&ck.header.job, &settings)?, Some(ck))
         }
-        None => {
+        (None, None) => {
             let file = args.job.as_deref().map(read_job_file).transpose()?;
             (job::resolve(&settings, file.as_ref())?, None)
         }
@@ -399,7 +456,13 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
     };
     match runner::run(&spec, resume, policy.as_ref(), &mut hooks)? {
         Outcome::Finished(done) => {
-            if spec.grid {
+            if let Some(s) = spec.shard {
+                println!(
+                    "\nshard {s}: {} of {} points done; combine the shards with `blockspin merge`",
+                    done.points.len(),
+                    spec.points.len()
+                );
+            } else if spec.grid {
                 println!();
                 print_crossings(&done.crossings);
             } else if let Some(r) = done.points.first() {
@@ -416,9 +479,15 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             let path = checkpoint
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            eprintln!(
-                "interrupted: checkpoint written to {path}; continue with `blockspin sample --resume {path}`"
-            );
+            if args.resume_if_exists {
+                eprintln!(
+                    "interrupted: checkpoint written to {path}; rerun the same command to continue"
+                );
+            } else {
+                eprintln!(
+                    "interrupted: checkpoint written to {path}; continue with `blockspin sample --resume {path}`"
+                );
+            }
             Ok(128 + sig as i32)
         }
     }

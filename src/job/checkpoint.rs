@@ -183,6 +183,7 @@ mod tests {
             header: Header {
                 version: "0".into(),
                 job: JobSpec {
+                    shard: None,
                     points: vec![],
                     grid: false,
                     job_seed: 5,

@@ -30,6 +30,7 @@ pub mod output;
 pub mod results;
 pub mod runner;
 pub mod settings;
+pub mod shard;
 
 pub use file::JobFile;
 pub use results::{
@@ -64,9 +65,24 @@ pub struct JobSpec {
     pub series: Option<PathBuf>,
     /// Final configurations as NPY int8 (single runs).
     pub save_state: Option<PathBuf>,
+    /// Run only this shard of the grid's points ([`shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<shard::Shard>,
 }
 
 impl JobSpec {
+    /// Indices of the points this job runs: all, or its shard's.
+    pub fn selected(&self) -> Vec<usize> {
+        (0..self.points.len())
+            .filter(|&i| self.shard.is_none_or(|s| s.holds(i)))
+            .collect()
+    }
+
+    /// [`shard::job_hash`] of this job.
+    pub fn hash(&self) -> String {
+        shard::job_hash(self)
+    }
+
     /// Checks that every output file can be written (its directory exists, it is not a
     /// directory), before anything runs.
     ///

@@ -155,8 +155,12 @@ pub struct JobResults {
     pub job_seed: u64,
     /// Every point.
     pub points: Vec<RunResults>,
-    /// Binder-cumulant crossings.
+    /// Binder-cumulant crossings (empty in a shard's file: [`super::shard::merge`] computes
+    /// them for the whole job).
     pub crossings: Vec<Crossing>,
+    /// Which shard of which job this file holds (files written with a shard only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::shard::ShardInfo>,
 }
 
 /// A single run's results file (`blockspin/sample/1`): the run's results with the schema,

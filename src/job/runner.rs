@@ -9,6 +9,7 @@
 
 use super::checkpoint::{Checkpoint, Current, Header};
 use super::results::{JOB_SCHEMA, SAMPLE_SCHEMA};
+use super::shard::ShardInfo;
 use super::{JobResults, JobSpec, RunConfig, RunResults, SampleResults, memory, output};
 use crate::analysis::{self, Crossing};
 use crate::backend::{self, Sampler};
@@ -23,7 +24,8 @@ use std::time::{Duration, Instant};
 pub trait Hooks {
     /// A notice from the backend (e.g. why `auto` runs on the CPU).
     fn notice(&mut self, _message: &str) {}
-    /// Point `index` (of `points`) starts; it runs `total_sweeps` sweeps.
+    /// The `index`-th point this job runs (of `points`; a shard runs some of the grid's)
+    /// starts; it runs `total_sweeps` sweeps.
     fn point_started(&mut self, _index: usize, _points: usize, _total_sweeps: u64) {}
     /// Sweeps done of the current point, about every 250 ms.
     fn progress(&mut self, _sweeps_done: u64) {}
@@ -32,7 +34,7 @@ pub trait Hooks {
     fn stop_requested(&mut self) -> bool {
         false
     }
-    /// Point `index` finished with these results.
+    /// The `index`-th point this job runs finished with these results.
     fn point_finished(&mut self, _index: usize, _points: usize, _results: &RunResults) {}
 }
 
@@ -93,9 +95,10 @@ pub enum Outcome {
 /// A finished job.
 #[derive(Clone, Debug)]
 pub struct Finished {
-    /// Every point's results, in the order of [`JobSpec::points`].
+    /// Every point's results, in the order of [`JobSpec::points`] (a shard: its points).
     pub points: Vec<RunResults>,
-    /// Binder and ξ₂/L crossings between consecutive sizes (grids; empty for one run).
+    /// Binder and ξ₂/L crossings between consecutive sizes (grids; empty for one run and for
+    /// a shard).
     pub crossings: Vec<Crossing>,
 }
 
@@ -129,16 +132,18 @@ pub fn run(
         }
         None => (Vec::new(), None),
     };
-    if completed.len() > spec.points.len() {
+    let selected = spec.selected();
+    if completed.len() > selected.len() {
         return Err(Error::invalid(
             "resume",
             "the checkpoint holds more finished points than its job has",
         ));
     }
-    let n_points = spec.points.len();
+    let n_points = selected.len();
     let mut last_checkpoint = Instant::now();
     while completed.len() < n_points {
-        let index = completed.len();
+        let position = completed.len();
+        let index = selected[position];
         let job = RunConfig::new(&spec.points[index])?;
         memory::check(&job)?;
         let mut sampler = backend::open(
@@ -158,7 +163,7 @@ pub fn run(
             }
             _ => Progress::default(),
         };
-        hooks.point_started(index, n_points, job.plan.total_sweeps());
+        hooks.point_started(position, n_points, job.plan.total_sweeps());
         let out = run::run_resumable(
             sampler.as_mut(),
             &job.plan,
@@ -204,7 +209,7 @@ pub fn run(
                 output::write_state(p, &job, &sampler.configurations()?)?;
             }
         }
-        hooks.point_finished(index, n_points, &r);
+        hooks.point_finished(position, n_points, &r);
         completed.push(r);
         // a checkpoint at each point boundary keeps finished points safe
         if let Some(policy) = checkpoint {
@@ -218,7 +223,7 @@ pub fn run(
         }
     }
     let finished = Finished {
-        crossings: if spec.grid {
+        crossings: if spec.grid && spec.shard.is_none() {
             analysis::crossings(&completed)
         } else {
             Vec::new()
@@ -240,6 +245,13 @@ fn write_outputs(spec: &JobSpec, f: &Finished) -> Result<()> {
                 job_seed: spec.job_seed,
                 points: f.points.clone(),
                 crossings: f.crossings.clone(),
+                shard: spec.shard.map(|s| ShardInfo {
+                    index: s.index,
+                    count: s.count,
+                    job_hash: spec.hash(),
+                    total_points: spec.points.len(),
+                    points: spec.selected(),
+                }),
             };
             output::write_json(p, &results)?;
         }

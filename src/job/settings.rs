@@ -91,6 +91,8 @@ pub struct Settings {
     pub series: Option<PathBuf>,
     /// Final configurations NPY (single runs).
     pub save_state: Option<PathBuf>,
+    /// Run only this shard of a grid's points.
+    pub shard: Option<super::shard::Shard>,
 }
 
 /// An enum-valued job key, by its kebab-case name (serde's message lists the allowed ones).
@@ -262,6 +264,12 @@ pub fn resolve(s: &Settings, file: Option<&JobFile>) -> Result<JobSpec> {
             }
         }
     }
+    if s.shard.is_some() && !grid {
+        return Err(Error::invalid(
+            "shard",
+            "shards split the grid of a job file (give a job file)",
+        ));
+    }
     Ok(JobSpec {
         points,
         grid,
@@ -270,6 +278,7 @@ pub fn resolve(s: &Settings, file: Option<&JobFile>) -> Result<JobSpec> {
         summary,
         series: s.series.clone(),
         save_state: s.save_state.clone(),
+        shard: s.shard,
     })
 }
 
@@ -352,6 +361,12 @@ pub fn resume(stored: &JobSpec, s: &Settings) -> Result<JobSpec> {
             all(&|p| s.start.is_none_or(|v| v == p.start)),
         ),
     ];
+    if s.shard.is_some() && s.shard != stored.shard {
+        return Err(Error::invalid(
+            "resume",
+            "shard changes which points the checkpointed job runs; give the checkpoint's own shard or none",
+        ));
+    }
     if let Some((name, _, _)) = physical.iter().find(|(_, given, same)| *given && !same) {
         return Err(Error::invalid(
             "resume",

@@ -180,12 +180,13 @@ pub fn assert_matches_kaufman(name: &str, s: &mut dyn Sampler, model: &Model, ch
 }
 
 /// Starts `blockspin` with `args` (which write a checkpoint to `checkpoint`), waits until
-/// the checkpoint exists plus `after`, sends SIGTERM, and returns the exit status (128 + 15
-/// when it was interrupted, success when it finished first).
+/// the checkpoint exists plus `after`, sends `signal` (`TERM`, `USR1`, ...), and returns the
+/// exit status (128 + the signal when it was interrupted, success when it finished first).
 pub fn interrupt_after_checkpoint(
     args: &[&str],
     checkpoint: &std::path::Path,
     after: std::time::Duration,
+    signal: &str,
 ) -> std::process::ExitStatus {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
@@ -201,7 +202,7 @@ pub fn interrupt_after_checkpoint(
     }
     std::thread::sleep(after);
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     child.wait().unwrap()
