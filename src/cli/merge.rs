@@ -46,7 +46,7 @@ pub fn run(a: &MergeArgs) -> Result<()> {
             Error::InvalidParameter { message, .. } => Error::invalid("inputs", message),
             e => e,
         })? {
-            ResultsFile::Job(r) => inputs.push((name, r)),
+            ResultsFile::Job(r) => inputs.push((name, *r)),
             ResultsFile::Sample(_) => {
                 return Err(Error::invalid(
                     "inputs",

@@ -183,7 +183,7 @@ pub struct SampleResults {
 #[derive(Clone, Debug)]
 pub enum ResultsFile {
     /// `blockspin/job/1`.
-    Job(JobResults),
+    Job(Box<JobResults>),
     /// `blockspin/sample/1`.
     Sample(Box<SampleResults>),
 }
@@ -215,7 +215,9 @@ impl ResultsFile {
             )
         };
         match v["schema"].as_str() {
-            Some(JOB_SCHEMA) => Ok(ResultsFile::Job(serde_json::from_value(v).map_err(bad)?)),
+            Some(JOB_SCHEMA) => Ok(ResultsFile::Job(Box::new(
+                serde_json::from_value(v).map_err(bad)?,
+            ))),
             Some(SAMPLE_SCHEMA) => Ok(ResultsFile::Sample(Box::new(
                 serde_json::from_value(v).map_err(bad)?,
             ))),
