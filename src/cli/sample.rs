@@ -300,7 +300,8 @@ fn register_signals() -> Result<Signals> {
 }
 
 /// The CLI's runner hooks: a progress bar on a terminal (after the first second), backend
-/// notices on stderr, a line per finished grid point, and SIGINT/SIGTERM as a stop request.
+/// notices on stderr, a line per finished grid point, and SIGINT/SIGTERM/SIGUSR1 as a stop
+/// request.
 struct CliHooks {
     quiet: bool,
     grid: bool,
