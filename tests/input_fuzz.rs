@@ -259,3 +259,78 @@ fn random_checkpoint_headers_never_panic() {
     }
     assert!(ok > 20, "{ok} of the mutated headers parsed");
 }
+
+#[test]
+fn random_shards_and_shard_files_never_panic() {
+    use blockspin::job::results::{JobResults, ResultsFile};
+    use blockspin::job::runner::{self, Outcome, Quiet};
+    use blockspin::job::shard::{self, Shard};
+    let mut rng = Rng(0x5AAD_0000_0000_0005);
+    let none = |_: &str| None;
+    for _ in 0..4000 {
+        let text = mutate(&mut rng, "12/345");
+        if let Ok(s) = Shard::parse(&text, &none) {
+            assert!(s.index < s.count);
+        }
+    }
+    // the real shard files of a tiny grid, their text mutated, then merged
+    let file = JobFile::parse(
+        "t.toml",
+        "size = [4, 8]\ntemperature = [2.0, 3.0]\nsweeps = 20\nthermalize = 0\nchains = 1\nbackend = \"cpu\"\n",
+    )
+    .unwrap();
+    let texts: Vec<String> = (0..2)
+        .map(|i| {
+            let settings = Settings {
+                shard: Some(Shard::new(i, 2).unwrap()),
+                ..Settings::default()
+            };
+            let spec = job::resolve(&settings, Some(&file)).unwrap();
+            let Outcome::Finished(done) = runner::run(&spec, None, None, &mut Quiet).unwrap()
+            else {
+                unreachable!()
+            };
+            let r = JobResults {
+                schema: "blockspin/job/1".into(),
+                provenance: blockspin::provenance::Provenance::current(),
+                job_seed: spec.job_seed,
+                points: done.points,
+                crossings: vec![],
+                shard: Some(shard::ShardInfo {
+                    index: i,
+                    count: 2,
+                    job_hash: spec.hash(),
+                    total_points: spec.points.len(),
+                    points: spec.selected(),
+                }),
+            };
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect();
+    let parse = |t: &str| match ResultsFile::parse("shard.json", t) {
+        Ok(ResultsFile::Job(r)) => Some(*r),
+        _ => None,
+    };
+    let whole = [parse(&texts[0]).unwrap(), parse(&texts[1]).unwrap()];
+    let named = |v: &[JobResults]| -> Vec<(String, JobResults)> {
+        v.iter().map(|r| ("f".to_string(), r.clone())).collect()
+    };
+    assert_eq!(shard::merge(&named(&whole)).unwrap().points.len(), 4);
+    let (mut parsed, mut merged) = (0, 0);
+    for i in 0..600 {
+        // mutate only the shard object's text, where the counts are
+        let k = i % 2;
+        let at = texts[k].find("\"shard\"").unwrap();
+        let (head, tail) = texts[k].split_at(at);
+        let text = format!("{head}{}", mutate(&mut rng, tail));
+        let Some(r) = parse(&text) else { continue };
+        parsed += 1;
+        let mut set = whole.clone().to_vec();
+        set[k] = r;
+        if shard::merge(&named(&set)).is_ok() {
+            merged += 1;
+        }
+    }
+    assert!(parsed > 50, "{parsed} of the mutated shard files parsed");
+    assert!(merged < parsed, "some mutations must be refused");
+}

@@ -175,6 +175,23 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
         })
     };
     let reference = info(first_name, first)?;
+    // counts come from files: check them against what was given before allocating by them
+    if reference.count as usize > inputs.len() {
+        return Err(bad(format!(
+            "{} of {} shard files given ({first_name} is shard {}/{})",
+            inputs.len(),
+            reference.count,
+            reference.index,
+            reference.count
+        )));
+    }
+    let held: usize = inputs.iter().map(|(_, r)| r.points.len()).sum();
+    if reference.total_points > held {
+        return Err(bad(format!(
+            "the files hold {held} points of the job's {} (an unfinished shard?)",
+            reference.total_points
+        )));
+    }
     let mut seen_shards = vec![None::<&str>; reference.count as usize];
     let mut slots: Vec<Option<(&str, &super::RunResults)>> = vec![None; reference.total_points];
     for (name, r) in inputs {
