@@ -177,11 +177,17 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
     let reference = info(first_name, first)?;
     // counts come from files: check them against what was given before allocating by them
     if reference.count as usize > inputs.len() {
+        let given: Vec<u32> = inputs
+            .iter()
+            .filter_map(|(_, r)| r.shard.as_ref().map(|s| s.index))
+            .collect();
+        let missing = (0..reference.count)
+            .find(|i| !given.contains(i))
+            .unwrap_or(0);
         return Err(bad(format!(
-            "{} of {} shard files given ({first_name} is shard {}/{})",
-            inputs.len(),
+            "shard {missing}/{} is missing (got {} of {} shard files)",
             reference.count,
-            reference.index,
+            inputs.len(),
             reference.count
         )));
     }
