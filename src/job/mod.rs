@@ -1,7 +1,9 @@
 //! Sampling jobs: one run or a grid of runs, from [`Settings`] (defaults ← job file ←
 //! explicit values) to typed [`results`], with checkpoints a resumed job continues bit for
 //! bit. This is everything `blockspin sample` does; the CLI only parses flags, draws the
-//! progress bar, turns signals into a stop request and prints.
+//! progress bar, turns signals into a stop request and prints. A grid can be split into
+//! [`shard`]s (`Settings::shard`), run anywhere, and merged back ([`shard::merge`]) into the
+//! file the whole job writes.
 //!
 //! ```
 //! use blockspin::job::{self, Settings, runner::{Outcome, Quiet}};
