@@ -6,7 +6,7 @@
 //! **Random numbers.** Sweep `s` (counted from 0 after initialisation) updates, colour by
 //! colour, every site of every chain once. In the reference kernel site `i` of chain `c`
 //! uses the word `philox4x32_10([i, s, c, 0], seed)[0]`; the packed kernels draw random bit
-//! planes per 32-lane word instead ([`lanes`]). A hot start sets bit `b_i` to the top bit of
+//! planes per 32-lane word instead ([`planes`]). A hot start sets bit `b_i` to the top bit of
 //! `philox4x32_10([i, 0, c, 1], seed)[0]` and a cold start sets every bit to 1 (all spins
 //! up, every bernoulli unit occupied), for every kernel.
 
