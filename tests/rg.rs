@@ -77,7 +77,7 @@ fn chain_decimation_matches_the_closed_form() {
             seed,
         );
         let r = p.renormalize(k, h, &mut |_| {}).unwrap();
-        let full = r.full.jackknife();
+        let full = r.full.as_ref().unwrap().jackknife();
         let (kp, hp, g) = exact::chain_decimation(k, h, 2).unwrap();
         check(&format!("K' at K={k}, h={h}"), get(&r, &full, "nn"), kp);
         check(
@@ -122,7 +122,7 @@ fn ring_of_12_stochastic_rule_matches_physics_md() {
         7,
     );
     let r = p.renormalize(0.5, 0.0, &mut |_| {}).unwrap();
-    let full = r.full.jackknife();
+    let full = r.full.as_ref().unwrap().jackknife();
     check("nn", get(&r, &full, "nn"), 0.196255);
     check("nnn", get(&r, &full, "nnn"), 0.003840);
     // and every order against the enumerated cumulant series
@@ -255,4 +255,67 @@ fn gpu_block_draws_equal_cpu_and_follow_p0() {
             );
         }
     }
+}
+
+/// First order needs only the enumerated block averages: nothing is drawn, the couplings
+/// do not depend on --samples, and they equal the exact first-order reference (NvL's
+/// K′ = 2K x(K)² on the triangular lattice with the majority rule, and its fixed point).
+#[test]
+fn first_order_draws_nothing_and_is_exact() {
+    let at = |samples: u32| {
+        let p = problem(
+            LatticeKind::Triangular,
+            6,
+            3,
+            Rule::Majority,
+            1,
+            samples,
+            BackendChoice::Auto,
+            1,
+        );
+        let r = p.renormalize(0.3, 0.0, &mut |_| {}).unwrap();
+        (p, r)
+    };
+    let (p, small) = at(128);
+    let (_, large) = at(1_000_000);
+    assert_eq!(small.samples_drawn, 0);
+    assert_eq!(large.samples_drawn, 0);
+    assert!(small.full.is_none());
+    assert_eq!(small.orders.len(), 1);
+    assert_eq!(small.orders[0].estimate, large.orders[0].estimate);
+    let e = exact::reference(&p.blocking, &p.rule, 1, &small.names, 0.3, 0.0).unwrap();
+    let first = &e.by_order[0].couplings;
+    assert!(first.contains_key("nn"), "{first:?}");
+    for (i, name) in small.names.iter().enumerate() {
+        let Some(&want) = first.get(*name) else {
+            continue;
+        };
+        assert!(
+            (small.orders[0].estimate[i] - want).abs() < 1e-10,
+            "{name}: {} vs {want} ({})",
+            small.orders[0].estimate[i],
+            e.source
+        );
+    }
+    // a sampled order-2 run does draw
+    let p2 = problem(
+        LatticeKind::Triangular,
+        6,
+        3,
+        Rule::Majority,
+        2,
+        128,
+        BackendChoice::Cpu,
+        1,
+    );
+    let r2 = p2.renormalize(0.3, 0.05, &mut |_| {}).unwrap();
+    assert_eq!(r2.samples_drawn, 128 * r2.configurations as u64);
+    // the first-order fixed point draws nothing either
+    let fp = flow::fixed_point(&p, 0.05, 1.5, &mut |_| {}).unwrap();
+    assert_eq!(fp.samples_drawn, 0);
+    assert!(
+        (fp.nn.mean - exact::nvl_fixed_point()).abs() < 1e-3,
+        "{:?}",
+        fp.nn
+    );
 }

@@ -150,8 +150,13 @@ fn estimate_name(t: Truncation) -> String {
 fn print_couplings(r: &RgReport) {
     let p = &r.parameters;
     let ess = r.effective_sample_size.as_ref();
+    if r.samples_drawn == 0 {
+        println!(
+            "first order alone: exact from the enumerated block averages, nothing sampled (--samples has no effect)"
+        );
+    }
     println!(
-        "blockspin rg: {} L={} ({} blocks of {} sites), {} rule, K={}, h={}; {} samples x {} coarse configurations ({}) on {}",
+        "blockspin rg: {} L={} ({} blocks of {} sites), {} rule, K={}, h={}; {} x {} coarse configurations ({}) on {}",
         p.lattice,
         p.size,
         p.coarse_sites,
@@ -159,15 +164,19 @@ fn print_couplings(r: &RgReport) {
         p.rule,
         p.coupling.unwrap_or(f64::NAN),
         p.field,
-        p.samples,
-        ess.map_or(0, |e| e.configurations),
+        if r.samples_drawn == 0 {
+            "no samples".to_string()
+        } else {
+            format!("{} samples", p.samples)
+        },
+        r.configurations_used,
         match p.configurations {
             Configurations::All => "all: Walsh projection",
             Configurations::Random(_) => "random + uniform: least squares",
         },
         r.backend.kind
     );
-    let (Some(full), Some(orders)) = (&r.couplings, &r.by_order) else {
+    let Some(orders) = &r.by_order else {
         return;
     };
     let exact = match &r.exact {
@@ -180,10 +189,11 @@ fn print_couplings(r: &RgReport) {
     }
     println!(" {:>12}", "exact");
     for name in &r.basis {
-        let Some(value) = full.get(name) else {
-            continue;
-        };
-        print!("{name:<10} {:>22}", pm(value));
+        let full = r.couplings.as_ref().and_then(|c| c.get(name));
+        print!(
+            "{name:<10} {:>22}",
+            full.map(pm).unwrap_or_else(|| "-".into())
+        );
         for o in orders {
             print!(" {:>22}", o.couplings.get(name).map(pm).unwrap_or_default());
         }

@@ -88,18 +88,21 @@ impl Fitted {
 pub struct Renormalized {
     /// Coupling names, in basis order.
     pub names: Vec<&'static str>,
-    /// From the full estimate ln⟨e^{K₁}⟩.
-    pub full: Fitted,
+    /// From the full estimate ln⟨e^{K₁}⟩ (None when nothing was sampled: first order alone).
+    pub full: Option<Fitted>,
     /// Partial sums of the cumulant series, orders 1 … order.
     pub orders: Vec<Fitted>,
     /// Number of coarse configurations used.
     pub configurations: usize,
-    /// Smallest effective sample size (Σw)²/Σw² of the log-mean-exp weights over y.
+    /// Smallest effective sample size (Σw)²/Σw² of the log-mean-exp weights over y
+    /// (infinite when nothing was sampled).
     pub min_ess: f64,
     /// Configurations whose effective sample size is below [`LOW_ESS`].
     pub low_ess_configurations: usize,
-    /// The sampler's backend.
+    /// The sampler's backend (none sampled: `exact`).
     pub backend: BackendInfo,
+    /// Block configurations drawn from p₀(·|y) in all (0 for first order alone).
+    pub samples_drawn: u64,
 }
 
 /// The coarse configurations (±1, configuration-major).
@@ -186,10 +189,13 @@ fn projector(basis: &[CouplingClass], coarse: &[i8], n_coarse: usize) -> DMatrix
     inv * f.transpose()
 }
 
-/// Renormalizes K[x] = K Σ x x + h Σ x once: samples, cumulants, fits.
+/// Renormalizes K[x] = K Σ x x + h Σ x once: samples, cumulants, fits. Without a sampler
+/// only first order is computed, exactly (K′⁽¹⁾(y) = Σ_j ln Z₀(y_j) + ⟨K₁⟩₀(y) from the
+/// enumerated block averages): no draws, no full estimate, errors zero.
 ///
 /// # Errors
-/// Sampler errors; [`Error::InvalidParameter`] for a bad order or configuration count.
+/// Sampler errors; [`Error::InvalidParameter`] for a bad order or configuration count
+/// (`order` above 1 without a sampler).
 #[allow(clippy::too_many_arguments)]
 pub fn renormalize(
     blocking: &Blocking,
@@ -199,7 +205,7 @@ pub fn renormalize(
     samples: u32,
     which: Configurations,
     seed: u64,
-    sampler: &mut dyn BlockSampler,
+    sampler: Option<&mut dyn BlockSampler>,
 ) -> Result<Renormalized> {
     if !(1..=MAX_ORDER).contains(&order) {
         return Err(Error::invalid(
@@ -207,7 +213,13 @@ pub fn renormalize(
             format!("must be in 1..={MAX_ORDER} (got {order})"),
         ));
     }
-    if (samples as usize) < 4 * GROUPS {
+    if sampler.is_none() && order > 1 {
+        return Err(Error::invalid(
+            "order",
+            format!("orders above 1 need samples (got {order} without a sampler)"),
+        ));
+    }
+    if sampler.is_some() && (samples as usize) < 4 * GROUPS {
         return Err(Error::invalid(
             "samples",
             format!("must be at least {} (got {samples})", 4 * GROUPS),
@@ -244,6 +256,36 @@ pub fn renormalize(
         })
         .collect();
 
+    let basis = coupling_basis(blocking);
+    let p = projector(&basis, &coarse, n_coarse);
+    let fit = |v: &[f64]| -> Vec<f64> {
+        (&p * nalgebra::DVector::from_column_slice(v))
+            .iter()
+            .copied()
+            .collect()
+    };
+    let Some(sampler) = sampler else {
+        // first order alone: exact, nothing drawn
+        let first: Vec<f64> = (0..m).map(|c| ln_z0[c] + exact_mean[c]).collect();
+        return Ok(Renormalized {
+            names: basis.iter().map(|c| c.name).collect(),
+            full: None,
+            orders: vec![Fitted {
+                estimate: fit(&first),
+                replicates: Vec::new(),
+            }],
+            configurations: m,
+            min_ess: f64::INFINITY,
+            low_ess_configurations: 0,
+            backend: BackendInfo {
+                kind: "exact".into(),
+                adapter: "enumerated block averages".into(),
+                api: "none (first order needs no samples)".into(),
+                kernel: String::new(),
+            },
+            samples_drawn: 0,
+        });
+    };
     // sample in batches of configurations and reduce each to its group sums
     let per_config = samples as usize * n_coarse;
     let batch = (4_000_000 / per_config).clamp(1, m);
@@ -274,8 +316,6 @@ pub fn renormalize(
     }
 
     // K′(y) for the full estimate and each order, for the full data and each replicate
-    let basis = coupling_basis(blocking);
-    let p = projector(&basis, &coarse, n_coarse);
     let factorial = [1.0, 1.0, 2.0, 6.0, 24.0];
     // kprime[t][c]: t = 0 full, 1..=order partial sums
     let kprime = |leave: Option<usize>| -> Vec<Vec<f64>> {
@@ -301,12 +341,6 @@ pub fn renormalize(
         }
         out
     };
-    let fit = |v: &[f64]| -> Vec<f64> {
-        (&p * nalgebra::DVector::from_column_slice(v))
-            .iter()
-            .copied()
-            .collect()
-    };
     let full_k = kprime(None);
     let reps: Vec<Vec<Vec<f64>>> = (0..GROUPS)
         .into_par_iter()
@@ -328,11 +362,12 @@ pub fn renormalize(
         .collect();
     Ok(Renormalized {
         names: basis.iter().map(|c| c.name).collect(),
-        full: fitted(0),
+        full: Some(fitted(0)),
         orders: (1..=order).map(fitted).collect(),
         configurations: m,
         min_ess: ess.iter().copied().fold(f64::INFINITY, f64::min),
         low_ess_configurations: ess.iter().filter(|&&e| e < LOW_ESS).count(),
         backend: sampler.info(),
+        samples_drawn: m as u64 * samples as u64,
     })
 }

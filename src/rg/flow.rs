@@ -75,6 +75,12 @@ impl Problem {
         }
     }
 
+    /// Whether anything must be sampled: not for first order alone (its estimate is exact
+    /// from the enumerated block averages), unless the full estimate drives the flow.
+    pub fn needs_samples(&self) -> bool {
+        self.order > 1 || self.truncation == Truncation::Full
+    }
+
     /// Renormalizes at (K, h).
     ///
     /// # Errors
@@ -86,7 +92,11 @@ impl Problem {
         notice: &mut dyn FnMut(&str),
     ) -> Result<Renormalized> {
         let table = Arc::new(BlockTable::new(&self.blocking, &self.rule, k, h)?);
-        let mut sampler = self.sampler(table.clone(), notice)?;
+        let mut sampler = if self.needs_samples() {
+            Some(self.sampler(table.clone(), notice)?)
+        } else {
+            None
+        };
         renormalize(
             &self.blocking,
             &table,
@@ -95,7 +105,7 @@ impl Problem {
             self.samples,
             self.configurations,
             self.seed,
-            sampler.as_mut(),
+            sampler.as_mut().map(|s| &mut **s as &mut dyn BlockSampler),
         )
     }
 
@@ -106,7 +116,8 @@ impl Problem {
     /// (nn′, field′) of the chosen truncation: estimate and replicates.
     pub fn nn_field(&self, r: &Renormalized) -> ((f64, f64), Vec<(f64, f64)>) {
         let fitted = match self.truncation {
-            Truncation::Full => &r.full,
+            // the full estimate exists whenever it drives the flow (needs_samples)
+            Truncation::Full => r.full.as_ref().unwrap_or(&r.orders[0]),
             Truncation::Order(o) => &r.orders[o - 1],
         };
         let (nn, field) = (Self::index(r, "nn"), Self::index(r, "field"));
@@ -184,6 +195,8 @@ pub struct FixedPoint {
     pub rescale_factor: f64,
     /// The sampler's backend.
     pub backend: BackendInfo,
+    /// Block configurations drawn over the whole search (0 at first order).
+    pub samples_drawn: u64,
 }
 
 fn jackknife_of(full: f64, reps: &[f64]) -> Jackknife {
@@ -213,8 +226,10 @@ pub fn fixed_point(
     k_max: f64,
     notice: &mut dyn FnMut(&str),
 ) -> Result<FixedPoint> {
+    let mut drawn = 0u64;
     let mut f = |k: f64| -> Result<f64> {
         let r = p.renormalize(k, 0.0, notice)?;
+        drawn += r.samples_drawn;
         Ok(p.nn_field(&r).0.0 - k)
     };
     let grid: Vec<f64> = (0..=10)
@@ -257,8 +272,9 @@ pub fn fixed_point(
     }
     let ks = 0.5 * (a + b);
     let delta = 0.01 * ks.max(0.1);
-    let at = |k: f64, notice: &mut dyn FnMut(&str)| -> Result<(f64, Vec<f64>, BackendInfo)> {
+    let mut at = |k: f64, notice: &mut dyn FnMut(&str)| -> Result<(f64, Vec<f64>, BackendInfo)> {
         let r = p.renormalize(k, 0.0, notice)?;
+        drawn += r.samples_drawn;
         let ((nn, _), reps) = p.nn_field(&r);
         Ok((nn, reps.iter().map(|x| x.0).collect(), r.backend))
     };
@@ -292,5 +308,6 @@ pub fn fixed_point(
         ),
         rescale_factor: b,
         backend,
+        samples_drawn: drawn,
     })
 }

@@ -267,10 +267,16 @@ pub struct RgReport {
     pub rescale_factor: f64,
     /// What ran.
     pub backend: BackendInfo,
+    /// Block configurations drawn from p₀(·|y) in all (0: first order alone, exact).
+    #[serde(default)]
+    pub samples_drawn: u64,
+    /// Coarse configurations used.
+    #[serde(default)]
+    pub configurations_used: usize,
     /// Coupling names in basis order (the maps below are sorted by name).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub basis: Vec<String>,
-    /// Couplings of the full estimate.
+    /// Couplings of the full estimate (absent for first order alone: nothing is sampled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub couplings: Option<Estimates>,
     /// Couplings of the cumulant partial sums, orders 1 … order.
@@ -307,9 +313,9 @@ fn estimates(names: &[&str], values: &[Jackknife]) -> Estimates {
         .collect()
 }
 
-fn couplings_of(r: &Renormalized) -> (Estimates, Vec<OrderEstimates>) {
+fn couplings_of(r: &Renormalized) -> (Option<Estimates>, Vec<OrderEstimates>) {
     (
-        estimates(&r.names, &r.full.jackknife()),
+        r.full.as_ref().map(|f| estimates(&r.names, &f.jackknife())),
         r.orders
             .iter()
             .enumerate()
@@ -365,6 +371,8 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
             api: String::new(),
             kernel: String::new(),
         },
+        samples_drawn: 0,
+        configurations_used: 0,
         basis: Vec::new(),
         couplings: None,
         by_order: None,
@@ -380,6 +388,7 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         Mode::FixedPoint => {
             let fp = flow::fixed_point(&p, 0.05, 1.5, notice)?;
             report.backend = fp.backend;
+            report.samples_drawn = fp.samples_drawn;
             report.fixed_point = Some(FixedPointCoupling { nn: fp.nn });
             report.eigenvalue = Some(fp.eigenvalue);
             report.y_t = Some(fp.y_t);
@@ -396,13 +405,15 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
             let r = p.renormalize(k, h, notice)?;
             let (full, by_order) = couplings_of(&r);
             report.basis = r.names.iter().map(|n| n.to_string()).collect();
-            report.couplings = Some(full);
+            report.couplings = full;
             report.by_order = Some(by_order);
-            report.effective_sample_size = Some(EffectiveSampleSize {
+            report.samples_drawn = r.samples_drawn;
+            report.effective_sample_size = (r.samples_drawn > 0).then_some(EffectiveSampleSize {
                 min: r.min_ess,
                 below_100: r.low_ess_configurations,
                 configurations: r.configurations,
             });
+            report.configurations_used = r.configurations;
             report.exact =
                 exact::reference(b, &p.rule, p.order, &r.names, k, h).map(Exact::Couplings);
             report.backend = r.backend;
