@@ -157,3 +157,65 @@ fn bad_rg_input_exits_2() {
         assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
     }
 }
+
+#[test]
+fn mutual_information_of_a_rule_on_the_ring() {
+    let dir = std::env::temp_dir().join(format!("blockspin-rg-mi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("mi.json");
+    let o = blockspin(&[
+        "rg",
+        "--lattice",
+        "chain",
+        "--size",
+        "12",
+        "--coupling",
+        "0.5",
+        "--rule",
+        "decimation",
+        "--order",
+        "1",
+        "--mutual-information",
+        "--buffer",
+        "1",
+        "--quiet",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mutual information I(H:E)"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let m = &v["mutual_information"];
+    // physics.md §7: N = 12, K = 0.5, b = 2, w = 1, decimation
+    assert!(
+        (m["mean"].as_f64().unwrap() - 0.027725508119).abs() < 1e-11,
+        "{m}"
+    );
+    assert_eq!(m["error"], 0.0);
+    assert_eq!(m["method"], "exact");
+    assert_eq!(v["samples_drawn"], 0);
+    // too large to enumerate, and a buffer that leaves no environment: exit 2, one line
+    for args in [
+        &["--lattice", "square", "--size", "8"][..],
+        &["--lattice", "chain", "--size", "12", "--buffer", "6"][..],
+    ] {
+        let mut all = vec![
+            "rg",
+            "--coupling",
+            "0.4",
+            "--order",
+            "1",
+            "--mutual-information",
+        ];
+        all.extend_from_slice(args);
+        let o = blockspin(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("--mutual-information") || err.contains("--buffer"),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

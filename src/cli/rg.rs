@@ -75,6 +75,21 @@ pub struct RgArgs {
     /// auto: GPU if an adapter exists, else CPU; gpu; cpu.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Also compute the real-space mutual information I(H:E) in nats between the coarse
+    /// variable of the block at the origin and its environment beyond a buffer of --buffer
+    /// sites (physics.md §7): exact, by the ring's transfer matrix on the chain (any length)
+    /// or by enumeration of lattices up to 24 sites.
+    #[arg(long, conflicts_with = "fixed_point")]
+    pub mutual_information: bool,
+    /// Buffer width w of --mutual-information (chain: w sites each side; 2D: sites at
+    /// Chebyshev distance 1..w from the block).
+    #[arg(
+        long,
+        default_value_t = 1,
+        allow_negative_numbers = true,
+        requires = "mutual_information"
+    )]
+    pub buffer: u32,
     /// Write the results (JSON, schema blockspin/rg/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -128,6 +143,7 @@ impl RgArgs {
             },
             seed: self.seed,
             backend: self.backend,
+            mutual_information_buffer: self.mutual_information.then_some(self.buffer),
         })
     }
 }
@@ -225,6 +241,21 @@ fn print_couplings(r: &RgReport) {
         println!(
             "warning: the full estimate's effective sample size is below 100 for {} of {} configurations (min {:.1}); trust the cumulant partial sums",
             e.below_100, e.configurations, e.min
+        );
+    }
+    if let Some(m) = &r.mutual_information {
+        println!(
+            "\nmutual information I(H:E) = {:.9} nats ({}, {}; block {} sites, buffer {} (w = {}), {} boundary sites)",
+            m.mean,
+            match m.method {
+                crate::rg::information::Method::Exact => "exact",
+                crate::rg::information::Method::Sampled => "sampled",
+            },
+            m.how,
+            m.block_sites,
+            m.buffer_sites,
+            m.buffer,
+            m.boundary_sites
         );
     }
     if let Some(traj) = &r.trajectory {

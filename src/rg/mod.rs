@@ -5,6 +5,7 @@ pub mod blocks;
 pub mod estimate;
 pub mod exact;
 pub mod flow;
+pub mod information;
 pub mod report;
 pub mod rules;
 pub mod sampler;

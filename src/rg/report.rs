@@ -10,6 +10,7 @@ use super::blocks::Blocking;
 use super::estimate::{Configurations, Renormalized};
 use super::exact::{self, ExactReference};
 use super::flow::{self, FlowStep, Problem, Truncation};
+use super::information::{self, MutualInformation};
 use super::rules::Rule;
 use crate::backend::{BackendChoice, BackendInfo};
 use crate::error::{Error, Result};
@@ -64,6 +65,9 @@ pub struct RgSettings {
     pub seed: u64,
     /// Backend.
     pub backend: BackendChoice,
+    /// Also compute the real-space mutual information I(H:E) of the rule for block 0 with
+    /// this buffer width ([`super::information`]; couplings mode only).
+    pub mutual_information_buffer: Option<u32>,
 }
 
 impl Default for RgSettings {
@@ -82,6 +86,7 @@ impl Default for RgSettings {
             mode: Mode::Couplings { steps: None },
             seed: 2,
             backend: BackendChoice::Auto,
+            mutual_information_buffer: None,
         }
     }
 }
@@ -303,6 +308,9 @@ pub struct RgReport {
     /// The exact reference, where one is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<Exact>,
+    /// I(H:E) of the rule for block 0, in nats, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutual_information: Option<MutualInformation>,
 }
 
 fn estimates(names: &[&str], values: &[Jackknife]) -> Estimates {
@@ -383,7 +391,18 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         y_t: None,
         nu: None,
         exact: None,
+        mutual_information: None,
     };
+    if let Some(w) = s.mutual_information_buffer {
+        if s.mode == Mode::FixedPoint {
+            return Err(Error::invalid(
+                "mutual-information",
+                "is computed at a given coupling K, not with the fixed-point search",
+            ));
+        }
+        let block = b.blocks.first().map(Vec::as_slice).unwrap_or(&[]);
+        report.mutual_information = Some(information::exact(&b.lattice, block, &p.rule, k, h, w)?);
+    }
     match s.mode {
         Mode::FixedPoint => {
             let fp = flow::fixed_point(&p, 0.05, 1.5, notice)?;
