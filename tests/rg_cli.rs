@@ -219,3 +219,49 @@ fn mutual_information_of_a_rule_on_the_ring() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn optimize_lambda_reports_the_rule_and_compares_couplings() {
+    let dir = std::env::temp_dir().join(format!("blockspin-rg-opt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("opt.json");
+    let o = blockspin(&[
+        "rg",
+        "--lattice",
+        "chain",
+        "--size",
+        "14",
+        "--coupling",
+        "0.8",
+        "--rule",
+        "stochastic",
+        "--optimize-lambda",
+        "--buffer",
+        "2",
+        "--order",
+        "1",
+        "--quiet",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let opt = &v["optimal_lambda"];
+    assert_eq!(opt["on_edge"], true, "{opt}");
+    assert_eq!(opt["lambda"].as_array().unwrap().len(), 2);
+    let rules = v["rules"].as_array().unwrap();
+    let names: Vec<&str> = rules.iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(names, ["stochastic", "decimation", "majority"]);
+    for r in rules {
+        assert!(r["mutual_information"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["couplings"]["nn"]["mean"].is_f64(), "{r}");
+    }
+    // the report's own rule and information are those at λ*
+    assert_eq!(v["parameters"]["lambda"], opt["lambda"]);
+    assert_eq!(v["mutual_information"]["mean"], opt["mutual_information"]);
+    let o = blockspin(&["rg", "--coupling", "0.5", "--optimize-lambda"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--optimize-lambda"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -81,15 +81,23 @@ pub struct RgArgs {
     /// or by enumeration of lattices up to 24 sites.
     #[arg(long, conflicts_with = "fixed_point")]
     pub mutual_information: bool,
-    /// Buffer width w of --mutual-information (chain: w sites each side; 2D: sites at
-    /// Chebyshev distance 1..w from the block).
+    /// Buffer width w of --mutual-information and --optimize-lambda (chain: w sites each
+    /// side; 2D: sites at Chebyshev distance 1..w from the block).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub buffer: u32,
+    /// With the stochastic rule: find the λ (|λ_i| ≤ --lambda-max) that maximises the mutual
+    /// information (with --buffer), report the couplings there, and compare information and
+    /// couplings with decimation and majority. --lambda is not needed.
+    #[arg(long, conflicts_with = "fixed_point")]
+    pub optimize_lambda: bool,
+    /// Half-width of the box searched by --optimize-lambda.
     #[arg(
         long,
-        default_value_t = 1,
+        default_value_t = 4.0,
         allow_negative_numbers = true,
-        requires = "mutual_information"
+        requires = "optimize_lambda"
     )]
-    pub buffer: u32,
+    pub lambda_max: f64,
     /// Write the results (JSON, schema blockspin/rg/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -107,12 +115,21 @@ impl RgArgs {
         let rule = match self.rule {
             RuleName::Decimation => Rule::Decimation,
             RuleName::Majority => Rule::Majority,
+            RuleName::Stochastic if self.optimize_lambda && self.lambda.is_empty() => {
+                Rule::Stochastic(vec![0.0])
+            }
             RuleName::Stochastic => Rule::Stochastic(self.lambda.clone()),
         };
         if !self.lambda.is_empty() && self.rule != RuleName::Stochastic {
             return Err(Error::invalid(
                 "lambda",
                 "only the stochastic rule takes weights",
+            ));
+        }
+        if self.optimize_lambda && self.rule != RuleName::Stochastic {
+            return Err(Error::invalid(
+                "optimize-lambda",
+                "optimises the stochastic rule's weights (add --rule stochastic)",
             ));
         }
         let configurations = match self.configurations.as_deref() {
@@ -143,7 +160,9 @@ impl RgArgs {
             },
             seed: self.seed,
             backend: self.backend,
-            mutual_information_buffer: self.mutual_information.then_some(self.buffer),
+            mutual_information_buffer: (self.mutual_information || self.optimize_lambda)
+                .then_some(self.buffer),
+            optimize_lambda: self.optimize_lambda.then_some(self.lambda_max),
         })
     }
 }
@@ -257,6 +276,36 @@ fn print_couplings(r: &RgReport) {
             m.buffer,
             m.boundary_sites
         );
+    }
+    if let (Some(o), Some(rules)) = (&r.optimal_lambda, &r.rules) {
+        println!(
+            "\nMI-optimal stochastic rule in |lambda_i| <= {}: lambda* = {:?}, I = {:.9} nats{} ({} evaluations)",
+            o.lambda_max,
+            o.lambda
+                .iter()
+                .map(|x| (x * 1e6).round() / 1e6)
+                .collect::<Vec<_>>(),
+            o.mutual_information,
+            if o.on_edge {
+                " — on the box's edge: the supremum may lie beyond it"
+            } else {
+                ""
+            },
+            o.evaluations
+        );
+        print!("{:<12} {:>14}", "rule", "I(H:E)");
+        for name in &r.basis {
+            print!(" {name:>12}");
+        }
+        println!();
+        for s in rules {
+            print!("{:<12} {:>14.9}", s.rule, s.mutual_information);
+            for name in &r.basis {
+                let v = s.couplings.get(name).map(|e| format!("{:.6}", e.mean));
+                print!(" {:>12}", v.unwrap_or_else(|| "-".into()));
+            }
+            println!();
+        }
     }
     if let Some(traj) = &r.trajectory {
         println!("\nflow ({}):", estimate_name(p.flow_estimate));

@@ -10,7 +10,7 @@ use super::blocks::Blocking;
 use super::estimate::{Configurations, Renormalized};
 use super::exact::{self, ExactReference};
 use super::flow::{self, FlowStep, Problem, Truncation};
-use super::information::{self, MutualInformation};
+use super::information::{self, LambdaOptimum, MutualInformation};
 use super::rules::Rule;
 use crate::backend::{BackendChoice, BackendInfo};
 use crate::error::{Error, Result};
@@ -68,6 +68,10 @@ pub struct RgSettings {
     /// Also compute the real-space mutual information I(H:E) of the rule for block 0 with
     /// this buffer width ([`super::information`]; couplings mode only).
     pub mutual_information_buffer: Option<u32>,
+    /// Find the stochastic rule with the most information: maximise I(H:E) over λ in the
+    /// box |λ_i| ≤ this value ([`super::information::optimize_lambda`]), then report the
+    /// couplings at λ* next to decimation's and majority's (couplings mode, stochastic rule).
+    pub optimize_lambda: Option<f64>,
 }
 
 impl Default for RgSettings {
@@ -87,6 +91,7 @@ impl Default for RgSettings {
             seed: 2,
             backend: BackendChoice::Auto,
             mutual_information_buffer: None,
+            optimize_lambda: None,
         }
     }
 }
@@ -311,6 +316,88 @@ pub struct RgReport {
     /// I(H:E) of the rule for block 0, in nats, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutual_information: Option<MutualInformation>,
+    /// The MI-optimal stochastic rule (with `optimize_lambda`); the report's couplings are
+    /// those at λ*.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimal_lambda: Option<LambdaOptimum>,
+    /// λ*, decimation and majority side by side: information and couplings (the flow's
+    /// truncation), to see whether the MI-optimal rule gives the shortest-range couplings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleSummary>>,
+}
+
+/// One rule's information and couplings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RuleSummary {
+    /// Rule name.
+    pub rule: String,
+    /// Its weights (stochastic).
+    pub lambda: Option<Vec<f64>>,
+    /// I(H:E) in nats.
+    pub mutual_information: f64,
+    /// Couplings of the flow's truncation (`flow_estimate`).
+    pub couplings: Estimates,
+}
+
+impl RuleSummary {
+    fn of(r: &RgReport) -> Option<RuleSummary> {
+        let couplings = match r.parameters.flow_estimate {
+            Truncation::Full => r.couplings.clone()?,
+            Truncation::Order(o) => r.by_order.as_ref()?.get(o - 1)?.couplings.clone(),
+        };
+        Some(RuleSummary {
+            rule: r.parameters.rule.clone(),
+            lambda: r.parameters.lambda.clone(),
+            mutual_information: r.mutual_information.as_ref()?.mean,
+            couplings,
+        })
+    }
+}
+
+/// [`run`] with `optimize_lambda`: λ*, then the report at λ* with decimation and majority
+/// beside it.
+fn optimize(s: &RgSettings, lambda_max: f64, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
+    if !matches!(s.rule, Rule::Stochastic(_)) || s.mode == Mode::FixedPoint {
+        return Err(Error::invalid(
+            "optimize-lambda",
+            "optimises the weights of the stochastic rule at a given coupling (use the stochastic rule, not the fixed-point search)",
+        ));
+    }
+    let w = s.mutual_information_buffer.unwrap_or(1);
+    let base = RgSettings {
+        rule: Rule::Stochastic(vec![0.0]),
+        optimize_lambda: None,
+        mutual_information_buffer: Some(w),
+        ..s.clone()
+    };
+    let p = base.problem()?;
+    let (k, h) = base.couplings()?;
+    let block = p.blocking.blocks.first().cloned().unwrap_or_default();
+    let lattice = p.blocking.lattice;
+    let opt = information::optimize_lambda(block.len(), lambda_max, &|l: &[f64]| {
+        information::exact(&lattice, &block, &Rule::Stochastic(l.to_vec()), k, h, w).map(|m| m.mean)
+    })?;
+    let mut report = run(
+        &RgSettings {
+            rule: Rule::Stochastic(opt.lambda.clone()),
+            ..base.clone()
+        },
+        notice,
+    )?;
+    let mut rules: Vec<RuleSummary> = RuleSummary::of(&report).into_iter().collect();
+    for rule in [Rule::Decimation, Rule::Majority] {
+        let r = run(
+            &RgSettings {
+                rule,
+                ..base.clone()
+            },
+            notice,
+        )?;
+        rules.extend(RuleSummary::of(&r));
+    }
+    report.optimal_lambda = Some(opt);
+    report.rules = Some(rules);
+    Ok(report)
 }
 
 fn estimates(names: &[&str], values: &[Jackknife]) -> Estimates {
@@ -342,6 +429,9 @@ fn couplings_of(r: &Renormalized) -> (Option<Estimates>, Vec<OrderEstimates>) {
 /// [`Error::InvalidParameter`] for bad settings (named as in [`RgSettings`], kebab-case) and
 /// when no fixed point exists in K ∈ [0.05, 1.5] (`fixed-point`); backend errors.
 pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
+    if let Some(lambda_max) = s.optimize_lambda {
+        return optimize(s, lambda_max, notice);
+    }
     let p = s.problem()?;
     let (k, h) = s.couplings()?;
     let b: &Blocking = &p.blocking;
@@ -392,6 +482,8 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         nu: None,
         exact: None,
         mutual_information: None,
+        optimal_lambda: None,
+        rules: None,
     };
     if let Some(w) = s.mutual_information_buffer {
         if s.mode == Mode::FixedPoint {
