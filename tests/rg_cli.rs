@@ -197,7 +197,7 @@ fn mutual_information_of_a_rule_on_the_ring() {
     assert_eq!(v["samples_drawn"], 0);
     // too large to enumerate, and a buffer that leaves no environment: exit 2, one line
     for args in [
-        &["--lattice", "square", "--size", "8"][..],
+        &["--lattice", "square", "--size", "8", "--method", "exact"][..],
         &["--lattice", "chain", "--size", "12", "--buffer", "6"][..],
     ] {
         let mut all = vec![

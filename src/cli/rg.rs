@@ -78,13 +78,21 @@ pub struct RgArgs {
     /// Also compute the real-space mutual information I(H:E) in nats between the coarse
     /// variable of the block at the origin and its environment beyond a buffer of --buffer
     /// sites (physics.md §7): exact, by the ring's transfer matrix on the chain (any length)
-    /// or by enumeration of lattices up to 24 sites.
+    /// or by enumeration of lattices up to 24 sites, else sampled (see --method).
     #[arg(long, conflicts_with = "fixed_point")]
     pub mutual_information: bool,
     /// Buffer width w of --mutual-information and --optimize-lambda (chain: w sites each
     /// side; 2D: sites at Chebyshev distance 1..w from the block).
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub buffer: u32,
+    /// How --mutual-information is computed: auto (exact where feasible: chains, lattices
+    /// up to 24 sites; else sampled), exact, or sampled (environments from the heat-bath
+    /// sampler, p(H|boundary) enumerated, jackknife over 16 chains).
+    #[arg(long, value_enum, default_value_t = crate::rg::information::Choice::Auto)]
+    pub method: crate::rg::information::Choice,
+    /// Environments the sampled mutual information averages over.
+    #[arg(long, default_value_t = 4000, allow_negative_numbers = true)]
+    pub environments: u32,
     /// With the stochastic rule: find the λ (|λ_i| ≤ --lambda-max) that maximises the mutual
     /// information (with --buffer), report the couplings there, and compare information and
     /// couplings with decimation and majority. --lambda is not needed.
@@ -163,6 +171,8 @@ impl RgArgs {
             mutual_information_buffer: (self.mutual_information || self.optimize_lambda)
                 .then_some(self.buffer),
             optimize_lambda: self.optimize_lambda.then_some(self.lambda_max),
+            mutual_information_method: self.method,
+            environments: self.environments,
         })
     }
 }
@@ -264,8 +274,12 @@ fn print_couplings(r: &RgReport) {
     }
     if let Some(m) = &r.mutual_information {
         println!(
-            "\nmutual information I(H:E) = {:.9} nats ({}, {}; block {} sites, buffer {} (w = {}), {} boundary sites)",
-            m.mean,
+            "\nmutual information I(H:E) = {} nats ({}, {}; block {} sites, buffer {} (w = {}), {} boundary sites)",
+            if m.error > 0.0 {
+                format!("{:.6} ± {:.6}", m.mean, m.error)
+            } else {
+                format!("{:.9}", m.mean)
+            },
             match m.method {
                 crate::rg::information::Method::Exact => "exact",
                 crate::rg::information::Method::Sampled => "sampled",

@@ -72,6 +72,10 @@ pub struct RgSettings {
     /// box |λ_i| ≤ this value ([`super::information::optimize_lambda`]), then report the
     /// couplings at λ* next to decimation's and majority's (couplings mode, stochastic rule).
     pub optimize_lambda: Option<f64>,
+    /// Exact or sampled information ([`information::Choice`]).
+    pub mutual_information_method: information::Choice,
+    /// Environments the sampled information averages over (all chains together).
+    pub environments: u32,
 }
 
 impl Default for RgSettings {
@@ -92,6 +96,8 @@ impl Default for RgSettings {
             backend: BackendChoice::Auto,
             mutual_information_buffer: None,
             optimize_lambda: None,
+            mutual_information_method: information::Choice::Auto,
+            environments: 4000,
         }
     }
 }
@@ -326,6 +332,42 @@ pub struct RgReport {
     pub rules: Option<Vec<RuleSummary>>,
 }
 
+/// I(H:E) by the settings' method.
+fn mutual_information(
+    s: &RgSettings,
+    p: &Problem,
+    block: &[u32],
+    k: f64,
+    h: f64,
+    w: u32,
+    notice: &mut dyn FnMut(&str),
+) -> Result<MutualInformation> {
+    use information::Choice;
+    let lat = &p.blocking.lattice;
+    let exact = match s.mutual_information_method {
+        Choice::Exact => true,
+        Choice::Sampled => false,
+        Choice::Auto => information::exact_feasible(lat, block, w),
+    };
+    if exact {
+        return information::exact(lat, block, &p.rule, k, h, w);
+    }
+    const CHAINS: u32 = 16;
+    let how = information::Sampling {
+        chains: CHAINS,
+        measurements: s.environments.div_ceil(CHAINS).max(1),
+        every: 4,
+        thermalize: 1000,
+        seed: s.seed,
+        backend: match s.backend {
+            BackendChoice::Auto => crate::backend::LatticeBackend::Auto,
+            BackendChoice::Gpu => crate::backend::LatticeBackend::Gpu,
+            BackendChoice::Cpu => crate::backend::LatticeBackend::Cpu,
+        },
+    };
+    information::sampled(lat, block, &p.rule, k, h, w, &how, notice)
+}
+
 /// One rule's information and couplings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleSummary {
@@ -493,7 +535,7 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
             ));
         }
         let block = b.blocks.first().map(Vec::as_slice).unwrap_or(&[]);
-        report.mutual_information = Some(information::exact(&b.lattice, block, &p.rule, k, h, w)?);
+        report.mutual_information = Some(mutual_information(s, &p, block, k, h, w, notice)?);
     }
     match s.mode {
         Mode::FixedPoint => {
