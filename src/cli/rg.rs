@@ -90,7 +90,8 @@ pub struct RgArgs {
     /// sampler, p(H|boundary) enumerated, jackknife over 16 chains).
     #[arg(long, value_enum, default_value_t = crate::rg::information::Choice::Auto)]
     pub method: crate::rg::information::Choice,
-    /// Environments the sampled mutual information averages over.
+    /// Environments the sampled mutual information averages over (16 heat-bath chains, 1000
+    /// thermalization sweeps, 4 sweeps between environments).
     #[arg(long, default_value_t = 4000, allow_negative_numbers = true)]
     pub environments: u32,
     /// With the stochastic rule: find the λ (|λ_i| ≤ --lambda-max) that maximises the mutual
