@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{blockspin, read_json as json, s, temp_dir as dir};
-use serde_json::Value;
+use common::{blockspin, read_json as json, s, temp_dir as dir, without_timing as physics};
 use std::time::Duration;
 
 const JOB: &str = r#"
@@ -20,17 +19,6 @@ chains = 4
 seed = 11
 backend = "cpu"
 "#;
-
-/// Everything but timing and provenance.
-fn physics(v: &Value) -> Value {
-    let mut v = v.clone();
-    let o = v.as_object_mut().unwrap();
-    o.remove("provenance");
-    for p in o["points"].as_array_mut().unwrap() {
-        p.as_object_mut().unwrap().remove("timing");
-    }
-    v
-}
 
 /// The CSV without its provenance comments and timing columns.
 fn csv_physics(path: &std::path::Path) -> Vec<Vec<String>> {

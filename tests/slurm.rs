@@ -9,8 +9,7 @@
 
 mod common;
 
-use common::{blockspin, read_json as json, s, temp_dir as dir};
-use serde_json::Value;
+use common::{blockspin, read_json as json, s, temp_dir as dir, without_timing as physics};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -122,17 +121,6 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
         "slurm test: {what} after {:.1} s",
         t.elapsed().as_secs_f64()
     );
-}
-
-/// Everything but timing and provenance.
-fn physics(v: &Value) -> Value {
-    let mut v = v.clone();
-    let o = v.as_object_mut().unwrap();
-    o.remove("provenance");
-    for p in o["points"].as_array_mut().unwrap() {
-        p.as_object_mut().unwrap().remove("timing");
-    }
-    v
 }
 
 #[test]

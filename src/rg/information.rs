@@ -308,12 +308,14 @@ pub enum Choice {
     Sampled,
 }
 
+/// Whether the ring method applies: a chain with the block at sites 0…b−1.
+fn ring_applies(lat: &Lattice, block: &[u32]) -> bool {
+    lat.kind() == LatticeKind::Chain && block.iter().enumerate().all(|(i, &s)| s == i as u32)
+}
+
 /// Whether [`exact`] can compute I for this block.
 pub fn exact_feasible(lat: &Lattice, block: &[u32], w: u32) -> bool {
-    let contiguous = block.iter().enumerate().all(|(i, &s)| s == i as u32);
-    (lat.kind() == LatticeKind::Chain
-        && contiguous
-        && block.len() + 2 * w as usize <= MAX_RING_REGION)
+    (ring_applies(lat, block) && block.len() + 2 * w as usize <= MAX_RING_REGION)
         || lat.sites() <= MAX_ENUMERATED_SITES
 }
 
@@ -330,8 +332,7 @@ pub fn exact(
     h: f64,
     w: u32,
 ) -> Result<MutualInformation> {
-    let contiguous = block.iter().enumerate().all(|(i, &s)| s == i as u32);
-    if lat.kind() == LatticeKind::Chain && contiguous {
+    if ring_applies(lat, block) {
         ring(lat.sites(), block.len(), rule, k, h, w)
     } else {
         enumerated(lat, block, rule, k, h, w)

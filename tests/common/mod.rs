@@ -207,3 +207,14 @@ pub fn interrupt_after_checkpoint(
         .unwrap();
     child.wait().unwrap()
 }
+
+/// A results file without what may differ between equal runs: timing and provenance.
+pub fn without_timing(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    let o = v.as_object_mut().unwrap();
+    o.remove("provenance");
+    for p in o["points"].as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("timing");
+    }
+    v
+}
