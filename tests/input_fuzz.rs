@@ -296,13 +296,7 @@ fn random_shards_and_shard_files_never_panic() {
                 job_seed: spec.job_seed,
                 points: done.points,
                 crossings: vec![],
-                shard: Some(shard::ShardInfo {
-                    index: i,
-                    count: 2,
-                    job_hash: spec.hash(),
-                    total_points: spec.points.len(),
-                    points: spec.selected(),
-                }),
+                shard: spec.shard_info(),
             };
             serde_json::to_string(&r).unwrap()
         })

@@ -85,6 +85,17 @@ impl JobSpec {
         shard::job_hash(self)
     }
 
+    /// The `shard` object of this job's results file (None unless sharded).
+    pub fn shard_info(&self) -> Option<shard::ShardInfo> {
+        self.shard.map(|s| shard::ShardInfo {
+            index: s.index,
+            count: s.count,
+            job_hash: self.hash(),
+            total_points: self.points.len(),
+            points: self.selected(),
+        })
+    }
+
     /// Checks that every output file can be written (its directory exists, it is not a
     /// directory), before anything runs.
     ///

@@ -9,7 +9,6 @@
 
 use super::checkpoint::{Checkpoint, Current, Header};
 use super::results::{JOB_SCHEMA, SAMPLE_SCHEMA};
-use super::shard::ShardInfo;
 use super::{JobResults, JobSpec, RunConfig, RunResults, SampleResults, memory, output};
 use crate::analysis::{self, Crossing};
 use crate::backend::{self, Sampler};
@@ -245,13 +244,7 @@ fn write_outputs(spec: &JobSpec, f: &Finished) -> Result<()> {
                 job_seed: spec.job_seed,
                 points: f.points.clone(),
                 crossings: f.crossings.clone(),
-                shard: spec.shard.map(|s| ShardInfo {
-                    index: s.index,
-                    count: s.count,
-                    job_hash: spec.hash(),
-                    total_points: spec.points.len(),
-                    points: spec.selected(),
-                }),
+                shard: spec.shard_info(),
             };
             output::write_json(p, &results)?;
         }

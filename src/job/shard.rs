@@ -175,6 +175,14 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
         })
     };
     let reference = info(first_name, first)?;
+    let missing_shard = |m: u32| {
+        bad(format!(
+            "shard {m}/{} is missing (got {} of {} shard files)",
+            reference.count,
+            inputs.len(),
+            reference.count
+        ))
+    };
     // counts come from files: check them against what was given before allocating by them
     if reference.count as usize > inputs.len() {
         let given: Vec<u32> = inputs
@@ -184,12 +192,7 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
         let missing = (0..reference.count)
             .find(|i| !given.contains(i))
             .unwrap_or(0);
-        return Err(bad(format!(
-            "shard {missing}/{} is missing (got {} of {} shard files)",
-            reference.count,
-            inputs.len(),
-            reference.count
-        )));
+        return Err(missing_shard(missing));
     }
     let held: usize = inputs.iter().map(|(_, r)| r.points.len()).sum();
     if reference.total_points > held {
@@ -237,8 +240,8 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
                 r.points.len()
             )));
         }
+        let shard = Shard::new(s.index, s.count)?;
         for (&i, point) in s.points.iter().zip(&r.points) {
-            let shard = Shard::new(s.index, s.count)?;
             let slot = slots.get_mut(i).filter(|_| shard.holds(i)).ok_or_else(|| {
                 bad(format!(
                     "{name}: point {i} does not belong to shard {}/{} of {} points",
@@ -252,12 +255,7 @@ pub fn merge(inputs: &[(String, JobResults)]) -> Result<JobResults> {
         }
     }
     if let Some(missing) = seen_shards.iter().position(|s| s.is_none()) {
-        return Err(bad(format!(
-            "shard {missing}/{} is missing (got {} of {} shard files)",
-            reference.count,
-            inputs.len(),
-            reference.count
-        )));
+        return Err(missing_shard(missing as u32));
     }
     if let Some(i) = slots.iter().position(|s| s.is_none()) {
         return Err(bad(format!(

@@ -426,19 +426,19 @@ pub fn sampled(
     let lambda: Vec<[f64; 2]> = (0..1u32 << nv)
         .map(|vb| [rule.weight(-1, vb, nv), rule.weight(1, vb, nv)])
         .collect();
+    // one pass per boundary, no buffer: weights are shifted by an upper bound of the
+    // exponent (the largest inner energy plus every boundary bond satisfied), at most
+    // 2|K|·(boundary bonds) above the true maximum, so nothing overflows
+    let top =
+        base.iter().copied().fold(f64::NEG_INFINITY, f64::max) + k.abs() * outside.len() as f64;
     let conditional = |eb: &[f64]| -> [f64; 2] {
-        let logw: Vec<f64> = (0..1u64 << n_inner)
-            .map(|x| {
-                base[x as usize]
-                    + outside
-                        .iter()
-                        .map(|&(i, j)| k * spin(x, i) * eb[j])
-                        .sum::<f64>()
-            })
-            .collect();
-        let top = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let (mut p, mut z) = ([0.0; 2], 0.0);
-        for (x, &lw) in logw.iter().enumerate() {
+        for (x, &b0) in base.iter().enumerate() {
+            let lw = b0
+                + outside
+                    .iter()
+                    .map(|&(i, j)| k * spin(x as u64, i) * eb[j])
+                    .sum::<f64>();
             let wgt = (lw - top).exp();
             let l = lambda[x & ((1 << nv) - 1)];
             p[0] += wgt * l[0];
