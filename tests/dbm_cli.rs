@@ -121,16 +121,116 @@ fn analyze_reports_every_key() {
     assert_eq!(t.len(), 4);
     assert!(t[3]["rms"].as_f64().unwrap() < t[0]["rms"].as_f64().unwrap());
 
-    // bernoulli hidden layer: sampled, but nothing to validate (refused, not "0 checks passed")
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The example with a bernoulli hidden layer (biases 0, 0.1, −0.1).
+fn bernoulli_hidden_example() -> String {
     let bh = EXAMPLE.replace(
         "[hidden]\nunits = \"gaussian\"\nmean = [0.0, 0.1, -0.1]\nstd = [1.0, 0.8, 1.2]",
         "[hidden]\nunits = \"bernoulli\"\nbias = [0.0, 0.1, -0.1]",
     );
     assert!(bh.contains("bias = [0.0, 0.1, -0.1]"));
-    std::fs::write(&model, bh).unwrap();
-    let o = blockspin(&["dbm", "validate", "--model", s(&model), "--backend", "cpu"]);
+    bh
+}
+
+#[test]
+fn bernoulli_hidden_layer_is_analyzed_and_validated_exactly() {
+    let d = dir("bernoulli-hidden");
+    let model = d.join("m.toml");
+    std::fs::write(&model, bernoulli_hidden_example()).unwrap();
+    let out = d.join("a.json");
+    let o = blockspin(&["dbm", "analyze", "--model", s(&model), "--output", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("visible couplings of order 3"));
+    let v = json(&out);
+    let e = &v["exact"];
+    assert_eq!(e["visible_mean"].as_array().unwrap().len(), 4);
+    assert_eq!(e["hidden_mean"].as_array().unwrap().len(), 3);
+    assert_eq!(e["visible_couplings"].as_array().unwrap().len(), 4);
+    assert_eq!(e["visible_couplings"][3]["nonzero"], 1, "one 4-body term");
+    assert!(v["log_partition"].is_number() && v["hidden_coupling"].is_array());
+
+    let report = d.join("r.json");
+    let mut args = vec![
+        "dbm",
+        "validate",
+        "--model",
+        s(&model),
+        "--output",
+        s(&report),
+        "--chains",
+        "1024",
+        "--sweeps",
+        "300",
+        "--thermalize",
+        "50",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ];
+    let o = blockspin(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let v = json(&report);
+    let checks = v["checks"].as_array().unwrap();
+    for name in [
+        "visible_mean",
+        "visible_pair",
+        "hidden_mean",
+        "hidden_cumulant_2",
+        "hidden_cumulant_4",
+    ] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"] == name && c["reference"] == "exact"),
+            "{name} against exact values"
+        );
+    }
+    // the exact references are sharp enough to notice W scaled by 1.2
+    args.extend_from_slice(&["--perturb-visible-coupling", "1.44"]);
+    let o = blockspin(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // beyond the enumeration limit: refused, saying so
+    let nv = 22;
+    let row = format!("[{}]", ["0.1"; 3].join(", "));
+    let big = format!(
+        "[visible]\nunits = \"bernoulli\"\nbias = [{}]\n[hidden]\nunits = \"bernoulli\"\nbias = [0.0, 0.0, 0.0]\n[deep]\nunits = \"gaussian\"\nmean = [0.0]\nstd = [1.0]\n[weights]\nvisible_hidden = [{}]\nhidden_deep = [[0.2], [0.2], [0.2]]\n",
+        vec!["0.0"; nv].join(", "),
+        vec![row; nv].join(", ")
+    );
+    std::fs::write(&model, big).unwrap();
+    let o = blockspin(&[
+        "dbm",
+        "validate",
+        "--model",
+        s(&model),
+        "--backend",
+        "cpu",
+        "--output",
+        s(&report),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no closed form"));
+    assert!(
+        stderr(&o).contains("at most 24 units") && stderr(&o).contains("25 units"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim().lines().count(), 1);
+    let o = blockspin(&["dbm", "analyze", "--model", s(&model)]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("exact: null"));
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -92,7 +92,8 @@ pub struct AnalyzeArgs {
     /// Model file (TOML).
     #[arg(long)]
     pub model: PathBuf,
-    /// Cumulant order for a bernoulli deep layer.
+    /// Cumulant order for a bernoulli deep layer, and the highest order of the exact
+    /// visible multi-body couplings.
     #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
     pub order: usize,
     /// Write the results as JSON.
@@ -323,11 +324,43 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         "visible_field",
         "visible_coupling",
         "hidden_field",
+        "hidden_coupling",
         "hidden_precision",
         "cumulants",
         "truncation_error",
     ] {
         println!("{key}: {}", short(&v[key]));
+    }
+    match &report.exact {
+        Some(e) => {
+            println!("exact ({}):", e.method);
+            for key in ["visible_mean", "hidden_mean", "deep_mean"] {
+                println!("  {key}: {}", short(&v["exact"][key]));
+            }
+            for o in &e.visible_couplings {
+                let largest = o
+                    .terms
+                    .iter()
+                    .max_by(|a, b| a.value.abs().total_cmp(&b.value.abs()));
+                println!(
+                    "  visible couplings of order {}: {} nonzero, max |K| = {:.3e}{}",
+                    o.order,
+                    o.nonzero,
+                    o.max_abs,
+                    largest.map_or(String::new(), |t| format!(
+                        " (K{:?} = {:.6})",
+                        t.units, t.value
+                    ))
+                );
+            }
+        }
+        None => println!(
+            "exact: null ({})",
+            report
+                .exact_unavailable
+                .as_deref()
+                .unwrap_or("no closed form")
+        ),
     }
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! A bernoulli deep layer has no closed-form visible couplings; its prior's cumulants
 //! give the induced multi-body h couplings `J⁽ⁿ⁾ = Σ_k κ_n⁽ᵏ⁾ M_{·k}^{⊗n}` (§3).
 
-use super::model::{Dbm, Layer, VisibleUnits};
+use super::model::{Dbm, Layer};
 use crate::error::{Error, Result};
 use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
@@ -108,7 +108,7 @@ pub struct Recursion {
     pub hidden_coupling: Option<DMatrix<f64>>,
     /// A = P_h − J_h (both Gaussian).
     pub hidden_precision: Option<DMatrix<f64>>,
-    /// b₀ = P_h μ + M ν.
+    /// b₀ = P_h μ + M ν (bernoulli h: d + M ν), the field of h once s is integrated out.
     pub hidden_field: Option<DVector<f64>>,
     /// A⁻¹ = Cov of h under its prior q_h (κ₂).
     pub hidden_covariance: Option<DMatrix<f64>>,
@@ -156,6 +156,11 @@ pub fn recursion(model: &Dbm) -> Result<Recursion> {
     let jh = &m * &sigma_s * m.transpose();
     r.hidden_coupling = Some(jh.clone());
     let Some((mu, sigma)) = gaussian(&model.hidden) else {
+        // bernoulli h: energy −(d + Mν)ᵀh − ½hᵀJ_h h after integrating s
+        if let Layer::Bernoulli { bias } = &model.hidden {
+            r.hidden_field =
+                Some(DVector::from_column_slice(bias) + &m * DVector::from_column_slice(nu));
+        }
         return Ok(r);
     };
     let nh = mu.len();
@@ -187,173 +192,10 @@ pub fn recursion(model: &Dbm) -> Result<Recursion> {
     Ok(r)
 }
 
-/// The values a visible unit takes.
-pub fn unit_values(units: VisibleUnits) -> [f64; 2] {
-    match units {
-        VisibleUnits::Bernoulli => [0.0, 1.0],
-        VisibleUnits::Spin => [-1.0, 1.0],
-    }
-}
-
-/// Connected components of the graph with an edge where `J[i][j] != 0` (i ≠ j).
-pub fn components(j: &DMatrix<f64>) -> Vec<Vec<usize>> {
-    let n = j.nrows();
-    let mut seen = vec![false; n];
-    let mut out = Vec::new();
-    for start in 0..n {
-        if seen[start] {
-            continue;
-        }
-        let mut comp = vec![start];
-        seen[start] = true;
-        let mut k = 0;
-        while k < comp.len() {
-            let i = comp[k];
-            for t in 0..n {
-                if !seen[t] && t != i && j[(i, t)] != 0.0 {
-                    seen[t] = true;
-                    comp.push(t);
-                }
-            }
-            k += 1;
-        }
-        comp.sort();
-        out.push(comp);
-    }
-    out
-}
-
-/// Largest component enumerated for ln Z.
-pub const MAX_ENUMERATED_COMPONENT: usize = 24;
-/// Largest component enumerated for moments.
-pub const MAX_MOMENT_COMPONENT: usize = 20;
-
-/// Visits every configuration of the units `comp` in Gray-code order, calling
-/// `visit(v_comp, x)` with x = f·v + ½ vᵀ J v restricted to the component.
-fn gray_walk(
-    j: &DMatrix<f64>,
-    f: &DVector<f64>,
-    units: VisibleUnits,
-    comp: &[usize],
-    mut visit: impl FnMut(&[f64], f64),
-) {
-    let n = comp.len();
-    let vals = unit_values(units);
-    let mut v = vec![vals[0]; n];
-    // field_i = sum_{t != i} J_it v_t within the component
-    let mut field: Vec<f64> = (0..n)
-        .map(|a| {
-            (0..n)
-                .filter(|&b| b != a)
-                .map(|b| j[(comp[a], comp[b])] * v[b])
-                .sum()
-        })
-        .collect();
-    let mut x: f64 = (0..n)
-        .map(|a| {
-            f[comp[a]] * v[a] + 0.5 * j[(comp[a], comp[a])] * v[a] * v[a] + 0.5 * field[a] * v[a]
-        })
-        .sum();
-    visit(&v, x);
-    for step in 1u64..(1u64 << n) {
-        let a = step.trailing_zeros() as usize;
-        let old = v[a];
-        let new = if old == vals[0] { vals[1] } else { vals[0] };
-        let d = new - old;
-        let ia = comp[a];
-        x += f[ia] * d + 0.5 * j[(ia, ia)] * (new * new - old * old) + d * field[a];
-        v[a] = new;
-        for b in 0..n {
-            if b != a {
-                field[b] += j[(comp[b], ia)] * d;
-            }
-        }
-        visit(&v, x);
-    }
-}
-
-/// ln Σ_v exp(f·v + ½ vᵀ J v) by enumeration per connected component, or None if a
-/// component has more than [`MAX_ENUMERATED_COMPONENT`] units.
-pub fn log_sum_exp_visible(j: &DMatrix<f64>, f: &DVector<f64>, units: VisibleUnits) -> Option<f64> {
-    let comps = components(j);
-    if comps.iter().any(|c| c.len() > MAX_ENUMERATED_COMPONENT) {
-        return None;
-    }
-    let mut total = 0.0;
-    for comp in comps {
-        let (mut max, mut sum) = (f64::NEG_INFINITY, 0.0);
-        gray_walk(j, f, units, &comp, |_, x| {
-            if x > max {
-                sum = sum * (max - x).exp() + 1.0;
-                max = x;
-            } else {
-                sum += (x - max).exp();
-            }
-        });
-        total += max + sum.ln();
-    }
-    Some(total)
-}
-
-/// Exact ⟨v_i⟩ and ⟨v_i v_j⟩ of the pairwise model p(v) ∝ exp(f·v + ½ vᵀJv), per
-/// connected component (independent across components), or None if a component has more
-/// than [`MAX_MOMENT_COMPONENT`] units.
-pub fn visible_moments(
-    j: &DMatrix<f64>,
-    f: &DVector<f64>,
-    units: VisibleUnits,
-) -> Option<(DVector<f64>, DMatrix<f64>)> {
-    let n = j.nrows();
-    let comps = components(j);
-    if comps.iter().any(|c| c.len() > MAX_MOMENT_COMPONENT) {
-        return None;
-    }
-    let mut mean = DVector::zeros(n);
-    let mut second = DMatrix::zeros(n, n);
-    for comp in &comps {
-        let k = comp.len();
-        let lz = log_sum_exp_visible(
-            &DMatrix::from_fn(k, k, |a, b| j[(comp[a], comp[b])]),
-            &DVector::from_fn(k, |a, _| f[comp[a]]),
-            units,
-        )?;
-        let mut m1 = vec![0.0; k];
-        let mut m2 = vec![0.0; k * k];
-        gray_walk(j, f, units, comp, |v, x| {
-            let p = (x - lz).exp();
-            for a in 0..k {
-                m1[a] += p * v[a];
-                for b in 0..k {
-                    m2[a * k + b] += p * v[a] * v[b];
-                }
-            }
-        });
-        for a in 0..k {
-            mean[comp[a]] = m1[a];
-            for b in 0..k {
-                second[(comp[a], comp[b])] = m2[a * k + b];
-            }
-        }
-    }
-    for a in 0..n {
-        for b in 0..n {
-            if comps.iter().all(|c| !(c.contains(&a) && c.contains(&b))) {
-                second[(a, b)] = mean[a] * mean[b];
-            }
-        }
-    }
-    Some((mean, second))
-}
-
-/// ln Z of the DBM by the recursion: ln Σ_v exp(f_v·v + ½vᵀJ_v v) − C (None if too large or
-/// not Gaussian).
+/// ln Z of the DBM by enumeration after integrating the Gaussian layers
+/// ([`super::enumeration`]; None if a component is too large).
 pub fn log_partition(model: &Dbm, r: &Recursion) -> Option<f64> {
-    let (j, f, c) = (
-        r.visible_coupling.as_ref()?,
-        r.visible_field.as_ref()?,
-        r.constant?,
-    );
-    Some(log_sum_exp_visible(j, f, model.visible_units)? - c)
+    super::enumeration::log_partition(model, r)
 }
 
 /// −H(v) = f_v·v + ½ vᵀJ_v v − C, the log of ∫dh ds e^{−E(v,h,s)} by the recursion.
@@ -594,37 +436,6 @@ mod tests {
         ];
         for (a, b) in k.iter().zip(want) {
             assert!((a - b).abs() < 1e-14, "{a} {b}");
-        }
-    }
-
-    #[test]
-    fn enumeration_with_components_matches_direct_sum() {
-        // block-diagonal J: two components
-        let j = DMatrix::from_row_slice(
-            4,
-            4,
-            &[
-                0.5, 0.3, 0.0, 0.0, 0.3, -0.2, 0.0, 0.0, 0.0, 0.0, 0.1, -0.7, 0.0, 0.0, -0.7, 0.4,
-            ],
-        );
-        let f = DVector::from_row_slice(&[0.1, -0.3, 0.2, 0.05]);
-        for units in [VisibleUnits::Bernoulli, VisibleUnits::Spin] {
-            let vals = unit_values(units);
-            let mut direct = 0.0;
-            let mut mean0 = 0.0;
-            let mut pair02 = 0.0;
-            for s in 0..16u32 {
-                let v = DVector::from_fn(4, |i, _| vals[((s >> i) & 1) as usize]);
-                let w = (f.dot(&v) + 0.5 * v.dot(&(&j * &v))).exp();
-                direct += w;
-                mean0 += w * v[0];
-                pair02 += w * v[0] * v[2];
-            }
-            let lz = log_sum_exp_visible(&j, &f, units).unwrap();
-            assert!((lz - direct.ln()).abs() < 1e-12);
-            let (m1, m2) = visible_moments(&j, &f, units).unwrap();
-            assert!((m1[0] - mean0 / direct).abs() < 1e-12);
-            assert!((m2[(0, 2)] - pair02 / direct).abs() < 1e-12);
         }
     }
 

@@ -3,6 +3,7 @@
 //! Physics: `../shared/docs/physics.md` §1–3, §6.
 
 pub mod analytic;
+pub mod enumeration;
 pub mod model;
 pub mod report;
 pub mod sampler;

@@ -1,8 +1,9 @@
 //! Typed reports of `dbm analyze` (schema `blockspin/dbm-analyze/1`: the exact Gaussian
-//! recursion) and `dbm sample` (schema `blockspin/dbm-sample/1`: per-unit means with
+//! recursion and, for small models of every layer type, exact enumeration) and `dbm sample` (schema `blockspin/dbm-sample/1`: per-unit means with
 //! jackknife errors and variances from block Gibbs sampling of one level).
 
 use super::analytic::{self, Existence, Multibody, SeriesTruncation, rows};
+use super::enumeration::{self, Exact};
 use super::model::{Dbm, VisibleUnits};
 use super::sampler::{Level, Snapshot};
 use super::validate::{self, ValidateOptions};
@@ -72,6 +73,11 @@ pub struct AnalyzeReport {
     pub multibody_couplings: Option<Vec<Multibody>>,
     /// Truncation error of the cumulant series.
     pub truncation_error: Option<Vec<SeriesTruncation>>,
+    /// Exact moments and visible multi-body couplings by enumeration after integrating
+    /// the Gaussian layers (docs/dbm.md); null beyond the limit (see `exact_unavailable`).
+    pub exact: Option<Exact>,
+    /// Why `exact` is null.
+    pub exact_unavailable: Option<String>,
 }
 
 fn units(m: &Dbm) -> LayerUnits {
@@ -101,6 +107,10 @@ fn sizes(m: &Dbm) -> Sizes {
 /// A model that is not normalizable ([`analytic::recursion`]).
 pub fn analyze(m: &Dbm, order: usize) -> Result<AnalyzeReport> {
     let r = analytic::recursion(m)?;
+    let (exact, exact_unavailable) = match enumeration::exact(m, &r, order) {
+        Ok(e) => (e, None),
+        Err(e) => (None, Some(e.describe())),
+    };
     let mat = |x: &Option<nalgebra::DMatrix<f64>>| x.as_ref().map(rows);
     let vec = |x: &Option<nalgebra::DVector<f64>>| x.as_ref().map(|v| v.iter().copied().collect());
     Ok(AnalyzeReport {
@@ -117,10 +127,15 @@ pub fn analyze(m: &Dbm, order: usize) -> Result<AnalyzeReport> {
         visible_coupling: mat(&r.visible_coupling),
         visible_field: vec(&r.visible_field),
         constant: r.constant,
-        log_partition: analytic::log_partition(m, &r),
+        log_partition: exact
+            .as_ref()
+            .map(|e| e.log_partition)
+            .or_else(|| analytic::log_partition(m, &r)),
         cumulants: analytic::deep_cumulants(m, order),
         multibody_couplings: analytic::multibody_couplings(m, order),
         truncation_error: analytic::truncation_error(m, order, 1000, 1),
+        exact,
+        exact_unavailable,
     })
 }
 

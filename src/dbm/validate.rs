@@ -19,6 +19,7 @@
 //! |z| is below the Bonferroni threshold for the family-wise error rate (default 1e-3).
 
 use super::analytic::{self, Recursion, SeriesTruncation, bernoulli_cumulants, sigmoid};
+use super::enumeration;
 use super::model::{Dbm, Layer};
 use super::sampler::{self, DbmSampler, DbmSpec, Level, Snapshot};
 use crate::backend::{BackendChoice, BackendInfo};
@@ -49,7 +50,8 @@ pub struct ValidateOptions {
     pub max_pairs: usize,
     /// Family-wise error rate of the verdict.
     pub family_wise_alpha: f64,
-    /// Test hook: the analytic J_v is multiplied by this (1 = no change).
+    /// Test hook: the analytic J_v is multiplied by this (1 = no change); without a closed
+    /// form, the W of the exact references is multiplied by its square root.
     pub perturb_visible_coupling: f64,
 }
 
@@ -327,12 +329,6 @@ pub fn validate(
     notice: &mut dyn FnMut(&str),
 ) -> Result<Report> {
     opts.check()?;
-    if !model.hidden.is_gaussian() {
-        return Err(Error::invalid(
-            "model",
-            "this model has no closed form to validate (a bernoulli hidden layer has no closed-form visible couplings); use `dbm sample`",
-        ));
-    }
     let started = Instant::now();
     let mut r = analytic::recursion(model)?;
     if let Some(j) = r.visible_coupling.as_mut() {
@@ -340,10 +336,31 @@ pub fn validate(
     }
     let (nv, nh, ns) = model.sizes();
     let pairs = choose_pairs(model, &r, opts.max_pairs);
-    let exact = match (&r.visible_coupling, &r.visible_field) {
-        (Some(j), Some(f)) => analytic::visible_moments(j, f, model.visible_units),
-        _ => None,
+    // exact references by enumeration; a bernoulli hidden layer has no other. The test
+    // hook perturbs J_v of the recursion, or else the W of the enumerated references by
+    // its square root (the pair couplings then move by about the factor).
+    let mut reference_model = model.clone();
+    if r.visible_coupling.is_none() {
+        let scale = opts.perturb_visible_coupling.abs().sqrt();
+        for row in &mut reference_model.visible_hidden {
+            row.iter_mut().for_each(|w| *w *= scale);
+        }
+    }
+    let exact = match enumeration::exact(&reference_model, &r, 1) {
+        Ok(e) => e,
+        Err(e) if !model.hidden.is_gaussian() => {
+            return Err(Error::invalid(
+                "model",
+                format!(
+                    "a model with a bernoulli hidden layer is validated against exact enumeration, which is beyond its limit here: {}; use `dbm sample`",
+                    e.describe()
+                ),
+            ));
+        }
+        Err(_) => None,
     };
+    let hidden_prior =
+        enumeration::hidden_prior(model, &r).map_err(|e| enumeration::too_large(&e))?;
     let mut levels = vec![Level::Full];
     if model.hidden.is_gaussian() {
         levels.push(Level::VisibleHidden);
@@ -397,7 +414,7 @@ pub fn validate(
                 "visible_mean",
                 vec![i],
                 i,
-                exact.as_ref().map(|(m, _)| m[i]),
+                exact.as_ref().map(|x| x.visible_mean[i]),
             );
         }
         for (p, &(i, j)) in pairs.iter().enumerate() {
@@ -405,26 +422,41 @@ pub fn validate(
                 "visible_pair",
                 vec![i, j],
                 nv + p,
-                exact.as_ref().map(|(_, m2)| m2[(i, j)]),
+                exact.as_ref().map(|x| x.visible_second_moment[i][j]),
             );
         }
-        if level == Level::VisibleHidden {
+        if level != Level::Visible {
             for j in 0..nh {
-                push("hidden_mean", vec![j], nv + pairs.len() + j, None);
+                let exact_value = exact.as_ref().map(|x| x.hidden_mean[j]);
+                push("hidden_mean", vec![j], nv + pairs.len() + j, exact_value);
             }
         }
     }
 
-    if let (Some(cov), Some(mean), Some(jv), Some(fv)) = (
-        &r.hidden_covariance,
-        &r.hidden_mean,
-        &r.visible_coupling,
-        &r.visible_field,
-    ) {
+    let reference = match (&r.hidden_covariance, &r.hidden_mean, &hidden_prior) {
+        (Some(cov), Some(mean), _) => Some(HiddenReference {
+            reference: "analytic",
+            mean: mean.clone(),
+            covariance: cov.clone(),
+            third: vec![0.0; nh],
+            fourth: vec![0.0; nh],
+            visible: r.visible_coupling.clone().zip(r.visible_field.clone()),
+        }),
+        (_, _, Some(q)) => Some(HiddenReference {
+            reference: "exact",
+            mean: q.mean.clone(),
+            covariance: q.covariance.clone(),
+            third: q.third.clone(),
+            fourth: q.fourth.clone(),
+            visible: None,
+        }),
+        _ => None,
+    };
+    if let Some(reference) = reference {
         let mut acc = HiddenCumulants::new(nh);
         let info = sample_level(model, &r, Level::HiddenPrior, opts, notice, |s| acc.add(s))?;
         backends.insert(Level::HiddenPrior.name(), info);
-        checks.extend(cumulant_checks(model, &acc, cov, mean, jv, fv, &pairs));
+        checks.extend(cumulant_checks(model, &acc, &reference, &pairs));
     }
 
     let mut truncation = None;
@@ -456,14 +488,24 @@ pub fn validate(
     })
 }
 
+/// Exact cumulants of h under q_h and, with Gaussian hidden and deep layers, the visible
+/// couplings and fields they determine.
+struct HiddenReference {
+    /// "analytic" (Gaussian closed form) or "exact" (enumeration).
+    reference: &'static str,
+    mean: DVector<f64>,
+    covariance: DMatrix<f64>,
+    third: Vec<f64>,
+    fourth: Vec<f64>,
+    /// (J_v, f_v).
+    visible: Option<(DMatrix<f64>, DVector<f64>)>,
+}
+
 /// κ₁…κ₄ of h under q_h and the couplings rebuilt from them.
 fn cumulant_checks(
     model: &Dbm,
     acc: &HiddenCumulants,
-    cov: &DMatrix<f64>,
-    mean: &DVector<f64>,
-    jv: &DMatrix<f64>,
-    fv: &DVector<f64>,
+    reference: &HiddenReference,
     pairs: &[(usize, usize)],
 ) -> Vec<Check> {
     let nh = acc.nh;
@@ -532,35 +574,48 @@ fn cumulant_checks(
             estimate: e.mean,
             error: e.error,
             z: z_of(e.mean, analytic_value, e.error),
-            reference: "analytic",
+            reference: reference.reference,
             passed: true,
         });
     };
     for j in 0..nh {
-        push("hidden_cumulant_1", vec![j], mean[j], outputs[at]);
+        push("hidden_cumulant_1", vec![j], reference.mean[j], outputs[at]);
         at += 1;
     }
     for j in 0..nh {
         for l in j..nh {
-            push("hidden_cumulant_2", vec![j, l], cov[(j, l)], outputs[at]);
+            let exact = reference.covariance[(j, l)];
+            push("hidden_cumulant_2", vec![j, l], exact, outputs[at]);
             at += 1;
         }
     }
     for j in 0..nh {
-        push("hidden_cumulant_3", vec![j], 0.0, outputs[at]);
+        push(
+            "hidden_cumulant_3",
+            vec![j],
+            reference.third[j],
+            outputs[at],
+        );
         at += 1;
     }
     for j in 0..nh {
-        push("hidden_cumulant_4", vec![j], 0.0, outputs[at]);
+        push(
+            "hidden_cumulant_4",
+            vec![j],
+            reference.fourth[j],
+            outputs[at],
+        );
         at += 1;
     }
-    for &(a, b) in &coupling_index {
-        push("visible_coupling", vec![a, b], jv[(a, b)], outputs[at]);
-        at += 1;
-    }
-    for a in 0..nv {
-        push("visible_field", vec![a], fv[a], outputs[at]);
-        at += 1;
+    if let Some((jv, fv)) = &reference.visible {
+        for &(a, b) in &coupling_index {
+            push("visible_coupling", vec![a, b], jv[(a, b)], outputs[at]);
+            at += 1;
+        }
+        for a in 0..nv {
+            push("visible_field", vec![a], fv[a], outputs[at]);
+            at += 1;
+        }
     }
     checks
 }
