@@ -1,16 +1,16 @@
 // Block Gibbs sampling of three-layer deep Boltzmann machines and of the models the
 // exact recursion produces (physics.md §1-2). All arithmetic in f32; the CPU twins in
-// src/dbm/sampler.rs repeat it operation for operation.
+// src/dbm/sampler/cpu.rs repeat it operation for operation.
 //
 // Layout: unit-major, x[unit * chains + chain]. An invocation handles a group of four
 // units of one chain, and neighbouring invocations handle neighbouring chains, so all
 // lanes walk the same matrix row (uniform control flow, broadcast loads) and read and
-// write consecutive addresses. The visible-only sweep is sequential within a chain: one
-// invocation per chain.
+// write consecutive addresses. The visible-only sweep updates one colour class of J_v's
+// greedy colouring per dispatch (dbm_visible_colour).
 //
 // Matrices are stored sparse (CSR): `index` holds row pointers and column indices, `coef`
 // the values, so lattice-structured models cost what their bonds cost. Every vector and
-// matrix is located by slots of `dbm.slots` (see `Slot` in sampler.rs).
+// matrix is located by slots of `dbm.slots` (see `Slot` in src/dbm/sampler/mod.rs).
 //
 // Randomness: Philox4x32-10 at counter (c0, sweep, chain, purpose), key = seed. Unit
 // u = 4g + o of a group: a Bernoulli unit uses word o of counter c0 = g and takes 1 iff
@@ -42,6 +42,9 @@ const MAT_M_COLS: u32 = 17u;
 const MAT_K: u32 = 20u;
 const MAT_L: u32 = 23u;
 const MAT_J: u32 = 26u;
+// colour classes of J (in index): class pointers, then the units in class order
+const SLOT_COLOUR_PTR: u32 = 29u;
+const SLOT_COLOUR_UNITS: u32 = 30u;
 
 struct DbmParams {
     // n_visible, n_hidden, n_deep, chains
@@ -58,7 +61,8 @@ struct DbmParams {
 struct DbmStep {
     sweep: u32,
     total_threads: u32,
-    _pad0: u32,
+    // the colour class of dbm_visible_colour
+    colour: u32,
     _pad1: u32,
 }
 
@@ -271,8 +275,37 @@ fn dbm_hidden_reduced(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgro
     }
 }
 
-// Visible-only pairwise model p(v) ∝ exp(f.v + ½ v^T J v): one invocation per chain sweeps
-// the sites in order (a dense model has no checkerboard). J is stored without its diagonal.
+// Visible-only pairwise model p(v) ∝ exp(f.v + ½ v^T J v), one unit and chain per
+// invocation: v_i ~ p(v_i | v_rest) for the units of colour class `dbm_step.colour` of J's
+// greedy colouring (units of one class do not interact, so they update at once);
+// neighbouring invocations are neighbouring chains of one unit. J is stored without its
+// diagonal.
+fn visible_pairwise_unit(i: u32, chain: u32, bits: vec4<u32>) {
+    let x = coef[slot(SLOT_F) + i] + row_dot(MAT_J, i, dbm.bases.x, chain);
+    let chains = dbm.sizes.w;
+    if (dbm.flags.x == 1u) {
+        units[dbm.bases.x + i * chains + chain] = 2.0 * bernoulli_draw(bits[i & 3u], sigmoid(2.0 * x)) - 1.0;
+    } else {
+        // v_i^2 = v_i: half the diagonal coupling acts as a field
+        units[dbm.bases.x + i * chains + chain] = bernoulli_draw(bits[i & 3u], sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
+    }
+}
+
+@compute @workgroup_size(DBM_WORKGROUP)
+fn dbm_visible_colour(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
+    let t = dbm_thread(wg, nwg, local);
+    if (t >= dbm_step.total_threads) {
+        return;
+    }
+    let chains = dbm.sizes.w;
+    let first = index[slot(SLOT_COLOUR_PTR) + dbm_step.colour];
+    let i = index[slot(SLOT_COLOUR_UNITS) + first + t / chains];
+    let chain = t % chains;
+    visible_pairwise_unit(i, chain, dbm_words(i / 4u, chain, PURPOSE_DBM_VISIBLE));
+}
+
+// The same sweep with one invocation per chain walking all classes in order, for models
+// whose classes are too many or too small to be worth a dispatch each.
 @compute @workgroup_size(DBM_WORKGROUP)
 fn dbm_visible_pairwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) local: u32) {
     let chain = dbm_thread(wg, nwg, local);
@@ -280,19 +313,14 @@ fn dbm_visible_pairwise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
         return;
     }
     let nv = dbm.sizes.x;
-    let chains = dbm.sizes.w;
-    let spin = dbm.flags.x == 1u;
+    var group = 0xffffffffu;
     var bits = vec4<u32>(0u);
-    for (var i = 0u; i < nv; i = i + 1u) {
-        if ((i & 3u) == 0u) {
-            bits = dbm_words(i / 4u, chain, PURPOSE_DBM_VISIBLE);
+    for (var k = 0u; k < nv; k = k + 1u) {
+        let i = index[slot(SLOT_COLOUR_UNITS) + k];
+        if (i / 4u != group) {
+            group = i / 4u;
+            bits = dbm_words(group, chain, PURPOSE_DBM_VISIBLE);
         }
-        let x = coef[slot(SLOT_F) + i] + row_dot(MAT_J, i, dbm.bases.x, chain);
-        if (spin) {
-            units[dbm.bases.x + i * chains + chain] = 2.0 * bernoulli_draw(bits[i & 3u], sigmoid(2.0 * x)) - 1.0;
-        } else {
-            // v_i^2 = v_i: half the diagonal coupling acts as a field
-            units[dbm.bases.x + i * chains + chain] = bernoulli_draw(bits[i & 3u], sigmoid(x + 0.5 * coef[slot(SLOT_J_DIAG) + i]));
-        }
+        visible_pairwise_unit(i, chain, bits);
     }
 }

@@ -187,7 +187,9 @@ pub(super) fn hidden_reduced(
     }
 }
 
-/// Twin of `dbm_visible_pairwise` for one chain.
+/// Twin of `dbm_visible_colour` (one dispatch per colour class) and of
+/// `dbm_visible_pairwise` for one chain: the units in colour order. Units of one class do
+/// not interact, so the order within a class does not matter.
 pub(super) fn visible_pairwise(
     c: &Coefficients,
     key: [u32; 2],
@@ -195,7 +197,8 @@ pub(super) fn visible_pairwise(
     chain: usize,
     v: &mut [f32],
 ) {
-    for i in 0..c.nv {
+    for &i in &c.visible_order {
+        let i = i as usize;
         let x = c.at(Slot::F, i) + c.row_dot(Slot::J, i, v);
         let w = unit_word(key, i, sweep, chain, PURPOSE_VISIBLE);
         v[i] = if c.spin {

@@ -27,7 +27,22 @@ pub(super) struct GpuDbmParams {
 pub(super) struct GpuDbmStep {
     pub(super) sweep: u32,
     pub(super) total_threads: u32,
-    pub(super) pad: [u32; 2],
+    pub(super) colour: u32,
+    pub(super) pad: u32,
+}
+
+/// Most colour classes swept with one dispatch each; beyond this (or with fewer than two
+/// units per class on average) the visible-only sweep runs one invocation per chain.
+pub const MAX_COLOUR_DISPATCHES: usize = 256;
+
+/// One dispatch of a sweep.
+#[derive(Clone, Copy)]
+struct SweepKernel {
+    /// Index into the entry points.
+    kernel: usize,
+    total_threads: u32,
+    workgroups: (u32, u32),
+    colour: u32,
 }
 
 pub(super) const DBM_WORKGROUP: u64 = 64;
@@ -40,10 +55,12 @@ pub struct GpuDbmSampler {
     spec: DbmSpec,
     sizes: [usize; 3],
     kernels: KernelSet,
-    /// (invocations, workgroups) of each kernel of a sweep, in order.
-    sweep_kernels: Vec<(u32, (u32, u32))>,
+    /// The dispatches of a sweep, in order.
+    sweep_kernels: Vec<SweepKernel>,
     units: wgpu::Buffer,
     sweep: u32,
+    /// How the visible-only sweep runs (empty at other levels).
+    kernel: String,
 }
 
 impl GpuDbmSampler {
@@ -90,18 +107,37 @@ impl GpuDbmSampler {
                 )));
             }
         }
-        // invocations: one per group of four units and chain (one per chain for the pairwise sweep)
+        // invocations: one per group of four units and chain; for the visible-only sweep
+        // one per unit of a colour class and chain, or one per chain
         let groups = |n: usize| (n.div_ceil(4) * chains) as u32;
-        let (entry_points, threads): (Vec<&str>, Vec<u32>) = match spec.level {
+        let colours = c.colours();
+        let by_colour = colours <= MAX_COLOUR_DISPATCHES && 2 * colours <= nv;
+        let (entry_points, threads): (Vec<&str>, Vec<(usize, u32, u32)>) = match spec.level {
             Level::Full | Level::HiddenPrior => (
                 vec!["dbm_hidden", "dbm_outer"],
-                vec![groups(nh), groups(nv) + groups(ns)],
+                vec![(0, groups(nh), 0), (1, groups(nv) + groups(ns), 0)],
             ),
             Level::VisibleHidden => (
                 vec!["dbm_noise", "dbm_hidden_reduced", "dbm_outer"],
-                vec![groups(nh), groups(nh), groups(nv)],
+                vec![(0, groups(nh), 0), (1, groups(nh), 0), (2, groups(nv), 0)],
             ),
-            Level::Visible => (vec!["dbm_visible_pairwise"], vec![chains as u32]),
+            Level::Visible if by_colour => (
+                vec!["dbm_visible_colour"],
+                (0..colours)
+                    .map(|k| {
+                        let size = c.colour_classes[k + 1] - c.colour_classes[k];
+                        (0, size * chains as u32, k as u32)
+                    })
+                    .collect(),
+            ),
+            Level::Visible => (vec!["dbm_visible_pairwise"], vec![(0, chains as u32, 0)]),
+        };
+        let kernel = match spec.level {
+            Level::Visible if by_colour => {
+                format!("dbm_visible_colour ({colours} colour classes)")
+            }
+            Level::Visible => format!("dbm_visible_pairwise ({colours} colour classes in order)"),
+            _ => String::new(),
         };
         let params = GpuDbmParams {
             // in the reduced (v, h) model s is integrated out: dbm_outer covers v only
@@ -162,7 +198,14 @@ impl GpuDbmSampler {
         )?;
         let sweep_kernels = threads
             .iter()
-            .map(|&t| Ok((t, ctx.grid((t as u64).div_ceil(DBM_WORKGROUP))?)))
+            .map(|&(kernel, total_threads, colour)| {
+                Ok(SweepKernel {
+                    kernel,
+                    total_threads,
+                    workgroups: ctx.grid((total_threads as u64).div_ceil(DBM_WORKGROUP))?,
+                    colour,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         ctx.wait()?;
         Ok(GpuDbmSampler {
@@ -173,6 +216,7 @@ impl GpuDbmSampler {
             sweep_kernels,
             units,
             sweep: 0,
+            kernel,
         })
     }
 }
@@ -183,7 +227,7 @@ impl DbmSampler for GpuDbmSampler {
             kind: "gpu".into(),
             adapter: self.ctx.adapter_name.clone(),
             api: self.ctx.api.clone(),
-            kernel: String::new(),
+            kernel: self.kernel.clone(),
         }
     }
 
@@ -197,20 +241,24 @@ impl DbmSampler for GpuDbmSampler {
             let kernels = &self.sweep_kernels;
             let steps: Vec<GpuDbmStep> = (0..n)
                 .flat_map(|i| {
-                    kernels.iter().map(move |&(total_threads, _)| GpuDbmStep {
+                    kernels.iter().map(move |k| GpuDbmStep {
                         sweep: first + i,
-                        total_threads,
-                        pad: [0; 2],
+                        total_threads: k.total_threads,
+                        colour: k.colour,
+                        pad: 0,
                     })
                 })
                 .collect();
             let dispatches: Vec<Dispatch> = steps
                 .iter()
                 .enumerate()
-                .map(|(i, step)| Dispatch {
-                    kernel: i % per_sweep,
-                    step: bytemuck::bytes_of(step),
-                    workgroups: self.sweep_kernels[i % per_sweep].1,
+                .map(|(i, step)| {
+                    let k = &kernels[i % per_sweep];
+                    Dispatch {
+                        kernel: k.kernel,
+                        step: bytemuck::bytes_of(step),
+                        workgroups: k.workgroups,
+                    }
                 })
                 .collect();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());

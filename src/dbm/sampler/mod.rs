@@ -91,6 +91,9 @@ enum Slot {
     K = 20,
     L = 23,
     J = 26,
+    /// Colour classes of J_v (in the index array): class pointers, then the units.
+    ColourPtr = 29,
+    ColourUnits = 30,
 }
 
 const SLOTS: usize = 32;
@@ -109,6 +112,46 @@ pub struct Coefficients {
     index: Vec<u32>,
     /// Bernoulli deep biases in f64 (softplus-reduced model).
     deep_bias: Vec<f64>,
+    /// The visible-only sweep's update order: the units of colour class 0, then class 1, …
+    /// (ascending within a class); classes[c]..classes[c + 1] indexes it.
+    visible_order: Vec<u32>,
+    /// Offsets of the colour classes in `visible_order`.
+    colour_classes: Vec<u32>,
+}
+
+/// Greedy colouring of the graph with an edge where `coupled(a, b)` (a ≠ b): units in
+/// order of decreasing degree (ties by index) take the smallest colour none of their
+/// neighbours has. Returns the classes, each ascending, in colour order.
+pub fn greedy_colouring(n: usize, coupled: impl Fn(usize, usize) -> bool) -> Vec<Vec<u32>> {
+    let neighbours: Vec<Vec<usize>> = (0..n)
+        .map(|a| {
+            (0..n)
+                .filter(|&b| b != a && (coupled(a, b) || coupled(b, a)))
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&a| (std::cmp::Reverse(neighbours[a].len()), a));
+    let mut colour = vec![usize::MAX; n];
+    let mut classes: Vec<Vec<u32>> = Vec::new();
+    for a in order {
+        let mut taken = vec![false; neighbours[a].len() + 1];
+        for &b in &neighbours[a] {
+            if colour[b] < taken.len() {
+                taken[colour[b]] = true;
+            }
+        }
+        let c = taken.iter().position(|&t| !t).unwrap_or(taken.len());
+        colour[a] = c;
+        if c == classes.len() {
+            classes.push(Vec::new());
+        }
+        classes[c].push(a as u32);
+    }
+    for class in &mut classes {
+        class.sort();
+    }
+    classes
 }
 
 fn layer_params(layer: &Layer) -> (Vec<f64>, Vec<f64>) {
@@ -172,6 +215,8 @@ impl Coefficients {
             values: Vec::new(),
             index: Vec::new(),
             deep_bias: dp1.clone(),
+            visible_order: (0..nv as u32).collect(),
+            colour_classes: vec![0, nv as u32],
         };
         let (w, m) = (&model.visible_hidden, &model.hidden_deep);
         c.vector(Slot::A, model.visible_bias.iter().copied());
@@ -200,7 +245,19 @@ impl Coefficients {
             c.vector(Slot::F, f.iter().copied());
             c.vector(Slot::JDiag, (0..nv).map(|i| j[(i, i)]));
             c.matrix(Slot::J, nv, nv, true, |a, b| j[(a, b)]);
+            let classes = greedy_colouring(nv, |a, b| j[(a, b)] != 0.0);
+            c.colour_classes = std::iter::once(0)
+                .chain(classes.iter().scan(0, |end, class| {
+                    *end += class.len() as u32;
+                    Some(*end)
+                }))
+                .collect();
+            c.visible_order = classes.concat();
         }
+        c.slots[Slot::ColourPtr as usize] = c.index.len() as u32;
+        c.index.extend_from_slice(&c.colour_classes);
+        c.slots[Slot::ColourUnits as usize] = c.index.len() as u32;
+        c.index.extend_from_slice(&c.visible_order);
         for v in [&mut c.values] {
             if v.is_empty() {
                 v.push(0.0);
@@ -226,6 +283,11 @@ impl Coefficients {
             acc += self.values[vals + k] * x[self.index[cols + k] as usize];
         }
         acc
+    }
+
+    /// Number of colour classes of the visible-only sweep.
+    pub fn colours(&self) -> usize {
+        self.colour_classes.len() - 1
     }
 
     /// Total stored nonzeros (a cost measure).
