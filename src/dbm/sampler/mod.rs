@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `full` | v, h, s | h ~ p(h\|v,s); then v ~ p(v\|h) and s ~ p(s\|h) |
 //! | `visible-hidden` | v, h | h ~ N(A⁻¹(b₀ + Wᵀv), A⁻¹) = m₀ + K v + L z; then v ~ p(v\|h) |
-//! | `visible` | v | sites in order, v_i ~ p(v_i\|v_rest) of p(v) ∝ exp(f_v·v + ½vᵀJ_v v) |
+//! | `visible` | v | v_i ~ p(v_i\|v_rest) of p(v) ∝ exp(f_v·v + ½vᵀJ_v v), one colour class of J_v's greedy colouring at a time |
 //! | `hidden-prior` | h, s | the full sweep with the visible layer removed (samples q_h) |
 //!
 //! With a bernoulli deep layer, `visible-hidden` is the reduced model with the exact
