@@ -414,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             uniform(m, 1),
-            rust_layout!(GpuDbmStep; sweep, total_threads)
+            rust_layout!(GpuDbmStep; sweep, total_threads, colour)
         );
     }
 }
