@@ -23,7 +23,7 @@
 //! let spec = ChainSpec::new(model, Algorithm::HeatBath, 8, 42, Start::Hot)?; // chains, seed
 //! let mut sampler = backend::open(LatticeBackend::Cpu, Kernel::Auto, spec, &mut |_| {})?;
 //! let plan = RunPlan::new(200, 2000, 1)?; // thermalize, sweeps, measure every
-//! let out = run::run(sampler.as_mut(), &plan, 256 * 8, &mut |_, _| {})?;
+//! let out = run::run(sampler.as_mut(), &plan, &model, 8, &mut |_, _| {})?;
 //! let series = Series::from_counts(&model, &out.counts, 8);
 //! let (obs, _analysis) = observables::estimate(&model, &series);
 //! let e = obs.energy_per_site;
@@ -43,6 +43,7 @@ pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod dbm;
+pub mod equilibration;
 pub mod error;
 pub mod exact;
 pub mod io;

@@ -20,6 +20,7 @@
 //! bernoulli units. Linear observables get binning errors and τ_int; the nonlinear ones get
 //! jackknife errors over the same blocks and their bias-corrected jackknife estimate.
 
+use crate::equilibration::Equilibration;
 use crate::lattice::LatticeKind;
 use crate::model::{Counts, Model};
 use crate::stats::{self, Shape};
@@ -110,8 +111,12 @@ pub struct Analysis {
     pub block_length: usize,
     /// Number of blocks.
     pub blocks: usize,
-    /// Human-readable warnings (e.g. block length below 10 τ_int).
+    /// Human-readable warnings (e.g. block length below 10 τ_int, a drift).
     pub warnings: Vec<String>,
+    /// The drift tests of the energy and |m| ([`crate::equilibration`]): `equilibrated`,
+    /// `drift_z`, `mser_discard`, `drift`.
+    #[serde(flatten)]
+    pub equilibration: Equilibration,
 }
 
 /// Per-measurement values of one run (measurement-major, `n_time × n_chains`).
@@ -186,9 +191,17 @@ fn jk(blocks: &[Vec<f64>], f: &dyn Fn(&[f64]) -> f64) -> Estimate {
     }
 }
 
-fn linear(values: &[f64], shape: Shape, name: &str, warnings: &mut Vec<String>) -> Estimate {
+/// The binning estimate of a linear observable; the generic "error may be underestimated"
+/// warning unless `drifts` (then the drift warning says more).
+fn linear(
+    values: &[f64],
+    shape: Shape,
+    name: &str,
+    drifts: bool,
+    warnings: &mut Vec<String>,
+) -> Estimate {
     let b = stats::binning(values, shape);
-    if !b.reliable && b.error != 0.0 {
+    if !b.reliable && b.error != 0.0 && !drifts {
         warnings.push(format!(
             "{name}: {} blocks of {} measurements, tau_int = {:.1}: the error may be underestimated (want >= {} blocks, each >= 10 tau_int, and a binning plateau); measure longer",
             b.blocks,
@@ -209,16 +222,41 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
     let shape = series.shape;
     let n = model.lattice.sites() as f64;
     let beta = model.beta;
-    let mut warnings = Vec::new();
     let abs_m: Vec<f64> = series.magnetization.iter().map(|m| m.abs()).collect();
-    let energy = linear(&series.energy, shape, "energy_per_site", &mut warnings);
+    let equilibration = Equilibration::test(
+        &[
+            ("energy_per_site", &series.energy),
+            ("abs_magnetization_per_site", &abs_m),
+        ],
+        shape,
+    );
+    let mut warnings = equilibration.warnings(shape.n_time, "--thermalize");
+    let drifts = |name: &str| {
+        equilibration
+            .of(name)
+            .is_some_and(|d| d.z.abs() > crate::equilibration::DRIFT_Z_LIMIT)
+    };
+    let energy = linear(
+        &series.energy,
+        shape,
+        "energy_per_site",
+        drifts("energy_per_site"),
+        &mut warnings,
+    );
     let magnetization = linear(
         &series.magnetization,
         shape,
         "magnetization_per_site",
+        false,
         &mut warnings,
     );
-    let abs_magnetization = linear(&abs_m, shape, "abs_magnetization_per_site", &mut warnings);
+    let abs_magnetization = linear(
+        &abs_m,
+        shape,
+        "abs_magnetization_per_site",
+        drifts("abs_magnetization_per_site"),
+        &mut warnings,
+    );
 
     let b = shape.block_length();
     let blocks = |f: &dyn Fn(f64) -> f64, v: &[f64]| {
@@ -268,6 +306,7 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
         block_length: b,
         blocks: e1.len(),
         warnings,
+        equilibration,
     };
     (observables, analysis)
 }
@@ -341,6 +380,7 @@ pub fn cluster_estimates(
         &series(&|c| c.cluster.clusters as f64),
         shape,
         "clusters_per_sweep",
+        false,
         &mut warnings,
     );
     let count = blocks(&|c| c.cluster.clusters as f64);

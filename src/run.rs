@@ -2,18 +2,39 @@
 
 use crate::backend::Sampler;
 use crate::error::{Error, Result};
-use crate::model::Counts;
+use crate::equilibration::{self, AUTO_FIRST, AUTO_Z_LIMIT, Equilibration};
+use crate::model::{Counts, Model};
+use crate::observables::Series;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// How many sweeps to run and when to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunPlan {
-    /// Sweeps discarded first.
+    /// Sweeps discarded first (with [`RunPlan::auto`]: 0 until the run settles it).
     pub thermalize: u32,
     /// Sweeps after thermalisation.
     pub sweeps: u32,
     /// Measure after every K-th of those sweeps.
     pub measure_every: u32,
+    /// `thermalize auto`: thermalize in doubling windows until the drift test passes, at
+    /// most this many sweeps ([`crate::equilibration`]).
+    pub auto: Option<u32>,
+}
+
+/// `thermalize auto` in a job's parameters: the cap, and after the run whether a window
+/// passed the drift test and how many windows were tested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThermalizeAuto {
+    /// Most sweeps auto thermalization may run.
+    pub cap: u32,
+    /// Whether a window passed the drift test (false: the cap was reached first); null
+    /// before the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passed: Option<bool>,
+    /// Windows tested (null before the run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<u32>,
 }
 
 impl RunPlan {
@@ -47,6 +68,27 @@ impl RunPlan {
             thermalize,
             sweeps,
             measure_every,
+            auto: None,
+        })
+    }
+
+    /// A plan that thermalizes automatically, at most `cap` sweeps.
+    ///
+    /// # Errors
+    /// As [`RunPlan::new`]; [`Error::InvalidParameter`] (`thermalize-cap`) for a cap of 0
+    /// or one that leaves no room for the sweeps below 2^32.
+    pub fn auto(cap: u32, sweeps: u32, measure_every: u32) -> Result<Self> {
+        if cap == 0 || cap.checked_add(sweeps).is_none() {
+            return Err(Error::invalid(
+                "thermalize-cap",
+                format!(
+                    "must be at least 1 and, plus sweeps = {sweeps}, below 2^32 (got {cap})"
+                ),
+            ));
+        }
+        Ok(RunPlan {
+            auto: Some(cap),
+            ..RunPlan::new(0, sweeps, measure_every)?
         })
     }
 
@@ -55,9 +97,9 @@ impl RunPlan {
         self.sweeps / self.measure_every
     }
 
-    /// Total sweeps.
+    /// Total sweeps (with auto thermalization: at most, the cap plus the sweeps).
     pub fn total_sweeps(&self) -> u64 {
-        self.thermalize as u64 + self.sweeps as u64
+        self.auto.unwrap_or(self.thermalize) as u64 + self.sweeps as u64
     }
 }
 
@@ -70,6 +112,8 @@ pub struct RunOutput {
     pub wall_seconds: f64,
     /// Site updates performed (chains × N × sweeps).
     pub spin_updates: u64,
+    /// How the run thermalized (the sweeps; with auto, whether a window passed).
+    pub thermalized: Thermalized,
 }
 
 impl RunOutput {
@@ -77,6 +121,20 @@ impl RunOutput {
     pub fn spin_updates_per_ns(&self) -> f64 {
         self.spin_updates as f64 / (self.wall_seconds * 1e9)
     }
+}
+
+/// The thermalization a run did: the sweeps, and with auto thermalization the windows tested
+/// and whether the last one passed the drift test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thermalized {
+    /// Thermalization sweeps.
+    pub sweeps: u32,
+    /// Auto thermalization only: whether a window passed (false: the cap was reached).
+    #[serde(default)]
+    pub passed: Option<bool>,
+    /// Auto thermalization only: windows tested.
+    #[serde(default)]
+    pub windows: Option<u32>,
 }
 
 /// Target wall time of one `advance` call (keeps the progress bar and checkpoints lively).
@@ -88,10 +146,14 @@ const CHUNK_TARGET: Duration = Duration::from_millis(250);
 pub struct Progress {
     /// Sweeps done since initialisation.
     pub sweeps_done: u64,
-    /// Counts measured so far (measurement-major).
+    /// Counts measured so far (measurement-major): of the measured sweeps once the run has
+    /// thermalized; during auto thermalization, of the current window.
     pub counts: Vec<Counts>,
     /// Wall time spent so far.
     pub wall_seconds: f64,
+    /// The thermalization, once done (auto thermalization: None until a window passes or
+    /// the cap is reached; a fixed plan's is known from the start).
+    pub thermalized: Option<Thermalized>,
 }
 
 /// What the hook asks for after a chunk.
@@ -103,21 +165,24 @@ pub enum Control {
     Stop,
 }
 
-/// Runs the plan. `progress(done, total)` is called with sweeps done after every chunk.
+/// Runs the plan on `chains` chains of `model`. `progress(done, total)` is called with
+/// sweeps done after every chunk.
 ///
 /// # Errors
 /// Those of [`Sampler::advance`].
 pub fn run(
     sampler: &mut dyn Sampler,
     plan: &RunPlan,
-    sites_per_sweep: u64,
+    model: &Model,
+    chains: u32,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RunOutput> {
     let total = plan.total_sweeps();
     let out = run_resumable(
         sampler,
         plan,
-        sites_per_sweep,
+        model,
+        chains,
         Progress::default(),
         &mut |_, p| {
             progress(p.sweeps_done, total);
@@ -127,56 +192,175 @@ pub fn run(
     out.ok_or_else(|| Error::Internal("run stopped without a request".into()))
 }
 
+/// Whether an auto-thermalization window (measured every `every` sweeps, ending after
+/// `done` sweeps) passes: the drift test on the energy and |m| at [`AUTO_Z_LIMIT`], and
+/// `done` ≥ [`equilibration::AUTO_TAU_FACTOR`] τ_int of both ([`crate::equilibration`]).
+pub fn window_passes(model: &Model, counts: &[Counts], chains: u32, every: u32, done: u64) -> bool {
+    let series = Series::from_counts(model, counts, chains as usize);
+    let abs_m: Vec<f64> = series.magnetization.iter().map(|m| m.abs()).collect();
+    let observables = [
+        ("energy_per_site", &series.energy[..]),
+        ("abs_magnetization_per_site", &abs_m[..]),
+    ];
+    let test = Equilibration::test_with(&observables, series.shape, AUTO_Z_LIMIT);
+    let long_enough = observables.iter().all(|(_, v)| {
+        equilibration::window_tau(v, series.shape) * every as f64 * equilibration::AUTO_TAU_FACTOR
+            <= done as f64
+    });
+    test.equilibrated == Some(true) && long_enough
+}
+
+/// Windows auto thermalization has tested when it stops after `sweeps` sweeps.
+fn windows_tested(sweeps: u64) -> u32 {
+    let mut n = 0;
+    while equilibration::auto_window(sweeps - 1).is_some_and(|w| w.start >= (AUTO_FIRST as u64) << n) {
+        n += 1;
+    }
+    n
+}
+
+/// Advances `p` to `target` sweeps in chunks of whole measurement intervals (`every`; 0:
+/// no measurements), calling `hook` after each chunk. Returns false if the hook stopped the
+/// run before `target`.
+fn advance_to(
+    sampler: &mut dyn Sampler,
+    p: &mut Progress,
+    target: u64,
+    every: u32,
+    clock: (Instant, f64),
+    hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
+) -> Result<bool> {
+    let unit = every.max(1) as u64;
+    let mut chunk_units = 1u64;
+    while p.sweeps_done < target {
+        let n = (chunk_units * unit).min(target - p.sweeps_done) as u32;
+        let t0 = Instant::now();
+        p.counts.extend(sampler.advance(n, every)?);
+        p.sweeps_done += n as u64;
+        p.wall_seconds = clock.1 + clock.0.elapsed().as_secs_f64();
+        if hook(sampler, p)? == Control::Stop && p.sweeps_done < target {
+            return Ok(false);
+        }
+        if t0.elapsed() < CHUNK_TARGET / 2 && chunk_units < (1 << 20) {
+            chunk_units *= 2;
+        }
+    }
+    Ok(true)
+}
+
+/// Auto thermalization (see [`crate::equilibration`]): from `p` (at any sweep of it, the
+/// current window's counts in `p.counts`) until a window passes or the cap; sets
+/// `p.thermalized`. Returns false if the hook stopped the run.
+fn thermalize_auto(
+    sampler: &mut dyn Sampler,
+    p: &mut Progress,
+    cap: u32,
+    model: &Model,
+    chains: u32,
+    clock: (Instant, f64),
+    hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
+) -> Result<bool> {
+    let cap = cap as u64;
+    if !advance_to(sampler, p, cap.min(AUTO_FIRST as u64), 0, clock, hook)? {
+        return Ok(false);
+    }
+    let mut passed = false;
+    loop {
+        // counts pending: a window stopped (and checkpointed) before or at its end
+        let pending = !p.counts.is_empty();
+        if p.sweeps_done >= cap && !pending {
+            break;
+        }
+        let at = if pending { p.sweeps_done - 1 } else { p.sweeps_done };
+        let Some(w) = equilibration::auto_window(at) else {
+            return Err(Error::Internal("auto thermalization before its first window".into()));
+        };
+        let end = (w.start + w.sweeps as u64).min(cap);
+        if !advance_to(sampler, p, end, w.every, clock, hook)? {
+            return Ok(false);
+        }
+        passed = window_passes(model, &p.counts, chains, w.every, p.sweeps_done);
+        p.counts.clear();
+        if passed {
+            break;
+        }
+    }
+    let sweeps = p.sweeps_done;
+    p.thermalized = Some(Thermalized {
+        sweeps: u32::try_from(sweeps).map_err(|_| Error::Internal("auto thermalization past 2^32".into()))?,
+        passed: Some(passed),
+        windows: Some(windows_tested(sweeps.max(1))),
+    });
+    Ok(true)
+}
+
 /// Runs the plan from `start` (a sampler already restored to `start.sweeps_done`), calling
 /// `hook` after every chunk; chunks are whole measurement intervals, so a run stopped after
-/// any chunk and resumed measures at exactly the same sweeps. Returns None if the hook
-/// stopped the run.
+/// any chunk and resumed measures at exactly the same sweeps. The sampler is told which
+/// sweeps thermalize ([`Sampler::set_thermalizing`]). With auto thermalization the
+/// windows measure every sweep interval of [`equilibration::auto_window`] without changing
+/// the random stream, so the thermalization found, given as a fixed number, reruns the same
+/// numbers. Returns None if the hook stopped the run.
 ///
 /// # Errors
 /// Those of [`Sampler::advance`] and of the hook.
 pub fn run_resumable(
     sampler: &mut dyn Sampler,
     plan: &RunPlan,
-    sites_per_sweep: u64,
+    model: &Model,
+    chains: u32,
     start: Progress,
     hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
 ) -> Result<Option<RunOutput>> {
-    let total = plan.total_sweeps();
-    let started = Instant::now();
-    let before = start.wall_seconds;
+    let clock = (Instant::now(), start.wall_seconds);
     let mut p = start;
-    let therm = plan.thermalize as u64;
-    for (phase_start, phase_sweeps, every) in [
-        (0u64, plan.thermalize, 0u32),
-        (therm, plan.sweeps, plan.measure_every),
-    ] {
-        let unit = every.max(1) as u64;
-        let mut chunk_units = 1u64;
-        loop {
-            let phase_done = p
-                .sweeps_done
-                .saturating_sub(phase_start)
-                .min(phase_sweeps as u64);
-            let left = phase_sweeps as u64 - phase_done;
-            if left == 0 {
-                break;
-            }
-            let n = (chunk_units * unit).min(left) as u32;
-            let t0 = Instant::now();
-            p.counts.extend(sampler.advance(n, every)?);
-            p.sweeps_done += n as u64;
-            p.wall_seconds = before + started.elapsed().as_secs_f64();
-            if hook(sampler, &p)? == Control::Stop && p.sweeps_done < total {
+    if plan.auto.is_none() {
+        p.thermalized = Some(Thermalized {
+            sweeps: plan.thermalize,
+            passed: None,
+            windows: None,
+        });
+    }
+    let thermalized = match (p.thermalized, plan.auto) {
+        (Some(t), _) => {
+            sampler.set_thermalizing(true);
+            if !advance_to(sampler, &mut p, t.sweeps as u64, 0, clock, hook)? {
                 return Ok(None);
             }
-            if t0.elapsed() < CHUNK_TARGET / 2 && chunk_units < (1 << 20) {
-                chunk_units *= 2;
-            }
+            t
         }
+        (None, Some(cap)) => {
+            sampler.set_thermalizing(true);
+            if !thermalize_auto(sampler, &mut p, cap, model, chains, clock, hook)? {
+                return Ok(None);
+            }
+            p.thermalized.ok_or_else(|| Error::Internal("auto thermalization unsettled".into()))?
+        }
+        (None, None) => unreachable!("a fixed plan's thermalization is set above"),
+    };
+    sampler.set_thermalizing(false);
+    let total = thermalized.sweeps as u64 + plan.sweeps as u64;
+    if !advance_to(sampler, &mut p, total, plan.measure_every, clock, hook)? {
+        return Ok(None);
     }
     Ok(Some(RunOutput {
         counts: p.counts,
-        wall_seconds: before + started.elapsed().as_secs_f64(),
-        spin_updates: total * sites_per_sweep,
+        wall_seconds: clock.1 + clock.0.elapsed().as_secs_f64(),
+        spin_updates: total * model.lattice.sites() * chains as u64,
+        thermalized,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_tested_counts_the_doubling_windows() {
+        assert_eq!(windows_tested(32), 0);
+        assert_eq!(windows_tested(64), 1);
+        assert_eq!(windows_tested(128), 2);
+        assert_eq!(windows_tested(100), 2);
+        assert_eq!(windows_tested(1 << 20), 15);
+    }
 }

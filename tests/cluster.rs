@@ -61,7 +61,7 @@ fn estimates(s: &mut dyn Sampler, model: &Model, chains: u32, sweeps: u32) -> [(
     use blockspin::observables::{self, Series};
     use blockspin::run::{self, RunPlan};
     let plan = RunPlan::new(200, sweeps, 2).unwrap();
-    let out = run::run(s, &plan, 1, &mut |_, _| {}).unwrap();
+    let out = run::run(s, &plan, model, chains, &mut |_, _| {}).unwrap();
     let (o, _) = observables::estimate(
         model,
         &Series::from_counts(model, &out.counts, chains as usize),
@@ -272,7 +272,7 @@ fn improved_estimators_match_enumeration() {
             let chains = 8;
             let mut s = cluster_cpu(model, algorithm, chains, 3);
             let plan = RunPlan::new(100, 20_000, 1).unwrap();
-            let out = run::run(s.as_mut(), &plan, 1, &mut |_, _| {}).unwrap();
+            let out = run::run(s.as_mut(), &plan, &model, chains, &mut |_, _| {}).unwrap();
             let c = cluster_estimates(&model, algorithm, &out.counts, chains as usize).unwrap();
             let imp = c.improved_susceptibility_per_site.unwrap();
             let direct = c.susceptibility_m2_per_site;

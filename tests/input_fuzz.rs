@@ -5,6 +5,7 @@
 use blockspin::cli::{Cli, Command};
 use blockspin::dbm::model::Dbm;
 use blockspin::job::checkpoint::Checkpoint;
+use blockspin::job::settings::Thermalize;
 use blockspin::job::{self, JobFile, RunConfig, Settings, memory};
 use clap::Parser;
 
@@ -214,7 +215,7 @@ fn random_checkpoint_headers_never_panic() {
             beta: Some(0.4),
             chains: Some(2),
             sweeps: Some(20),
-            thermalize: Some(5),
+            thermalize: Some(Thermalize::Sweeps(5)),
             ..Settings::default()
         },
         None,
@@ -229,6 +230,7 @@ fn random_checkpoint_headers_never_panic() {
                 index: 0,
                 sweeps_done: 10,
                 wall_seconds: 0.1,
+                thermalized: None,
             }),
         },
         bits: vec![1; 128],

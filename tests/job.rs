@@ -7,6 +7,7 @@ use common::{blockspin, read_json as json, s, temp_dir as dir};
 use blockspin::backend::LatticeBackend;
 use blockspin::job::checkpoint::Checkpoint;
 use blockspin::job::runner::{self, CheckpointPolicy, Finished, Hooks, Outcome, Quiet};
+use blockspin::job::settings::Thermalize;
 use blockspin::job::{self, JobFile, JobSpec, ResultsFile, RunResults, Settings};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -125,7 +126,7 @@ fn grid_points_equal_single_runs_with_their_seeds() {
     let single = Settings {
         size: Some(p.size),
         beta: Some(p.beta),
-        thermalize: Some(100),
+        thermalize: Some(Thermalize::Sweeps(100)),
         sweeps: Some(3000),
         measure_every: Some(3),
         chains: Some(16),

@@ -26,8 +26,7 @@ fn sample(
     let ctx = common::gpu()?;
     let spec = common::spec(model, algorithm, chains, seed, start);
     let mut s = common::gpu_sampler(ctx, spec);
-    let sites = model.lattice.sites() * chains as u64;
-    let out = run::run(s.as_mut(), &plan, sites, &mut |_, _| {}).unwrap();
+    let out = run::run(s.as_mut(), &plan, &model, chains, &mut |_, _| {}).unwrap();
     let series = Series::from_counts(&model, &out.counts, chains as usize);
     let (obs, analysis) = observables::estimate(&model, &series);
     assert!(analysis.blocks >= 32, "{analysis:?}");

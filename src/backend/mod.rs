@@ -151,6 +151,12 @@ pub trait Sampler {
     /// `measure_every`-th sweep of this call and returns the counts measurement-major
     /// (`measurements × chains`).
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>>;
+    /// Marks the sweeps that follow as thermalization sweeps (`true`) or measured sweeps
+    /// (`false`, the initial state). Only Wolff distinguishes them: a thermalization sweep
+    /// grows clusters until their sizes add up to at least N sites, whatever their size,
+    /// while a measured sweep is the fixed number of clusters of the pilot (unbiased for
+    /// measurements). The run loop sets it per phase, so it need not be checkpointed.
+    fn set_thermalizing(&mut self, _thermalizing: bool) {}
     /// Current bits of all chains, chain-major.
     fn configurations(&mut self) -> Result<Vec<u8>>;
     /// Replaces every chain's bits (chain-major) and the sweep counter: continues a run from

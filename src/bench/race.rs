@@ -95,7 +95,9 @@ pub fn run_one(
         }
         Ok::<_, crate::Error>((done, counts, t.elapsed().as_secs_f64()))
     };
+    s.set_thermalizing(true);
     let (thermalize, _, _) = sweep_in(0.2 * budget, 0, s.as_mut())?;
+    s.set_thermalizing(false);
     let (sweeps, counts, seconds) = sweep_in(0.8 * budget, 1, s.as_mut())?;
     let series = Series::from_counts(&model, &counts, chains as usize);
     let b = stats::binning(&series.energy, series.shape);

@@ -163,7 +163,9 @@ pub fn estimator(s: &BenchSettings, column: Column) -> Result<Option<EstimatorRu
         Err(e) => return Err(e),
     };
     let info = sampler.info();
+    sampler.set_thermalizing(true);
     sampler.advance(500, 0)?;
+    sampler.set_thermalizing(false);
     let mut counts = Vec::new();
     let mut chunk = 64u32;
     loop {

@@ -3,11 +3,13 @@
 
 use crate::analysis::Crossing;
 use crate::backend::{Kernel, LatticeBackend, Start};
+use crate::equilibration::{DRIFT_Z_LIMIT, Equilibration};
 use crate::error::{Error, Result};
 use crate::job::checkpoint::Checkpoint;
 use crate::job::file::JobFile;
 use crate::job::runner::{self, CheckpointPolicy, Hooks, Outcome};
 use crate::job::shard::Shard;
+use crate::job::settings::Thermalize;
 use crate::job::{self, RunResults, Settings};
 use crate::lattice::LatticeKind;
 use crate::model::{Algorithm, Units};
@@ -49,9 +51,16 @@ pub struct SampleArgs {
     /// Update rule [default: heat-bath].
     #[arg(long, value_enum)]
     pub algorithm: Option<Algorithm>,
-    /// Sweeps discarded before measuring [default: 1000].
+    /// Sweeps discarded before measuring, or auto: thermalize in doubling windows
+    /// (32 sweeps, then 32, 64, 128, … more) until the drift test passes on the energy and
+    /// |m| in the last window, at most --thermalize-cap sweeps; the sweeps it took are
+    /// recorded as parameters.thermalize. A Wolff thermalization sweep grows clusters until
+    /// they cover N sites [default: 1000].
+    #[arg(long, allow_negative_numbers = true, value_name = "SWEEPS|auto")]
+    pub thermalize: Option<Thermalize>,
+    /// Most sweeps --thermalize auto may run [default: 1048576].
     #[arg(long, allow_negative_numbers = true)]
-    pub thermalize: Option<u32>,
+    pub thermalize_cap: Option<u32>,
     /// Sweeps after thermalization [default: 10000].
     #[arg(long, allow_negative_numbers = true)]
     pub sweeps: Option<u32>,
@@ -134,6 +143,7 @@ impl SampleArgs {
             field: self.field,
             algorithm: self.algorithm,
             thermalize: self.thermalize,
+            thermalize_cap: self.thermalize_cap,
             sweeps: self.sweeps,
             measure_every: self.measure_every,
             chains: self.chains,
@@ -180,7 +190,7 @@ fn format_table(r: &RunResults) -> String {
         p.field
     );
     s += &format!(
-        "backend: {} ({}, {}), kernel {}; {} chains x {} measurements (every {} sweeps) after {} thermalization sweeps; blocks of {} ({} blocks)\n\n",
+        "backend: {} ({}, {}), kernel {}; {} chains x {} measurements (every {} sweeps) after {} thermalization sweeps{}; blocks of {} ({} blocks)\n\n",
         b.kind,
         b.adapter,
         b.api,
@@ -189,6 +199,18 @@ fn format_table(r: &RunResults) -> String {
         a.measurements_per_chain,
         p.measure_every,
         p.thermalize,
+        match p.thermalize_auto {
+            Some(t) => format!(
+                " (auto, cap {}: {})",
+                t.cap,
+                match (t.passed, t.windows) {
+                    (Some(true), Some(w)) => format!("window {w} passed the drift test"),
+                    (_, Some(w)) => format!("{w} windows, none passed"),
+                    _ => "not run".into(),
+                }
+            ),
+            None => String::new(),
+        },
         a.block_length,
         a.blocks
     );
@@ -228,6 +250,7 @@ fn format_table(r: &RunResults) -> String {
             s += &format!("{name:<32} {:>10.6} {:>12.8} {tau:>9}\n", e.mean, e.error);
         }
     }
+    s += &equilibration_line(&a.equilibration, a.measurements_per_chain);
     for w in &a.warnings {
         s += &format!("warning: {w}\n");
     }
@@ -236,6 +259,29 @@ fn format_table(r: &RunResults) -> String {
         r.timing.wall_seconds, r.timing.spin_updates_per_ns
     );
     s
+}
+
+/// The drift tests in one line: each observable's z, the verdict and the MSER cut.
+pub fn equilibration_line(e: &Equilibration, measurements: usize) -> String {
+    let Some(ok) = e.equilibrated else {
+        return "\nequilibration: too few measurements to test for drift\n".into();
+    };
+    let zs: Vec<String> = e
+        .drift
+        .iter()
+        .map(|d| format!("{} {:.2}", d.observable, d.z))
+        .collect();
+    format!(
+        "\nequilibration: drift z (first tenth against the rest) {}; {}; a MSER cut would discard {} of {} measurements\n",
+        zs.join(", "),
+        if ok {
+            format!("equilibrated (|z| <= {DRIFT_Z_LIMIT})")
+        } else {
+            format!("NOT EQUILIBRATED (|z| > {DRIFT_Z_LIMIT})")
+        },
+        e.mser_discard,
+        measurements
+    )
 }
 
 /// Prints crossings.

@@ -36,6 +36,10 @@ pub struct Current {
     pub sweeps_done: u64,
     /// Wall time spent on the point so far.
     pub wall_seconds: f64,
+    /// The thermalization once settled (`thermalize auto`: null while it runs, when the
+    /// counts are the current window's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermalized: Option<crate::run::Thermalized>,
 }
 
 /// The JSON header.
@@ -197,6 +201,7 @@ mod tests {
                     index: 2,
                     sweeps_done: 77,
                     wall_seconds: 1.5,
+                    thermalized: None,
                 }),
             },
             bits: vec![1, 0, 1, 1],

@@ -35,6 +35,7 @@ pub const KEYS: &[&str] = &[
     "field",
     "algorithm",
     "thermalize",
+    "thermalize-cap",
     "sweeps",
     "measure-every",
     "chains",

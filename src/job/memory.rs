@@ -101,6 +101,7 @@ mod tests {
             field: 0.0,
             algorithm: Algorithm::HeatBath,
             thermalize: 10,
+            thermalize_auto: None,
             sweeps: 1000,
             measure_every: 1,
             chains: 10,

@@ -136,7 +136,10 @@ impl RunConfig {
         let lattice = Lattice::new(p.lattice, p.size)?;
         let model = Model::new(lattice, p.units, p.beta, p.coupling, p.field)?;
         let spec = ChainSpec::new(model, p.algorithm, p.chains, p.seed, p.start)?;
-        let plan = RunPlan::new(p.thermalize, p.sweeps, p.measure_every)?;
+        let plan = match p.thermalize_auto {
+            Some(a) => RunPlan::auto(a.cap, p.sweeps, p.measure_every)?,
+            None => RunPlan::new(p.thermalize, p.sweeps, p.measure_every)?,
+        };
         let kernel = backend::resolve_kernel(p.backend, p.kernel, &spec)?;
         Ok(RunConfig {
             spec,

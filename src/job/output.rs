@@ -5,7 +5,7 @@
 use super::{RunConfig, RunResults};
 use crate::error::Result;
 use crate::io;
-use crate::model::Counts;
+use crate::run::RunOutput;
 use crate::observables::{self, Series};
 use crate::provenance::Provenance;
 use serde::Serialize;
@@ -20,17 +20,18 @@ pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
 }
 
 /// Writes the per-measurement series as CSV.
-pub fn write_series(path: &Path, job: &RunConfig, counts: &[Counts]) -> Result<()> {
+pub fn write_series(path: &Path, job: &RunConfig, out: &RunOutput) -> Result<()> {
     let model = job.spec.model;
     let chains = job.spec.chains as usize;
-    let series = Series::from_counts(&model, counts, chains);
+    let series = Series::from_counts(&model, &out.counts, chains);
+    let thermalize = out.thermalized.sweeps as u64;
     io::write_atomic(path, |w| {
         writeln!(
             w,
             "measurement,sweep,chain,energy_per_site,magnetization_per_site"
         )?;
         for t in 0..series.shape.n_time {
-            let sweep = job.plan.thermalize as u64 + (t as u64 + 1) * job.plan.measure_every as u64;
+            let sweep = thermalize + (t as u64 + 1) * job.plan.measure_every as u64;
             for c in 0..chains {
                 let i = t * chains + c;
                 writeln!(
@@ -75,7 +76,10 @@ pub fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance
         for n in &names {
             write!(w, ",{n},{n}_error")?;
         }
-        writeln!(w, ",backend,kernel,adapter,api,version,git_revision")?;
+        writeln!(
+            w,
+            ",equilibrated,drift_z,thermalize,backend,kernel,adapter,api,version,git_revision"
+        )?;
         for p in points {
             let q = &p.parameters;
             write!(
@@ -98,6 +102,15 @@ pub fn write_summary(path: &Path, points: &[RunResults], provenance: &Provenance
                     None => write!(w, ",,")?,
                 }
             }
+            let e = &p.analysis.equilibration;
+            let opt = |x: Option<String>| x.unwrap_or_default();
+            write!(
+                w,
+                ",{},{},{}",
+                opt(e.equilibrated.map(|b| b.to_string())),
+                opt(e.drift_z.map(|z| z.to_string())),
+                q.thermalize
+            )?;
             let b = &p.backend;
             writeln!(
                 w,

@@ -11,7 +11,7 @@ use crate::lattice::LatticeKind;
 use crate::model::{Algorithm, Units};
 use crate::observables::{self, Analysis, Observables, Series};
 use crate::provenance::Provenance;
-use crate::run::RunOutput;
+use crate::run::{RunOutput, ThermalizeAuto};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -41,8 +41,13 @@ pub struct Parameters {
     pub field: f64,
     /// Algorithm.
     pub algorithm: Algorithm,
-    /// Thermalization sweeps.
+    /// Thermalization sweeps (with `thermalize auto`: 0 before the run, then the sweeps it
+    /// took, so the same parameters with this number rerun the same stream).
     pub thermalize: u32,
+    /// `thermalize auto`: the cap, and after the run whether a window passed the drift test
+    /// and how many were tested; absent for a fixed thermalization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thermalize_auto: Option<ThermalizeAuto>,
     /// Measured sweeps.
     pub sweeps: u32,
     /// Measurement interval.
@@ -112,14 +117,33 @@ impl RunResults {
         let model = job.spec.model;
         let chains = job.spec.chains as usize;
         let series = Series::from_counts(&model, &out.counts, chains);
-        let (obs, analysis) = observables::estimate(&model, &series);
+        let (obs, mut analysis) = observables::estimate(&model, &series);
         let mean = |v: &[f64]| -> Vec<f64> {
             v.chunks(chains)
                 .map(|c| c.iter().sum::<f64>() / chains as f64)
                 .collect()
         };
+        let t = out.thermalized;
+        if let (Some(a), Some(false)) = (job.parameters.thermalize_auto, t.passed) {
+            analysis.warnings.insert(
+                0,
+                format!(
+                    "thermalize auto stopped at its cap of {} sweeps without a window passing the drift test: the chains may not be in equilibrium; raise --thermalize-cap",
+                    a.cap
+                ),
+            );
+        }
+        let parameters = Parameters {
+            thermalize: t.sweeps,
+            thermalize_auto: job.parameters.thermalize_auto.map(|a| ThermalizeAuto {
+                passed: t.passed,
+                windows: t.windows,
+                ..a
+            }),
+            ..job.parameters.clone()
+        };
         RunResults {
-            parameters: job.parameters.clone(),
+            parameters,
             backend: info,
             observables: obs,
             analysis,
@@ -131,7 +155,7 @@ impl RunResults {
                 chains,
             ),
             mean_series: MeanSeries {
-                first_sweep: job.plan.thermalize as u64 + job.plan.measure_every as u64,
+                first_sweep: t.sweeps as u64 + job.plan.measure_every as u64,
                 every: job.plan.measure_every,
                 energy_per_site: mean(&series.energy),
                 magnetization_per_site: mean(&series.magnetization),

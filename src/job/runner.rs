@@ -158,6 +158,7 @@ pub fn run(
                     sweeps_done: c.sweeps_done,
                     counts,
                     wall_seconds: c.wall_seconds,
+                    thermalized: c.thermalized,
                 }
             }
             _ => Progress::default(),
@@ -166,7 +167,8 @@ pub fn run(
         let out = run::run_resumable(
             sampler.as_mut(),
             &job.plan,
-            job.sites_per_sweep(),
+            &job.spec.model,
+            job.spec.chains,
             start,
             &mut |s: &mut dyn Sampler, p| {
                 hooks.progress(p.sweeps_done);
@@ -178,6 +180,7 @@ pub fn run(
                         index,
                         sweeps_done: p.sweeps_done,
                         wall_seconds: p.wall_seconds,
+                        thermalized: p.thermalized,
                     };
                     Checkpoint {
                         header: header(spec, &completed, Some(current)),
@@ -202,7 +205,7 @@ pub fn run(
         let r = RunResults::new(&job, sampler.info(), &out);
         if !spec.grid {
             if let Some(p) = &spec.series {
-                output::write_series(p, &job, &out.counts)?;
+                output::write_series(p, &job, &out)?;
             }
             if let Some(p) = &spec.save_state {
                 output::write_state(p, &job, &sampler.configurations()?)?;

@@ -11,6 +11,7 @@ use crate::backend::{Kernel, LatticeBackend, Start};
 use crate::error::{Error, Result};
 use crate::lattice::LatticeKind;
 use crate::model::{Algorithm, Units};
+use crate::run::ThermalizeAuto;
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 
@@ -30,7 +31,9 @@ pub mod defaults {
     /// Update rule.
     pub const ALGORITHM: Algorithm = Algorithm::HeatBath;
     /// Sweeps discarded before measuring.
-    pub const THERMALIZE: u32 = 1000;
+    pub const THERMALIZE: Thermalize = Thermalize::Sweeps(1000);
+    /// Cap of `thermalize auto` (sweeps).
+    pub const THERMALIZE_CAP: u32 = crate::equilibration::AUTO_CAP;
     /// Sweeps after thermalization.
     pub const SWEEPS: u32 = 10000;
     /// Measurement interval.
@@ -67,8 +70,10 @@ pub struct Settings {
     pub field: Option<f64>,
     /// Update rule.
     pub algorithm: Option<Algorithm>,
-    /// Sweeps discarded before measuring.
-    pub thermalize: Option<u32>,
+    /// Sweeps discarded before measuring, or `auto` (until the drift test passes).
+    pub thermalize: Option<Thermalize>,
+    /// Most sweeps `thermalize auto` may run.
+    pub thermalize_cap: Option<u32>,
     /// Sweeps after thermalization.
     pub sweeps: Option<u32>,
     /// Measure every K sweeps.
@@ -93,6 +98,58 @@ pub struct Settings {
     pub save_state: Option<PathBuf>,
     /// Run only this shard of a grid's points.
     pub shard: Option<super::shard::Shard>,
+}
+
+/// `thermalize`: a number of sweeps, or `auto` (thermalize in doubling windows until the
+/// drift test passes on the energy and |m|, see [`crate::equilibration`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Thermalize {
+    /// This many sweeps.
+    Sweeps(u32),
+    /// Until the drift test passes (at most `thermalize-cap` sweeps).
+    Auto,
+}
+
+impl std::str::FromStr for Thermalize {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(Thermalize::Auto);
+        }
+        s.parse::<u32>().map(Thermalize::Sweeps).map_err(|_| {
+            format!("must be a number of sweeps from 0 to {} or auto (got {s:?})", u32::MAX)
+        })
+    }
+}
+
+impl std::fmt::Display for Thermalize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Thermalize::Sweeps(n) => write!(f, "{n}"),
+            Thermalize::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+/// The `thermalize` key of a job file: an integer or "auto".
+fn thermalize_key(f: &JobFile) -> Result<Option<Thermalize>> {
+    let Some(e) = f.entries.get("thermalize") else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::invalid(
+            "job",
+            format!(
+                "{} line {}: `thermalize` must be a number of sweeps or \"auto\"",
+                f.name, e.line
+            ),
+        )
+    };
+    match &e.value {
+        toml::Value::String(s) if s == "auto" => Ok(Some(Thermalize::Auto)),
+        toml::Value::Integer(_) => u32_key(f, "thermalize").map(|v| v.map(Thermalize::Sweeps)),
+        _ => Err(bad()),
+    }
 }
 
 /// An enum-valued job key, by its kebab-case name (serde's message lists the allowed ones).
@@ -165,8 +222,26 @@ pub fn resolve(s: &Settings, file: Option<&JobFile>) -> Result<JobSpec> {
         .unwrap_or(defaults::KERNEL);
     let thermalize = s
         .thermalize
-        .or(u32_key(f, "thermalize")?)
+        .or(thermalize_key(f)?)
         .unwrap_or(defaults::THERMALIZE);
+    let cap = s.thermalize_cap.or(u32_key(f, "thermalize-cap")?);
+    if cap.is_some() && thermalize != Thermalize::Auto {
+        return Err(Error::invalid(
+            "thermalize-cap",
+            "caps thermalize auto; give thermalize auto or leave the cap out",
+        ));
+    }
+    let (thermalize, thermalize_auto) = match thermalize {
+        Thermalize::Sweeps(n) => (n, None),
+        Thermalize::Auto => (
+            0,
+            Some(ThermalizeAuto {
+                cap: cap.unwrap_or(defaults::THERMALIZE_CAP),
+                passed: None,
+                windows: None,
+            }),
+        ),
+    };
     let sweeps = s
         .sweeps
         .or(u32_key(f, "sweeps")?)
@@ -251,6 +326,7 @@ pub fn resolve(s: &Settings, file: Option<&JobFile>) -> Result<JobSpec> {
                         field,
                         algorithm,
                         thermalize,
+                        thermalize_auto,
                         sweeps,
                         measure_every,
                         chains,
@@ -294,7 +370,7 @@ pub fn resume(stored: &JobSpec, s: &Settings) -> Result<JobSpec> {
     let beta = s.temperature.map(|t| 1.0 / t).or(s.beta);
     // (name, given, equal to the stored value at every point)
     let all = |same: &dyn Fn(&Parameters) -> bool| spec.points.iter().all(same);
-    let physical: [(&str, bool, bool); 13] = [
+    let physical: [(&str, bool, bool); 14] = [
         (
             "lattice",
             s.lattice.is_some(),
@@ -338,7 +414,17 @@ pub fn resume(stored: &JobSpec, s: &Settings) -> Result<JobSpec> {
         (
             "thermalize",
             s.thermalize.is_some(),
-            all(&|p| s.thermalize.is_none_or(|v| v == p.thermalize)),
+            all(&|p| {
+                s.thermalize.is_none_or(|v| match v {
+                    Thermalize::Sweeps(n) => p.thermalize_auto.is_none() && n == p.thermalize,
+                    Thermalize::Auto => p.thermalize_auto.is_some(),
+                })
+            }),
+        ),
+        (
+            "thermalize-cap",
+            s.thermalize_cap.is_some(),
+            all(&|p| s.thermalize_cap.is_none_or(|v| p.thermalize_auto.is_some_and(|a| a.cap == v))),
         ),
         (
             "measure-every",

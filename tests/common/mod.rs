@@ -153,8 +153,7 @@ pub fn assert_matches_kaufman(name: &str, s: &mut dyn Sampler, model: &Model, ch
     let (l, k) = (model.lattice.size(), model.beta * model.coupling);
     let exact = blockspin::exact::kaufman::torus(k, l, l);
     let plan = RunPlan::new(500, 2000, 2).unwrap();
-    let sites = chains as u64 * model.lattice.sites();
-    let out = run::run(s, &plan, sites, &mut |_, _| {}).unwrap();
+    let out = run::run(s, &plan, model, chains, &mut |_, _| {}).unwrap();
     let (o, _) = observables::estimate(
         model,
         &Series::from_counts(model, &out.counts, chains as usize),

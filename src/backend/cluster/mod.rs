@@ -27,7 +27,12 @@
 //! their sizes add up to N": measuring at such a size-dependent stopping time weights each
 //! state by the size of the clusters grown from it, which favours ordered states (measured:
 //! the energy per site at K_c on a 16 × 16 torus came out 12 standard errors too low, and
-//! exact with a fixed number). Random words are
+//! exact with a fixed number). *Thermalization* sweeps (marked by
+//! [`Sampler::set_thermalizing`]) are exactly that size-dependent rule, harmless while
+//! nothing is measured: from a hot start the clusters are a few sites each, so a fixed
+//! count sized for equilibrium (3 clusters at L = 128, K_c) would flip a few thousand of
+//! 16,384 sites per sweep and 200 thermalization sweeps would leave the chains far from
+//! equilibrium; a thermalization sweep instead flips at least N sites. Random words are
 //! drawn in order from `philox4x32_10([d / 4, s, c, 0x32], seed)[d % 4]`, d = 0, 1, …: one
 //! for each seed site (`⌊w N / 2³²⌋`), then, depth-first from the seed, for each site taken
 //! into the cluster one for its ghost bond (only where H ≠ 0) and one for each of its z

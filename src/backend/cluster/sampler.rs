@@ -64,8 +64,10 @@ pub struct ClusterCpuSampler {
     spec: ChainSpec,
     key: [u32; 2],
     bonds: Bonds,
-    /// Wolff clusters per sweep ([`wolff_clusters_per_sweep`]); 0 for Swendsen–Wang.
+    /// Wolff clusters per measured sweep ([`wolff_clusters_per_sweep`]); 0 for Swendsen–Wang.
     clusters: u32,
+    /// Thermalization sweeps: Wolff grows clusters until they cover N sites.
+    thermalizing: bool,
     simd: Simd,
     bits: Vec<u8>,
     trig: Trig,
@@ -106,6 +108,7 @@ impl ClusterCpuSampler {
             key: seed_key(spec.seed),
             bonds: Bonds::new(&spec.model),
             clusters,
+            thermalizing: false,
             simd: Simd::detect(),
             bits,
             trig: Trig::new(spec.model.lattice.size()),
@@ -143,12 +146,17 @@ impl Sampler for ClusterCpuSampler {
         self.sweep
     }
 
+    fn set_thermalizing(&mut self, thermalizing: bool) {
+        self.thermalizing = thermalizing;
+    }
+
     fn advance(&mut self, sweeps: u32, measure_every: u32) -> Result<Vec<Counts>> {
         check_sweep_budget(self.sweep, sweeps)?;
         let n = self.spec.sites();
         let lat = self.spec.model.lattice;
         let (first, bonds, key, trig) = (self.sweep, self.bonds, self.key, &self.trig);
-        let clusters = self.clusters;
+        // clusters 0: the rule "until the clusters cover N sites" (see SweepContext::wolff)
+        let clusters = if self.thermalizing { 0 } else { self.clusters };
         let wolff = self.spec.algorithm == Algorithm::Wolff;
         let simd = self.simd;
         if !wolff
