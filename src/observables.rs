@@ -230,7 +230,7 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
         ],
         shape,
     );
-    let mut warnings = equilibration.warnings(shape.n_time, "--thermalize");
+    let mut warnings = equilibration.warnings(crate::equilibration::SAMPLE_FIX);
     let drifts = |name: &str| {
         equilibration
             .of(name)

@@ -1,8 +1,8 @@
 //! Running a sampler through thermalisation and measurement.
 
 use crate::backend::Sampler;
-use crate::error::{Error, Result};
 use crate::equilibration::{self, AUTO_FIRST, AUTO_Z_LIMIT, Equilibration};
+use crate::error::{Error, Result};
 use crate::model::{Counts, Model};
 use crate::observables::Series;
 use serde::{Deserialize, Serialize};
@@ -81,9 +81,7 @@ impl RunPlan {
         if cap == 0 || cap.checked_add(sweeps).is_none() {
             return Err(Error::invalid(
                 "thermalize-cap",
-                format!(
-                    "must be at least 1 and, plus sweeps = {sweeps}, below 2^32 (got {cap})"
-                ),
+                format!("must be at least 1 and, plus sweeps = {sweeps}, below 2^32 (got {cap})"),
             ));
         }
         Ok(RunPlan {
@@ -213,7 +211,9 @@ pub fn window_passes(model: &Model, counts: &[Counts], chains: u32, every: u32, 
 /// Windows auto thermalization has tested when it stops after `sweeps` sweeps.
 fn windows_tested(sweeps: u64) -> u32 {
     let mut n = 0;
-    while equilibration::auto_window(sweeps - 1).is_some_and(|w| w.start >= (AUTO_FIRST as u64) << n) {
+    while equilibration::auto_window(sweeps - 1)
+        .is_some_and(|w| w.start >= (AUTO_FIRST as u64) << n)
+    {
         n += 1;
     }
     n
@@ -271,9 +271,15 @@ fn thermalize_auto(
         if p.sweeps_done >= cap && !pending {
             break;
         }
-        let at = if pending { p.sweeps_done - 1 } else { p.sweeps_done };
+        let at = if pending {
+            p.sweeps_done - 1
+        } else {
+            p.sweeps_done
+        };
         let Some(w) = equilibration::auto_window(at) else {
-            return Err(Error::Internal("auto thermalization before its first window".into()));
+            return Err(Error::Internal(
+                "auto thermalization before its first window".into(),
+            ));
         };
         let end = (w.start + w.sweeps as u64).min(cap);
         if !advance_to(sampler, p, end, w.every, clock, hook)? {
@@ -287,7 +293,8 @@ fn thermalize_auto(
     }
     let sweeps = p.sweeps_done;
     p.thermalized = Some(Thermalized {
-        sweeps: u32::try_from(sweeps).map_err(|_| Error::Internal("auto thermalization past 2^32".into()))?,
+        sweeps: u32::try_from(sweeps)
+            .map_err(|_| Error::Internal("auto thermalization past 2^32".into()))?,
         passed: Some(passed),
         windows: Some(windows_tested(sweeps.max(1))),
     });
@@ -334,7 +341,8 @@ pub fn run_resumable(
             if !thermalize_auto(sampler, &mut p, cap, model, chains, clock, hook)? {
                 return Ok(None);
             }
-            p.thermalized.ok_or_else(|| Error::Internal("auto thermalization unsettled".into()))?
+            p.thermalized
+                .ok_or_else(|| Error::Internal("auto thermalization unsettled".into()))?
         }
         (None, None) => unreachable!("a fixed plan's thermalization is set above"),
     };

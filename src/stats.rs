@@ -428,7 +428,8 @@ pub fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let front = (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
     // the continued fraction converges fast for x < (a + 1)/(a + b + 2)
     if x > (a + 1.0) / (a + b + 2.0) {
         return 1.0 - incomplete_beta(1.0 - x, b, a);
@@ -483,6 +484,9 @@ mod special_function_tests {
         assert!((student_t_two_sided(0.0, 7.0) - 1.0).abs() < 1e-12);
         // many degrees of freedom: the normal's tail
         let p = student_t_two_sided(3.0, 1e6);
-        assert!((p - erfc(3.0 / std::f64::consts::SQRT_2)).abs() < 1e-5, "{p}");
+        assert!(
+            (p - erfc(3.0 / std::f64::consts::SQRT_2)).abs() < 1e-5,
+            "{p}"
+        );
     }
 }

@@ -439,6 +439,13 @@ fn sample(a: &SampleArgs) -> Result<()> {
             if units.len() > 8 { " ..." } else { "" }
         );
     }
+    print!(
+        "{}",
+        crate::cli::sample::equilibration_line(&result.analysis.equilibration)
+    );
+    for w in &result.analysis.warnings {
+        println!("warning: {w}");
+    }
     Ok(())
 }
 
@@ -485,6 +492,15 @@ fn print_report(r: &Report) {
             "FAILED {} {} {:?}: estimate {:.6} ± {:.6} vs {} {:.6} (z = {:.2})",
             c.name, c.level, c.index, c.estimate, c.error, c.reference, c.analytic, c.z
         );
+    }
+    for (level, e) in &r.equilibration {
+        print!(
+            "{level}: {}",
+            crate::cli::sample::equilibration_line(e).trim_start()
+        );
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
     }
     if let Some(t) = &r.truncation_error {
         println!("\ntruncation error of the deep cumulant series (h from its own prior):");

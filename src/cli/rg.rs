@@ -291,6 +291,15 @@ fn print_couplings(r: &RgReport) {
             m.buffer,
             m.boundary_sites
         );
+        if let Some(e) = &m.equilibration {
+            print!(
+                "environments: {}",
+                crate::cli::sample::equilibration_line(e).trim_start()
+            );
+            for w in e.warnings(crate::rg::information::ENVIRONMENT_FIX) {
+                println!("warning: {w}");
+            }
+        }
     }
     if let (Some(o), Some(rules)) = (&r.optimal_lambda, &r.rules) {
         println!(

@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::job::checkpoint::Checkpoint;
 use crate::job::file::JobFile;
 use crate::job::runner::{self, CheckpointPolicy, Hooks, Outcome};
-use crate::job::shard::Shard;
 use crate::job::settings::Thermalize;
+use crate::job::shard::Shard;
 use crate::job::{self, RunResults, Settings};
 use crate::lattice::LatticeKind;
 use crate::model::{Algorithm, Units};
@@ -250,7 +250,7 @@ fn format_table(r: &RunResults) -> String {
             s += &format!("{name:<32} {:>10.6} {:>12.8} {tau:>9}\n", e.mean, e.error);
         }
     }
-    s += &equilibration_line(&a.equilibration, a.measurements_per_chain);
+    s += &equilibration_line(&a.equilibration);
     for w in &a.warnings {
         s += &format!("warning: {w}\n");
     }
@@ -262,7 +262,7 @@ fn format_table(r: &RunResults) -> String {
 }
 
 /// The drift tests in one line: each observable's z, the verdict and the MSER cut.
-pub fn equilibration_line(e: &Equilibration, measurements: usize) -> String {
+pub fn equilibration_line(e: &Equilibration) -> String {
     let Some(ok) = e.equilibrated else {
         return "\nequilibration: too few measurements to test for drift\n".into();
     };
@@ -280,7 +280,7 @@ pub fn equilibration_line(e: &Equilibration, measurements: usize) -> String {
             format!("NOT EQUILIBRATED (|z| > {DRIFT_Z_LIMIT})")
         },
         e.mser_discard,
-        measurements
+        e.measurements
     )
 }
 

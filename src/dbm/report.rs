@@ -8,6 +8,7 @@ use super::model::{Dbm, VisibleUnits};
 use super::sampler::{Level, Snapshot};
 use super::validate::{self, ValidateOptions};
 use crate::backend::{BackendChoice, BackendInfo};
+use crate::equilibration::Equilibration;
 use crate::error::Result;
 use crate::stats::GroupSums;
 use serde::{Deserialize, Serialize};
@@ -176,6 +177,17 @@ pub struct SampleTiming {
     pub chain_sweeps_per_second: f64,
 }
 
+/// The drift test of a `dbm sample` run ([`crate::equilibration`]) on the per-chain mean of
+/// each sampled layer (`visible_activity`, `hidden_activity`, `deep_activity`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SampleAnalysis {
+    /// `equilibrated`, `drift_z`, `mser_discard`, `drift`.
+    #[serde(flatten)]
+    pub equilibration: Equilibration,
+    /// A warning per drifting layer, naming the fix.
+    pub warnings: Vec<String>,
+}
+
 /// `dbm sample`: per-unit moments of the layers the level samples (null for the others).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SampleReport {
@@ -193,6 +205,9 @@ pub struct SampleReport {
     pub backend: BackendInfo,
     /// Snapshots per chain.
     pub snapshots: usize,
+    /// The drift test of the sampled layers' mean activity and its warnings.
+    #[serde(default)]
+    pub analysis: SampleAnalysis,
     /// Visible units (all levels but `hidden-prior`).
     pub visible: Option<Vec<UnitMoments>>,
     /// Hidden units (all levels but `visible`).
@@ -226,23 +241,24 @@ pub fn sample(
     let mut samples: Vec<i8> = Vec::new();
     let mut snapshots = 0usize;
     let started = std::time::Instant::now();
-    let info = validate::sample_level(m, &r, level, opts, notice, |snap: &Snapshot| {
-        snapshots += 1;
-        for c in 0..chains {
-            let mut row = Vec::with_capacity(2 * (nv + nh + ns));
-            for (vals, n) in [(&snap.visible, nv), (&snap.hidden, nh), (&snap.deep, ns)] {
-                for u in 0..n {
-                    let x = vals.get(c * n + u).copied().unwrap_or(f32::NAN) as f64;
-                    row.push(x);
-                    row.push(x * x);
+    let (info, equilibration) =
+        validate::sample_level(m, &r, level, opts, notice, |snap: &Snapshot| {
+            snapshots += 1;
+            for c in 0..chains {
+                let mut row = Vec::with_capacity(2 * (nv + nh + ns));
+                for (vals, n) in [(&snap.visible, nv), (&snap.hidden, nh), (&snap.deep, ns)] {
+                    for u in 0..n {
+                        let x = vals.get(c * n + u).copied().unwrap_or(f32::NAN) as f64;
+                        row.push(x);
+                        row.push(x * x);
+                    }
                 }
+                sums.add(c % groups, &row);
             }
-            sums.add(c % groups, &row);
-        }
-        if keep_visible {
-            samples.extend(snap.visible.iter().map(|&x| x as i8));
-        }
-    })?;
+            if keep_visible {
+                samples.extend(snap.visible.iter().map(|&x| x as i8));
+            }
+        })?;
     // per unit: the mean and the variance (m2 − m1²) n/(n − 1) of the pooled sums
     let est = sums.jackknife(|n, t| {
         t.chunks(2)
@@ -278,6 +294,10 @@ pub fn sample(
             backend: opts.backend,
         },
         backend: info,
+        analysis: SampleAnalysis {
+            warnings: equilibration.warnings(validate::DBM_FIX),
+            equilibration,
+        },
         snapshots,
         visible: layer(0, nv, level != Level::HiddenPrior),
         hidden: layer(nv, nh, level != Level::Visible),

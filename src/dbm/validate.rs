@@ -23,6 +23,7 @@ use super::enumeration;
 use super::model::{Dbm, Layer};
 use super::sampler::{self, DbmSampler, DbmSpec, Level, Snapshot};
 use crate::backend::{BackendChoice, BackendInfo};
+use crate::equilibration::Equilibration;
 use crate::error::{Error, Result};
 use crate::rng::philox4x32_10;
 use crate::stats::{GroupSums, Jackknife, k_statistics, two_sided_z};
@@ -128,6 +129,10 @@ pub struct Report {
     pub options: ValidateOptions,
     /// Backend of each sampled level.
     pub backends: BTreeMap<&'static str, BackendInfo>,
+    /// The drift test of each sampled level (mean activity of each sampled layer).
+    pub equilibration: BTreeMap<&'static str, Equilibration>,
+    /// A warning per drifting layer of a level, naming the fix.
+    pub warnings: Vec<String>,
     /// Family-wise error rate.
     pub family_wise_alpha: f64,
     /// Bonferroni threshold on |z|.
@@ -149,6 +154,9 @@ pub struct Report {
 /// Groups of chains for the jackknife.
 const GROUPS: usize = 64;
 
+/// The fix a drift warning of a DBM run names.
+pub const DBM_FIX: &str = "raise --thermalize (block Gibbs sweeps before the first snapshot)";
+
 /// Runs a level and calls `visit` with every snapshot after thermalization.
 ///
 /// # Errors
@@ -160,7 +168,7 @@ pub fn sample_level(
     opts: &ValidateOptions,
     notice: &mut dyn FnMut(&str),
     mut visit: impl FnMut(&Snapshot),
-) -> Result<BackendInfo> {
+) -> Result<(BackendInfo, Equilibration)> {
     let seed = opts.seed.wrapping_add(level as u64 * 0x9E37_79B9_7F4A_7C15);
     let started = Instant::now();
     let mut s: Box<dyn DbmSampler> = sampler::open(
@@ -175,10 +183,15 @@ pub fn sample_level(
         notice,
     )?;
     s.advance(opts.thermalize)?;
+    let chains = opts.chains as usize;
+    let mut activity = LayerActivity::default();
     for _ in 0..opts.sweeps / opts.measure_every {
         s.advance(opts.measure_every)?;
-        visit(&s.snapshot()?);
+        let snap = s.snapshot()?;
+        activity.add(&snap, chains);
+        visit(&snap);
     }
+    let equilibration = activity.test(chains);
     let info = s.info();
     notice(&format!(
         "level {}: {} chains x {} sweeps on {} in {:.1} s",
@@ -188,7 +201,53 @@ pub fn sample_level(
         info.kind,
         started.elapsed().as_secs_f64()
     ));
-    Ok(info)
+    Ok((info, equilibration))
+}
+
+/// Per snapshot and chain, the mean of each sampled layer's units (`visible_activity`,
+/// `hidden_activity`, `deep_activity`): the series the drift test of a DBM run reads
+/// ([`crate::equilibration`]).
+#[derive(Default)]
+struct LayerActivity {
+    series: [Vec<f64>; 3],
+    snapshots: usize,
+}
+
+impl LayerActivity {
+    const NAMES: [&'static str; 3] = ["visible_activity", "hidden_activity", "deep_activity"];
+
+    fn add(&mut self, snap: &Snapshot, chains: usize) {
+        self.snapshots += 1;
+        for (series, layer) in self
+            .series
+            .iter_mut()
+            .zip([&snap.visible, &snap.hidden, &snap.deep])
+        {
+            if chains == 0 || layer.is_empty() || layer.len() % chains != 0 {
+                continue;
+            }
+            let n = layer.len() / chains;
+            series.extend(
+                layer
+                    .chunks(n)
+                    .map(|u| u.iter().map(|&x| x as f64).sum::<f64>() / n as f64),
+            );
+        }
+    }
+
+    fn test(&self, chains: usize) -> Equilibration {
+        let shape = crate::stats::Shape {
+            n_time: self.snapshots,
+            n_chains: chains,
+        };
+        let tested: Vec<(&str, &[f64])> = Self::NAMES
+            .iter()
+            .zip(&self.series)
+            .filter(|(_, v)| v.len() == shape.len() && !v.is_empty())
+            .map(|(n, v)| (*n, &v[..]))
+            .collect();
+        Equilibration::test(&tested, shape)
+    }
 }
 
 /// Visible pairs checked: all when n_v ≤ 24, else the `max` with the largest |J_v| (or
@@ -369,6 +428,7 @@ pub fn validate(
         levels.push(Level::Visible);
     }
     let mut backends = BTreeMap::new();
+    let mut equilibration = BTreeMap::new();
     let mut moments: BTreeMap<&'static str, Vec<Jackknife>> = BTreeMap::new();
     for &level in &levels {
         let mut acc = LevelMoments::new(
@@ -377,8 +437,9 @@ pub fn validate(
             pairs.len(),
         );
         // the visible level samples the analytic (J_v, f_v), perturbed or not
-        let info = sample_level(model, &r, level, opts, notice, |s| acc.add(s, &pairs))?;
+        let (info, eq) = sample_level(model, &r, level, opts, notice, |s| acc.add(s, &pairs))?;
         backends.insert(level.name(), info);
+        equilibration.insert(level.name(), eq);
         moments.insert(level.name(), acc.estimates());
     }
 
@@ -454,8 +515,9 @@ pub fn validate(
     };
     if let Some(reference) = reference {
         let mut acc = HiddenCumulants::new(nh);
-        let info = sample_level(model, &r, Level::HiddenPrior, opts, notice, |s| acc.add(s))?;
+        let (info, eq) = sample_level(model, &r, Level::HiddenPrior, opts, notice, |s| acc.add(s))?;
         backends.insert(Level::HiddenPrior.name(), info);
+        equilibration.insert(Level::HiddenPrior.name(), eq);
         checks.extend(cumulant_checks(model, &acc, &reference, &pairs));
     }
 
@@ -471,12 +533,22 @@ pub fn validate(
         c.passed = c.z.abs() < threshold_z;
     }
     let failed = checks.iter().filter(|c| !c.passed).count();
+    let warnings = equilibration
+        .iter()
+        .flat_map(|(level, e)| {
+            e.warnings(DBM_FIX)
+                .into_iter()
+                .map(move |w| format!("level {level}: {w}"))
+        })
+        .collect();
     Ok(Report {
         schema: "blockspin/dbm-validate/1",
         version: env!("CARGO_PKG_VERSION"),
         sizes: [nv, nh, ns],
         options: opts.clone(),
         backends,
+        equilibration,
+        warnings,
         family_wise_alpha: opts.family_wise_alpha,
         threshold_z,
         checks_total: checks.len(),

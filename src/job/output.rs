@@ -5,9 +5,9 @@
 use super::{RunConfig, RunResults};
 use crate::error::Result;
 use crate::io;
-use crate::run::RunOutput;
 use crate::observables::{self, Series};
 use crate::provenance::Provenance;
+use crate::run::RunOutput;
 use serde::Serialize;
 use std::path::Path;
 

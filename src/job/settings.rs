@@ -117,7 +117,10 @@ impl std::str::FromStr for Thermalize {
             return Ok(Thermalize::Auto);
         }
         s.parse::<u32>().map(Thermalize::Sweeps).map_err(|_| {
-            format!("must be a number of sweeps from 0 to {} or auto (got {s:?})", u32::MAX)
+            format!(
+                "must be a number of sweeps from 0 to {} or auto (got {s:?})",
+                u32::MAX
+            )
         })
     }
 }
@@ -424,7 +427,10 @@ pub fn resume(stored: &JobSpec, s: &Settings) -> Result<JobSpec> {
         (
             "thermalize-cap",
             s.thermalize_cap.is_some(),
-            all(&|p| s.thermalize_cap.is_none_or(|v| p.thermalize_auto.is_some_and(|a| a.cap == v))),
+            all(&|p| {
+                s.thermalize_cap
+                    .is_none_or(|v| p.thermalize_auto.is_some_and(|a| a.cap == v))
+            }),
         ),
         (
             "measure-every",

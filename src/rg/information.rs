@@ -55,6 +55,10 @@ pub struct MutualInformation {
     pub buffer_sites: usize,
     /// Environment sites next to the buffer.
     pub boundary_sites: usize,
+    /// Sampled estimate only: the drift test of the environment chains on the per-sample
+    /// Σ_H p(H|E) ln p(H|E) (`conditional_entropy`) and |m| ([`crate::equilibration`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equilibration: Option<crate::equilibration::Equilibration>,
 }
 
 /// I = Σ p(H,e) ln[p(H,e) / (p(H) p(e))] of an unnormalized table `joint[H][e]`.
@@ -213,6 +217,7 @@ pub fn enumerated(
         block_sites: v.len(),
         buffer_sites: b.len(),
         boundary_sites: e.len(),
+        equilibration: None,
     })
 }
 
@@ -290,6 +295,7 @@ pub fn ring(n: u64, b: usize, rule: &Rule, k: f64, h: f64, w: u32) -> Result<Mut
         block_sites: b,
         buffer_sites: 2 * w as usize,
         boundary_sites: if n == r as u64 + 1 { 1 } else { 2 },
+        equilibration: None,
     })
 }
 
@@ -338,6 +344,9 @@ pub fn exact(
         enumerated(lat, block, rule, k, h, w)
     }
 }
+
+/// The fix a drift warning of the sampled estimator's environment chains names.
+pub const ENVIRONMENT_FIX: &str = "the environment chains thermalize 1000 heat-bath sweeps, too few for this lattice and coupling; use a smaller --size or more --environments";
 
 /// Largest block + buffer of the sampled estimator (its p(H|∂E) enumerates them).
 pub const MAX_SAMPLED_REGION: usize = 20;
@@ -450,8 +459,12 @@ pub fn sampled(
     let model = Model::new(*lat, Units::Spin, 1.0, k, h)?;
     let spec = ChainSpec::new(model, Algorithm::HeatBath, how.chains, how.seed, Start::Hot)?;
     let mut sampler = backend::open(how.backend, Kernel::Reference, spec, notice)?;
+    sampler.set_thermalizing(true);
     sampler.advance(how.thermalize, 0)?;
+    sampler.set_thermalizing(false);
     let n = lat.sites() as usize;
+    // the drift test's series, measurement-major
+    let (mut entropy_series, mut abs_m) = (Vec::new(), Vec::new());
     let chains = how.chains as usize;
     // per chain: Σ_E Σ_H p ln p and Σ_E p(H|E)
     let mut entropy = vec![0.0; chains];
@@ -479,11 +492,15 @@ pub fn sampled(
                     .collect();
                 conditional(&eb)
             });
-            entropy[c] += p
+            let plnp = p
                 .iter()
                 .filter(|&&x| x > 0.0)
                 .map(|&x| x * x.ln())
                 .sum::<f64>();
+            entropy[c] += plnp;
+            entropy_series.push(plnp);
+            let ones = state.iter().filter(|&&b| b & 1 == 1).count() as f64;
+            abs_m.push(((2.0 * ones - n as f64) / n as f64).abs());
             mean[c][0] += p[0];
             mean[c][1] += p[1];
         }
@@ -508,7 +525,19 @@ pub fn sampled(
     let g = chains as f64;
     let bar = reps.iter().sum::<f64>() / g;
     let var = reps.iter().map(|r| (r - bar).powi(2)).sum::<f64>() * (g - 1.0) / g;
+    let shape = crate::stats::Shape {
+        n_time: how.measurements as usize,
+        n_chains: chains,
+    };
+    let equilibration = crate::equilibration::Equilibration::test(
+        &[
+            ("conditional_entropy", &entropy_series),
+            ("abs_magnetization_per_site", &abs_m),
+        ],
+        shape,
+    );
     Ok(MutualInformation {
+        equilibration: Some(equilibration),
         mean: g * full - (g - 1.0) * bar,
         error: var.sqrt(),
         method: Method::Sampled,
