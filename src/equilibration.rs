@@ -141,7 +141,7 @@ fn plateau_error(values: &[f64], shape: Shape) -> Option<f64> {
 /// constant series.
 pub fn window_tau(values: &[f64], shape: Shape) -> f64 {
     let var_x = stats::variance(values);
-    if !(var_x > 0.0) {
+    if var_x.is_nan() || var_x <= 0.0 {
         return 0.5;
     }
     let mut tau = 0.5f64;

@@ -269,10 +269,17 @@ pub fn equilibration_line(e: &Equilibration) -> String {
     let zs: Vec<String> = e
         .drift
         .iter()
-        .map(|d| format!("{} {:.2}", d.observable, d.z))
+        .map(|d| {
+            let head = if d.head_fraction > 0.25 {
+                "half"
+            } else {
+                "tenth"
+            };
+            format!("{} {:.2} (first {head})", d.observable, d.z)
+        })
         .collect();
     format!(
-        "\nequilibration: drift z (first tenth against the rest) {}; {}; a MSER cut would discard {} of {} measurements\n",
+        "\nequilibration: drift z of the head against the rest {}; {}; a MSER cut would discard {} of {} measurements\n",
         zs.join(", "),
         if ok {
             format!("equilibrated (|z| <= {DRIFT_Z_LIMIT})")
