@@ -476,6 +476,22 @@ fn generate_then_sample() {
     assert_eq!(v["schema"], "blockspin/dbm-sample/1");
     assert_eq!(v["visible"].as_array().unwrap().len(), 12);
     assert_eq!(v["deep"].as_array().unwrap().len(), 3);
+    // the drift test reads the mean activity of every sampled layer
+    assert!(
+        v["analysis"]["equilibrated"].is_boolean(),
+        "{}",
+        v["analysis"]
+    );
+    let tested: Vec<&str> = v["analysis"]["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["observable"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tested,
+        ["visible_activity", "hidden_activity", "deep_activity"]
+    );
     let bytes = std::fs::read(&samples).unwrap();
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     assert!(

@@ -9,13 +9,13 @@ mod common;
 use blockspin::backend::{self, ChainSpec, Kernel, LatticeBackend, Start};
 use blockspin::equilibration::DRIFT_Z_LIMIT;
 use blockspin::job::checkpoint::Checkpoint;
-use blockspin::job::runner::{self, CheckpointPolicy, Hooks, Outcome, Quiet};
+use blockspin::job::runner::{self, CheckpointPolicy, Outcome, Quiet};
 use blockspin::job::settings::Thermalize;
 use blockspin::job::{self, JobFile, RunResults, Settings};
 use blockspin::lattice::{Lattice, LatticeKind};
 use blockspin::model::{Algorithm, Model, Units};
 use blockspin::observables::{self, Series};
-use common::{blockspin, s, temp_dir};
+use common::{StopAfter, blockspin, s, temp_dir};
 
 /// K_c = ½ ln(1 + √2).
 const KC: f64 = 0.440_686_793_509_771_5;
@@ -91,21 +91,21 @@ fn cluster_algorithms_reach_kaufman_after_200_sweeps_from_hot_and_cold_starts() 
     }
 }
 
+/// A Wolff sampler of `chains` hot-started chains on the L × L torus at K_c.
+fn wolff_at_kc(size: u32, chains: u32, seed: u64) -> (Model, Box<dyn backend::Sampler>) {
+    let lattice = Lattice::new(LatticeKind::Square, size).unwrap();
+    let model = Model::new(lattice, Units::Spin, KC, 1.0, 0.0).unwrap();
+    let spec = ChainSpec::new(model, Algorithm::Wolff, chains, seed, Start::Hot).unwrap();
+    let s = backend::open(LatticeBackend::Cpu, Kernel::Auto, spec, &mut |_| {}).unwrap();
+    (model, s)
+}
+
 #[test]
 fn fixed_count_wolff_thermalization_from_a_hot_start_is_caught() {
     // the negative control: thermalization sweeps of the measured kind (a fixed number of
     // clusters, sized for equilibrium) leave a 128² torus far from equilibrium, and the
     // drift test says so
-    let model = Model::new(
-        Lattice::new(LatticeKind::Square, 128).unwrap(),
-        Units::Spin,
-        KC,
-        1.0,
-        0.0,
-    )
-    .unwrap();
-    let spec = ChainSpec::new(model, Algorithm::Wolff, 8, 3, Start::Hot).unwrap();
-    let mut s = backend::open(LatticeBackend::Cpu, Kernel::Auto, spec, &mut |_| {}).unwrap();
+    let (model, mut s) = wolff_at_kc(128, 8, 3);
     s.advance(200, 0).unwrap();
     let counts = s.advance(1000, 1).unwrap();
     let (_, a) = observables::estimate(&model, &Series::from_counts(&model, &counts, 8));
@@ -121,16 +121,7 @@ fn fixed_count_wolff_thermalization_from_a_hot_start_is_caught() {
 
 #[test]
 fn a_wolff_thermalization_sweep_covers_every_site() {
-    let model = Model::new(
-        Lattice::new(LatticeKind::Square, 64).unwrap(),
-        Units::Spin,
-        KC,
-        1.0,
-        0.0,
-    )
-    .unwrap();
-    let spec = ChainSpec::new(model, Algorithm::Wolff, 2, 5, Start::Hot).unwrap();
-    let mut s = backend::open(LatticeBackend::Cpu, Kernel::Auto, spec, &mut |_| {}).unwrap();
+    let (_, mut s) = wolff_at_kc(64, 2, 5);
     let n = 64 * 64;
     // measured sweeps from the hot start: the pilot's few clusters, far fewer than N sites
     let measured = s.advance(1, 1).unwrap();
@@ -234,21 +225,6 @@ fn auto_thermalization_reaches_equilibrium_and_its_count_reruns_the_same_numbers
             v
         };
         assert_eq!(json(&auto), json(&fixed), "{}", algorithm.name());
-    }
-}
-
-/// Hooks that ask to stop from the `after`-th progress report on.
-struct StopAfter {
-    after: usize,
-    reports: usize,
-}
-
-impl Hooks for StopAfter {
-    fn progress(&mut self, _: u64) {
-        self.reports += 1;
-    }
-    fn stop_requested(&mut self) -> bool {
-        self.reports >= self.after
     }
 }
 

@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{blockspin, read_json as json, s, temp_dir as dir};
+use common::{StopAfter, blockspin, read_json as json, s, temp_dir as dir};
 
 use blockspin::backend::LatticeBackend;
 use blockspin::job::checkpoint::Checkpoint;
-use blockspin::job::runner::{self, CheckpointPolicy, Finished, Hooks, Outcome, Quiet};
+use blockspin::job::runner::{self, CheckpointPolicy, Finished, Outcome, Quiet};
 use blockspin::job::settings::Thermalize;
 use blockspin::job::{self, JobFile, JobSpec, ResultsFile, RunResults, Settings};
 use serde_json::Value;
@@ -41,21 +41,6 @@ fn spec(text: &str, output: Option<PathBuf>) -> JobSpec {
         ..Settings::default()
     };
     job::resolve(&settings, Some(&file)).unwrap()
-}
-
-/// Hooks that ask to stop from the `after`-th progress report on.
-struct StopAfter {
-    after: usize,
-    reports: usize,
-}
-
-impl Hooks for StopAfter {
-    fn progress(&mut self, _: u64) {
-        self.reports += 1;
-    }
-    fn stop_requested(&mut self) -> bool {
-        self.reports >= self.after
-    }
 }
 
 fn finished(o: Outcome) -> Finished {

@@ -217,3 +217,18 @@ pub fn without_timing(v: &serde_json::Value) -> serde_json::Value {
     }
     v
 }
+
+/// Runner hooks that ask to stop from the `after`-th progress report on.
+pub struct StopAfter {
+    pub after: usize,
+    pub reports: usize,
+}
+
+impl blockspin::job::runner::Hooks for StopAfter {
+    fn progress(&mut self, _: u64) {
+        self.reports += 1;
+    }
+    fn stop_requested(&mut self) -> bool {
+        self.reports >= self.after
+    }
+}
