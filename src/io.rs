@@ -1,10 +1,12 @@
 //! Output files: results JSON, per-measurement CSV series, NPY configurations.
 //!
-//! Every file is written to a temporary file in the same directory, flushed to disk and
-//! renamed into place, so a failed or interrupted run never leaves a half-written file.
+//! Every file goes through [`write_atomic`]: a regular file is written to an exclusively
+//! created, unpredictably named temporary file beside it, flushed to disk and renamed into
+//! place, so a failed or interrupted run never leaves a half-written file; a symbolic link
+//! is followed (its target replaced, the link kept); a device, FIFO or socket is written
+//! through, never replaced.
 
 use crate::error::{Error, Result};
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -50,28 +52,101 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// Writes a file atomically: `fill` writes into a temporary file next to `path`, which is
-/// synced and renamed over `path` only if `fill` succeeds.
+/// The file a write to `path` lands in: `path` itself, or the final target of a chain of
+/// symbolic links (a dangling link's target included), so a link is never replaced.
+fn write_target(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&at) {
+                Ok(to) => at = parent_dir(&at).join(to),
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    at
+}
+
+/// A temporary name beside `target` that no other process can guess: a prefix of the file
+/// name (so names near the 255-byte limit still fit) and 64 bits from the clock, the
+/// process and a counter.
+fn temporary_name(target: &Path, attempt: u32) -> PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u32(attempt);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(64).collect::<String>())
+        .unwrap_or_default();
+    parent_dir(target).join(format!(".{name}.tmp-{:016x}", h.finish()))
+}
+
+/// Writes a file so that no reader ever sees it half-written. A regular file (or a new
+/// name) is written to a temporary file beside it, created exclusively under an
+/// unpredictable name (never through a link), synced and renamed over it only if `fill`
+/// and every write succeed. A symbolic link is followed: its final target is replaced and
+/// the link kept. A path that exists and is not a regular file (a character device such as
+/// /dev/null, a FIFO, a socket) is written through directly, never replaced.
 ///
 /// # Errors
-/// [`Error::Io`] on any failure; the temporary file is removed.
+/// [`Error::Io`] naming `path` on any failure (a full disk, a broken pipe, a failed
+/// close); the temporary file is removed.
 pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let target = write_target(path);
+    if let Ok(m) = std::fs::metadata(&target)
+        && !m.is_file()
+        && !m.is_dir()
+    {
+        let result = (|| {
+            let file = std::fs::OpenOptions::new().write(true).open(&target)?;
+            let mut w = BufWriter::new(file);
+            fill(&mut w)?;
+            w.flush()
+        })();
+        return result.map_err(io_err(path));
+    }
+    let mut created = None;
+    let mut last = None;
+    for attempt in 0..16 {
+        let tmp = temporary_name(&target, attempt);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => {
+                created = Some((tmp, f));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+    let Some((tmp, file)) = created else {
+        return Err(io_err(path)(last.unwrap_or_else(|| {
+            std::io::Error::other("no free temporary name")
+        })));
+    };
     let result = (|| {
-        let file = File::create(&tmp)?;
         let mut w = BufWriter::new(file);
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        drop(file);
+        std::fs::rename(&tmp, &target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -113,6 +188,108 @@ pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("blockspin-io-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Entries of `d` other than `keep`: no temporary file may be left behind.
+    fn leftovers(d: &Path, keep: &[&str]) -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !keep.contains(&n.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn links_are_followed_and_kept_and_failures_leave_nothing() {
+        let d = scratch("links");
+        let (target, link) = (d.join("target.json"), d.join("link.json"));
+        std::fs::write(&target, "old").unwrap();
+        std::os::unix::fs::symlink("target.json", &link).unwrap();
+        write_atomic(&link, |w| w.write_all(b"new")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        // a dangling link creates its target
+        std::os::unix::fs::symlink("later.json", d.join("dangling.json")).unwrap();
+        write_atomic(&d.join("dangling.json"), |w| w.write_all(b"x")).unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("later.json")).unwrap(), "x");
+        // a failing fill leaves the old file and no temporary one
+        let e = write_atomic(&target, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(e.is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let names = ["target.json", "link.json", "dangling.json", "later.json"];
+        assert_eq!(leftovers(&d, &names), Vec::<String>::new());
+        // a file name near the 255-byte limit still gets a temporary name that fits
+        let long = d.join("x".repeat(250));
+        write_atomic(&long, |w| w.write_all(b"ok")).unwrap();
+        assert_eq!(std::fs::read_to_string(&long).unwrap(), "ok");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_is_written_through_not_replaced() {
+        let d = scratch("fifo");
+        let fifo = d.join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipping: mkfifo is not available");
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomic(&fifo, |w| w.write_all(b"through the pipe")).unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
+        assert_eq!(leftovers(&d, &["pipe"]), Vec::<String>::new());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn devices_are_written_through_and_a_full_one_is_an_error() {
+        let d = scratch("devices");
+        let node = |name: &str, minor: &str| {
+            let p = d.join(name);
+            let ok = std::process::Command::new("mknod")
+                .args([p.to_str().unwrap(), "c", "1", minor])
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(p)
+        };
+        // private null (1, 3) and full (1, 7) devices: needs root
+        let (Some(null), Some(full)) = (node("null", "3"), node("full", "7")) else {
+            eprintln!("skipping: mknod needs root");
+            std::fs::remove_dir_all(&d).unwrap();
+            return;
+        };
+        write_atomic(&null, |w| w.write_all(b"discarded")).unwrap();
+        let e = write_atomic(&full, |w| w.write_all(&[0u8; 1 << 16])).unwrap_err();
+        assert!(e.to_string().contains("No space left"), "{e}");
+        for p in [&null, &full] {
+            let kind = std::fs::symlink_metadata(p).unwrap().file_type();
+            assert!(
+                std::os::unix::fs::FileTypeExt::is_char_device(&kind),
+                "{p:?} replaced"
+            );
+        }
+        assert_eq!(leftovers(&d, &["null", "full"]), Vec::<String>::new());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn npy_header_is_aligned_and_parsable() {
