@@ -45,6 +45,17 @@ pub fn check_output_path(param: &'static str, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The file `path` names, for comparing two paths: links followed, the directory
+/// canonicalized (the file itself need not exist).
+pub fn same_file_key(path: &Path) -> PathBuf {
+    let target = write_target(path);
+    let dir = std::fs::canonicalize(parent_dir(&target)).unwrap_or_else(|_| parent_dir(&target));
+    match target.file_name() {
+        Some(name) => dir.join(name),
+        None => target,
+    }
+}
+
 fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

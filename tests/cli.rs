@@ -321,6 +321,21 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
             "{extra:?}: not one line: {err}"
         );
     }
+    // two outputs naming one file (also through a link) are refused before anything runs
+    let link = dir.join("link.json");
+    std::os::unix::fs::symlink("r.json", &link).unwrap();
+    for series in [&json, &link] {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend_from_slice(&["--beta", "0.4", "--output", s(&json), "--series", s(series)]);
+        let out = blockspin(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("--series") && err.contains("also the output file"),
+            "{err}"
+        );
+        assert!(!json.exists());
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -97,11 +97,12 @@ impl JobSpec {
     }
 
     /// Checks that every output file can be written (its directory exists, it is not a
-    /// directory), before anything runs.
+    /// directory) and that no two outputs name the same file, before anything runs.
     ///
     /// # Errors
     /// [`crate::Error::InvalidParameter`] naming the output.
     pub fn check_outputs(&self) -> Result<()> {
+        let mut seen: Vec<(&str, PathBuf)> = Vec::new();
         for (param, path) in [
             ("output", &self.output),
             ("summary", &self.summary),
@@ -110,6 +111,21 @@ impl JobSpec {
         ] {
             if let Some(p) = path {
                 crate::io::check_output_path(param, p)?;
+                // two outputs to one device (/dev/null twice) are fine: nothing is replaced
+                if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+                    continue;
+                }
+                let key = crate::io::same_file_key(p);
+                if let Some((first, _)) = seen.iter().find(|(_, k)| *k == key) {
+                    return Err(crate::Error::invalid(
+                        param,
+                        format!(
+                            "{} is also the {first} file; give each output its own file",
+                            p.display()
+                        ),
+                    ));
+                }
+                seen.push((param, key));
             }
         }
         Ok(())
