@@ -321,6 +321,37 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
             "{extra:?}: not one line: {err}"
         );
     }
+    // the job file is no checkpoint or output, the checkpoint no output
+    let job = dir.join("job.toml");
+    std::fs::write(&job, "beta = 0.4\nsweeps = 10\nbackend = \"cpu\"\n").unwrap();
+    let ck = dir.join("ck");
+    for (extra, needle) in [
+        (["--checkpoint", s(&job)], "--checkpoint"),
+        (["--summary", s(&job)], "--summary"),
+    ] {
+        let mut args = vec!["sample", "--quiet", "--job", s(&job), "--output", s(&json)];
+        args.extend_from_slice(&extra);
+        let out = blockspin(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(needle) && err.contains("is the job file"),
+            "{err}"
+        );
+    }
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend_from_slice(&["--beta", "0.4", "--checkpoint", s(&ck), "--output", s(&ck)]);
+    let out = blockspin(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--output") && err.contains("is the checkpoint file"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&job).unwrap(),
+        "beta = 0.4\nsweeps = 10\nbackend = \"cpu\"\n"
+    );
     // two outputs naming one file (also through a link) are refused before anything runs
     let link = dir.join("link.json");
     std::os::unix::fs::symlink("r.json", &link).unwrap();

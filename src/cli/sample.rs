@@ -492,7 +492,45 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             (job::resolve(&settings, file.as_ref())?, None)
         }
     };
-    // outputs are checked by the runner before anything runs
+    // outputs are checked by the runner before anything runs; here, that none of them (nor
+    // the checkpoint) is the job file, and that the checkpoint is none of the outputs
+    let key = crate::io::same_file_key;
+    let outputs = [
+        ("output", &spec.output),
+        ("summary", &spec.summary),
+        ("series", &spec.series),
+        ("save-state", &spec.save_state),
+    ];
+    let is_file = |p: &std::path::Path| std::fs::metadata(p).map_or(true, |m| m.is_file());
+    for (param, path) in outputs
+        .iter()
+        .map(|(n, p)| (*n, p.as_ref()))
+        .chain([("checkpoint", args.checkpoint.as_ref())])
+    {
+        let Some(path) = path.filter(|p| is_file(p)) else {
+            continue;
+        };
+        if let Some(job) = &args.job
+            && key(path) == key(job)
+        {
+            return Err(Error::invalid(
+                param,
+                format!("{} is the job file; give another path", path.display()),
+            ));
+        }
+        if param != "checkpoint"
+            && let Some(ck) = args.checkpoint.as_ref().or(args.resume.as_ref())
+            && key(path) == key(ck)
+        {
+            return Err(Error::invalid(
+                param,
+                format!(
+                    "{} is the checkpoint file; give another path",
+                    path.display()
+                ),
+            ));
+        }
+    }
     runner::interval(args.checkpoint_every)?;
     let policy = args
         .checkpoint
