@@ -29,6 +29,13 @@ pub enum Error {
     /// loop invariant): a bug to report, not bad input.
     #[error("internal error: {0} (please report this)")]
     Internal(String),
+    /// A stop was requested by a signal (SIGINT, SIGTERM) before the work finished; nothing
+    /// was written.
+    #[error("interrupted by signal {signal} before the work finished; no output was written")]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+    },
     /// A file could not be written or read.
     #[error("{}: {source}", path.display())]
     Io {
@@ -48,10 +55,12 @@ impl Error {
         }
     }
 
-    /// Process exit status: 2 for bad input (including a job too large for the device), 1 otherwise.
+    /// Process exit status: 2 for bad input (including a job too large for the device), 128
+    /// + the signal for an interruption (130 for SIGINT, 143 for SIGTERM), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::InvalidParameter { .. } | Error::DeviceLimit(_) => 2,
+            Error::Interrupted { signal } => 128 + signal,
             _ => 1,
         }
     }

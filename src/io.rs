@@ -1,10 +1,15 @@
-//! Output files: results JSON, per-measurement CSV series, NPY configurations.
+//! Files in and out: results JSON, per-measurement CSV series, NPY configurations,
+//! checkpoints, reports, plots.
 //!
 //! Every file goes through [`write_atomic`]: a regular file is written to an exclusively
 //! created, unpredictably named temporary file beside it, flushed to disk and renamed into
 //! place, so a failed or interrupted run never leaves a half-written file; a symbolic link
 //! is followed (its target replaced, the link kept); a device, FIFO or socket is written
-//! through, never replaced.
+//! through, never replaced; `-` is standard output. A temporary file left by a killed run
+//! (its writer's lock released) is removed by the next write beside it.
+//!
+//! Every input goes through [`read_capped`], with a size cap suited to its kind, so a
+//! device or FIFO that never ends (`/dev/zero`) is refused within seconds.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
@@ -23,6 +28,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// # Errors
 /// [`Error::InvalidParameter`] naming `param`.
 pub fn check_output_path(param: &'static str, path: &Path) -> Result<()> {
+    if is_stdout(path) {
+        claim_stdout();
+        return Ok(());
+    }
     if path.as_os_str().is_empty() {
         return Err(Error::invalid(
             param,
@@ -43,6 +52,110 @@ pub fn check_output_path(param: &'static str, path: &Path) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// `-`: standard output as an output path.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+static STDOUT_CLAIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Marks standard output as taken by an output file (`-`): the human-readable report then
+/// goes to standard error ([`report`]).
+pub fn claim_stdout() {
+    STDOUT_CLAIMED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Where the human-readable report goes: standard output, or standard error once an output
+/// file is written to standard output.
+pub fn report() -> Box<dyn Write> {
+    if STDOUT_CLAIMED.load(std::sync::atomic::Ordering::SeqCst) {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    }
+}
+
+/// Refuses `-` (standard output) for a file that cannot be a stream (a checkpoint).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `param`.
+pub fn not_stdout(param: &'static str, path: &Path) -> Result<()> {
+    if is_stdout(path) {
+        return Err(Error::invalid(
+            param,
+            "must be a file (standard output, -, cannot be read back)",
+        ));
+    }
+    Ok(())
+}
+
+/// Caps on input sizes by kind of file: far above any real file of the kind, far below
+/// what would exhaust memory or take more than seconds to read.
+pub mod caps {
+    /// A job description (TOML).
+    pub const JOB: u64 = 1 << 20;
+    /// A results file (JSON, without series).
+    pub const RESULTS: u64 = 1 << 30;
+    /// A DBM model (JSON; dense weights of the largest model `dbm generate` writes).
+    pub const MODEL: u64 = 4 << 30;
+}
+
+/// Reads a whole input file of at most `cap` bytes. A longer file (or a device or FIFO
+/// that never ends, such as /dev/zero) is refused after `cap + 1` bytes; a directory is
+/// refused. `param` names the flag in the error.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `param` for a directory or a file over the cap;
+/// [`Error::Io`] naming the file when it cannot be read.
+pub fn read_capped(param: &'static str, path: &Path, cap: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if path.is_dir() {
+        return Err(Error::invalid(
+            param,
+            format!("{} is a directory; give a file", path.display()),
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut data = Vec::new();
+    if let Ok(m) = file.metadata()
+        && m.is_file()
+        && m.len() > cap
+    {
+        return Err(too_long(param, path, cap));
+    }
+    file.take(cap + 1)
+        .read_to_end(&mut data)
+        .map_err(io_err(path))?;
+    if data.len() as u64 > cap {
+        return Err(too_long(param, path, cap));
+    }
+    Ok(data)
+}
+
+fn too_long(param: &'static str, path: &Path, cap: u64) -> Error {
+    Error::invalid(
+        param,
+        format!(
+            "{} is longer than {} bytes, the most a file of this kind may hold (a device such as /dev/zero is not a file)",
+            path.display(),
+            cap
+        ),
+    )
+}
+
+/// [`read_capped`] for a text file (UTF-8).
+///
+/// # Errors
+/// As [`read_capped`], and [`Error::InvalidParameter`] when the file is not UTF-8.
+pub fn read_text_capped(param: &'static str, path: &Path, cap: u64) -> Result<String> {
+    String::from_utf8(read_capped(param, path, cap)?).map_err(|_| {
+        Error::invalid(
+            param,
+            format!("{} is not a text (UTF-8) file", path.display()),
+        )
+    })
 }
 
 /// The file `path` names, for comparing two paths: links followed, the directory
@@ -102,6 +215,48 @@ fn temporary_name(target: &Path, attempt: u32) -> PathBuf {
     parent_dir(target).join(format!(".{name}.tmp-{:016x}", h.finish()))
 }
 
+/// Removes temporary files beside `target` (of [`temporary_name`]'s form for its name)
+/// that a killed writer left: regular files, not links, at least a minute old, whose lock
+/// can be taken (a live writer holds it).
+fn remove_stale_temporaries(target: &Path) {
+    let dir = parent_dir(target);
+    let Some(prefix) = temporary_name(target, 0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .and_then(|n| n.get(..n.len() - 16).map(str::to_string))
+    else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(tail) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if tail.len() != 16 || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let path = entry.path();
+        let old = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= std::time::Duration::from_secs(60))
+        });
+        if !old {
+            continue;
+        }
+        if let Ok(f) = std::fs::File::open(&path)
+            && f.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// Writes a file so that no reader ever sees it half-written. A regular file (or a new
 /// name) is written to a temporary file beside it, created exclusively under an
 /// unpredictable name (never through a link), synced and renamed over it only if `fill`
@@ -116,6 +271,13 @@ pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
+    crate::interrupt::check()?;
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        return fill(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(io_err(Path::new("standard output")));
+    }
     let target = write_target(path);
     if let Ok(m) = std::fs::metadata(&target)
         && !m.is_file()
@@ -129,6 +291,7 @@ pub fn write_atomic(
         })();
         return result.map_err(io_err(path));
     }
+    remove_stale_temporaries(&target);
     let mut created = None;
     let mut last = None;
     for attempt in 0..16 {
@@ -139,6 +302,9 @@ pub fn write_atomic(
             .open(&tmp)
         {
             Ok(f) => {
+                // held until the file is renamed or removed: a lock that can be taken
+                // marks a temporary file whose writer is gone
+                let _ = f.lock();
                 created = Some((tmp, f));
                 break;
             }
@@ -156,7 +322,11 @@ pub fn write_atomic(
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        drop(file);
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(std::io::Error::other(format!(
+                "interrupted by signal {signal}; not written"
+            )));
+        }
         std::fs::rename(&tmp, &target)
     })();
     if result.is_err() {

@@ -46,6 +46,7 @@ pub mod dbm;
 pub mod equilibration;
 pub mod error;
 pub mod exact;
+pub mod interrupt;
 pub mod io;
 pub mod job;
 pub mod lattice;

@@ -22,7 +22,9 @@ impl Provenance {
             program: "blockspin".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             git_revision: env!("BLOCKSPIN_GIT_REVISION").into(),
-            command: std::env::args().collect(),
+            command: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
         }
     }
 }

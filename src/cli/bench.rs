@@ -151,7 +151,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 
 fn print(r: &BenchReport) {
     let s = &r.parameters;
-    println!(
+    say!(
         "blockspin bench: {} {}, K = {}; CPU {} threads; GPU {}",
         s.lattice,
         s.algorithm.name(),
@@ -163,17 +163,28 @@ fn print(r: &BenchReport) {
             .map(|g| format!("{} ({}, {})", g.adapter, g.api, g.device_type))
             .unwrap_or_else(|| "none".into())
     );
-    println!(
+    say!(
         "\n{:<10} {:<14} {:>7} {:>7} {:>8} {:>10} {:>10} {:>10} {:>10}",
-        "backend", "ran", "L", "chains", "sweeps", "median", "min", "max", "bytes/spin"
+        "backend",
+        "ran",
+        "L",
+        "chains",
+        "sweeps",
+        "median",
+        "min",
+        "max",
+        "bytes/spin"
     );
     for t in &r.throughput {
         match &t.skipped {
-            Some(why) => println!(
+            Some(why) => say!(
                 "{:<10} {:<14} {:>7} {:>7} skipped: {why}",
-                t.backend, "-", t.size, t.chains
+                t.backend,
+                "-",
+                t.size,
+                t.chains
             ),
-            None => println!(
+            None => say!(
                 "{:<10} {:<14} {:>7} {:>7} {:>8} {:>10.4} {:>10.4} {:>10.4} {:>10.3}",
                 t.backend,
                 t.ran,
@@ -187,7 +198,7 @@ fn print(r: &BenchReport) {
             ),
         }
     }
-    println!("(spin updates per ns)");
+    say!("(spin updates per ns)");
     for row in &r.ratios {
         let shown: Vec<String> = row
             .ratios
@@ -195,7 +206,7 @@ fn print(r: &BenchReport) {
             .map(|(k, x)| format!("{k} {x:.2}"))
             .collect();
         if !shown.is_empty() {
-            println!(
+            say!(
                 "L = {}, {} chains: {}",
                 row.size,
                 row.chains,
@@ -204,12 +215,13 @@ fn print(r: &BenchReport) {
         }
     }
     if !r.estimators.is_empty() {
-        println!(
+        say!(
             "\ntime to a standard error of {} in the energy per site (L = {}, 32 chains):",
-            s.target_error, s.estimator_size
+            s.target_error,
+            s.estimator_size
         );
         for e in &r.estimators {
-            println!(
+            say!(
                 "  {:<10} {:<14} {:>8.2} s  ({} sweeps, e = {:.5} ± {:.5}, tau_int = {:.1}){}",
                 e.backend,
                 e.ran,
@@ -233,16 +245,25 @@ fn print(r: &BenchReport) {
 
 fn print_race(r: &BenchReport) {
     let s = &r.parameters;
-    println!(
+    say!(
         "\ncritical race: energy per site on the default backend, {} chains, {} s per run; cost = error^2 x measured seconds (lower is better)",
-        s.race_chains, s.race_seconds
+        s.race_chains,
+        s.race_seconds
     );
-    println!(
+    say!(
         "{:<14} {:>5} {:>9} {:>12} {:>11} {:>9} {:>9} {:>11} {:>10}  ran",
-        "algorithm", "L", "sweeps", "energy", "error", "tau_int", "tau(|m|)", "cost", "t(target)"
+        "algorithm",
+        "L",
+        "sweeps",
+        "energy",
+        "error",
+        "tau_int",
+        "tau(|m|)",
+        "cost",
+        "t(target)"
     );
     for x in &r.race {
-        println!(
+        say!(
             "{:<14} {:>5} {:>9} {:>12.6} {:>11.3e} {:>9.2} {:>9.2} {:>11.3e} {:>9.1}s  {}{}",
             x.algorithm,
             x.size,
@@ -267,7 +288,7 @@ fn print_race(r: &BenchReport) {
             at.iter().min_by(|x, y| x.cost.total_cmp(&y.cost)),
             at.first(),
         ) {
-            println!(
+            say!(
                 "L = {size}: cheapest {} ({:.3e}); {} / cheapest = {:.1}",
                 best.algorithm,
                 best.cost,
@@ -277,9 +298,13 @@ fn print_race(r: &BenchReport) {
         }
     }
     for e in &r.dynamic_exponents {
-        println!(
+        say!(
             "dynamic exponent {}: z = {:.2} ± {:.2} (tau_int of {}, L = {:?})",
-            e.algorithm, e.z, e.error, e.observable, e.sizes
+            e.algorithm,
+            e.z,
+            e.error,
+            e.observable,
+            e.sizes
         );
     }
 }

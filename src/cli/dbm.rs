@@ -256,7 +256,7 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     let norm = analytic::existence(&m)
         .map(|e| e.spectral_norm)
         .unwrap_or(f64::NAN);
-    println!(
+    say!(
         "wrote {}: {nv} visible ({}), {nh} hidden, {ns} deep units; ||diag(sigma) M diag(tau)||_2 = {norm:.6}",
         a.output.display(),
         if a.units == VisibleUnits::Spin {
@@ -285,14 +285,14 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
     }
     let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     let (nv, nh, ns) = m.sizes();
-    println!(
+    say!(
         "model {}: {nv} visible, {nh} hidden ({}), {ns} deep ({})",
         a.model.display(),
         m.hidden.units(),
         m.deep.units()
     );
     if let Some(e) = analytic::existence(&m) {
-        println!(
+        say!(
             "existence: ||diag(sigma) M diag(tau)||_2 = {:.6} < 1 (normalizable)",
             e.spectral_norm
         );
@@ -329,20 +329,20 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         "cumulants",
         "truncation_error",
     ] {
-        println!("{key}: {}", short(&v[key]));
+        say!("{key}: {}", short(&v[key]));
     }
     match &report.exact {
         Some(e) => {
-            println!("exact ({}):", e.method);
+            say!("exact ({}):", e.method);
             for key in ["visible_mean", "hidden_mean", "deep_mean"] {
-                println!("  {key}: {}", short(&v["exact"][key]));
+                say!("  {key}: {}", short(&v["exact"][key]));
             }
             for o in &e.visible_couplings {
                 let largest = o
                     .terms
                     .iter()
                     .max_by(|a, b| a.value.abs().total_cmp(&b.value.abs()));
-                println!(
+                say!(
                     "  visible couplings of order {}: {} nonzero, max |K| = {:.3e}{}",
                     o.order,
                     o.nonzero,
@@ -354,7 +354,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
                 );
             }
         }
-        None => println!(
+        None => say!(
             "exact: null ({})",
             report
                 .exact_unavailable
@@ -411,7 +411,7 @@ fn sample(a: &SampleArgs) -> Result<()> {
             io::write_npy_i8(w, &[result.snapshots, a.run.chains as usize, nv], &samples)
         })?;
     }
-    println!(
+    say!(
         "dbm sample: level {}, {} chains x {} snapshots on {} ({}); {:.0} chain-sweeps/s",
         a.level.name(),
         a.run.chains,
@@ -433,24 +433,24 @@ fn sample(a: &SampleArgs) -> Result<()> {
             .take(8)
             .map(|u| format!("{:.4}±{:.4}", u.mean, u.error))
             .collect();
-        println!(
+        say!(
             "{name} means: {}{}",
             shown.join(" "),
             if units.len() > 8 { " ..." } else { "" }
         );
     }
-    print!(
+    say_raw!(
         "{}",
         crate::cli::sample::equilibration_line(&result.analysis.equilibration)
     );
     for w in &result.analysis.warnings {
-        println!("warning: {w}");
+        say!("warning: {w}");
     }
     Ok(())
 }
 
 fn print_report(r: &Report) {
-    println!(
+    say!(
         "dbm validate: {} visible, {} hidden, {} deep units; {} chains x {} snapshots per level",
         r.sizes[0],
         r.sizes[1],
@@ -459,14 +459,18 @@ fn print_report(r: &Report) {
         r.options.sweeps / r.options.measure_every
     );
     for (level, b) in &r.backends {
-        println!(
+        say!(
             "  {level:<15} sampled on {} ({}, {})",
-            b.kind, b.adapter, b.api
+            b.kind,
+            b.adapter,
+            b.api
         );
     }
-    println!(
+    say!(
         "{} checks; Bonferroni threshold |z| < {:.2} (family-wise alpha {})\n",
-        r.checks_total, r.threshold_z, r.family_wise_alpha
+        r.checks_total,
+        r.threshold_z,
+        r.family_wise_alpha
     );
     let mut groups: std::collections::BTreeMap<(String, &str, &str), (usize, f64, usize)> =
         Default::default();
@@ -478,37 +482,49 @@ fn print_report(r: &Report) {
         e.1 = f64::max(e.1, c.z.abs());
         e.2 += (!c.passed) as usize;
     }
-    println!(
+    say!(
         "{:<20} {:<15} {:<9} {:>7} {:>8} {:>7}",
-        "check", "level", "against", "count", "max |z|", "failed"
+        "check",
+        "level",
+        "against",
+        "count",
+        "max |z|",
+        "failed"
     );
     for ((name, level, reference), (count, maxz, failed)) in &groups {
-        println!("{name:<20} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
+        say!("{name:<20} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
     }
     let mut worst: Vec<&validate::Check> = r.checks.iter().filter(|c| !c.passed).collect();
     worst.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
     for c in worst.iter().take(10) {
-        println!(
+        say!(
             "FAILED {} {} {:?}: estimate {:.6} ± {:.6} vs {} {:.6} (z = {:.2})",
-            c.name, c.level, c.index, c.estimate, c.error, c.reference, c.analytic, c.z
+            c.name,
+            c.level,
+            c.index,
+            c.estimate,
+            c.error,
+            c.reference,
+            c.analytic,
+            c.z
         );
     }
     for (level, e) in &r.equilibration {
-        print!(
+        say_raw!(
             "{level}: {}",
             crate::cli::sample::equilibration_line(e).trim_start()
         );
     }
     for w in &r.warnings {
-        println!("warning: {w}");
+        say!("warning: {w}");
     }
     if let Some(t) = &r.truncation_error {
-        println!("\ntruncation error of the deep cumulant series (h from its own prior):");
+        say!("\ntruncation error of the deep cumulant series (h from its own prior):");
         for x in t {
-            println!("  order {}: max {:.3e}, rms {:.3e}", x.order, x.max, x.rms);
+            say!("  order {}: max {:.3e}, rms {:.3e}", x.order, x.max, x.rms);
         }
     }
-    println!(
+    say!(
         "\n{}: {} of {} checks failed ({:.1} s)",
         if r.passed { "PASSED" } else { "FAILED" },
         r.checks_failed,

@@ -33,26 +33,29 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             "cpu": { "threads": threads, "packed_kernels": simd },
             "auto": { "device": auto.0, "reason": auto.1 },
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
     if adapters.is_empty() {
-        println!(
+        say!(
             "no GPU adapter found (WGPU_BACKEND={})",
             std::env::var("WGPU_BACKEND").unwrap_or_else(|_| "unset".into())
         );
-        println!(
+        say!(
             "on Debian/Ubuntu, `apt-get install mesa-vulkan-drivers libvulkan1` gives a software Vulkan adapter"
         );
     }
     for a in &adapters {
         let mark = if a.selected { "*" } else { " " };
-        println!(
+        say!(
             "{mark} {} [{} / {}] {}",
-            a.name, a.api, a.device_type, a.driver
+            a.name,
+            a.api,
+            a.device_type,
+            a.driver
         );
         let l = &a.limits;
-        println!(
+        say!(
             "    max_storage_buffer_binding_size {} MiB, max_buffer_size {} MiB, workgroups/dim {}, invocations/workgroup {}, workgroup memory {} KiB, uniform offset alignment {}",
             l.max_storage_buffer_binding_size >> 20,
             l.max_buffer_size >> 20,
@@ -63,11 +66,11 @@ pub fn run(args: &InfoArgs) -> Result<()> {
         );
     }
     if !adapters.is_empty() {
-        println!(
+        say!(
             "(* = used by --backend gpu, and by --backend auto unless it is a software (cpu) adapter; override with WGPU_BACKEND or WGPU_ADAPTER_NAME)"
         );
     }
-    println!("cpu backend: {threads} threads; packed kernels: {simd}");
-    println!("--backend auto runs on: {} ({})", auto.0, auto.1);
+    say!("cpu backend: {threads} threads; packed kernels: {simd}");
+    say!("--backend auto runs on: {} ({})", auto.0, auto.1);
     Ok(())
 }

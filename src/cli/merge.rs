@@ -59,7 +59,7 @@ pub fn run(a: &MergeArgs) -> Result<()> {
     output::write_json(&a.output, &merged)?;
     output::write_summary(&summary, &merged.points, &Provenance::current())?;
     if !a.quiet {
-        println!(
+        say!(
             "merged {} shard files: {} points -> {} and {}",
             inputs.len(),
             merged.points.len(),

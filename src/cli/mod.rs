@@ -1,6 +1,27 @@
 //! Command-line interface: one module per subcommand. `main.rs` only parses and maps
 //! errors to exit codes (2 for bad input, 1 otherwise).
 
+/// `println!` to the report stream: standard output, or standard error once an output file
+/// is `-` ([`crate::io::report`]). A closed pipe (`| head`) is not an error.
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!($crate::io::report());
+    }};
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!($crate::io::report(), $($t)*);
+    }};
+}
+
+/// `print!` to the report stream (see `say!`).
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!($crate::io::report(), $($t)*);
+    }};
+}
+
 pub mod bench;
 pub mod dbm;
 pub mod info;
@@ -8,6 +29,7 @@ pub mod merge;
 pub mod plot;
 pub mod rg;
 pub mod sample;
+pub mod signals;
 
 use crate::error::{Error, Result};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -67,6 +89,8 @@ pub enum Command {
 /// Returns the process exit status on success (0, or 1 when `dbm validate` finds a
 /// failing check).
 pub fn run(cli: Cli) -> Result<i32> {
+    let quiet = matches!(&cli.command, Command::Sample(a) if a.quiet);
+    signals::install(quiet)?;
     match cli.command {
         Command::Info(a) => info::run(&a).map(|_| 0),
         Command::Sample(a) => sample::run(&a),

@@ -197,11 +197,11 @@ fn print_couplings(r: &RgReport) {
     let p = &r.parameters;
     let ess = r.effective_sample_size.as_ref();
     if r.samples_drawn == 0 {
-        println!(
+        say!(
             "first order alone: exact from the enumerated block averages, nothing sampled (--samples has no effect)"
         );
     }
-    println!(
+    say!(
         "blockspin rg: {} L={} ({} blocks of {} sites), {} rule, K={}, h={}; {} x {} coarse configurations ({}) on {}",
         p.lattice,
         p.size,
@@ -229,30 +229,30 @@ fn print_couplings(r: &RgReport) {
         Some(Exact::Couplings(e)) => Some(e),
         _ => None,
     };
-    print!("\n{:<10} {:>22}", "coupling", "full (log-mean-exp)");
+    say_raw!("\n{:<10} {:>22}", "coupling", "full (log-mean-exp)");
     for o in orders {
-        print!(" {:>22}", format!("cumulant order <= {}", o.order));
+        say_raw!(" {:>22}", format!("cumulant order <= {}", o.order));
     }
-    println!(" {:>12}", "exact");
+    say!(" {:>12}", "exact");
     for name in &r.basis {
         let full = r.couplings.as_ref().and_then(|c| c.get(name));
-        print!(
+        say_raw!(
             "{name:<10} {:>22}",
             full.map(pm).unwrap_or_else(|| "-".into())
         );
         for o in orders {
-            print!(" {:>22}", o.couplings.get(name).map(pm).unwrap_or_default());
+            say_raw!(" {:>22}", o.couplings.get(name).map(pm).unwrap_or_default());
         }
         let ex = exact
             .and_then(|e| e.couplings.as_ref())
             .and_then(|c| c.get(name));
-        println!(
+        say!(
             " {:>12}",
             ex.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into())
         );
     }
     if let Some(e) = exact {
-        println!("exact: {}", e.source);
+        say!("exact: {}", e.source);
         for entry in &e.by_order {
             let shown: Vec<String> = entry
                 .couplings
@@ -260,7 +260,7 @@ fn print_couplings(r: &RgReport) {
                 .filter(|(_, v)| v.abs() > 1e-12)
                 .map(|(k, v)| format!("{k} = {v:.6}"))
                 .collect();
-            println!(
+            say!(
                 "  exact cumulant order <= {}: {}",
                 entry.order,
                 shown.join(", ")
@@ -268,13 +268,15 @@ fn print_couplings(r: &RgReport) {
         }
     }
     if let Some(e) = ess.filter(|e| e.below_100 > 0) {
-        println!(
+        say!(
             "warning: the full estimate's effective sample size is below 100 for {} of {} configurations (min {:.1}); trust the cumulant partial sums",
-            e.below_100, e.configurations, e.min
+            e.below_100,
+            e.configurations,
+            e.min
         );
     }
     if let Some(m) = &r.mutual_information {
-        println!(
+        say!(
             "\nmutual information I(H:E) = {} nats ({}, {}; block {} sites, buffer {} (w = {}), {} boundary sites)",
             if m.error > 0.0 {
                 format!("{:.6} ± {:.6}", m.mean, m.error)
@@ -292,17 +294,17 @@ fn print_couplings(r: &RgReport) {
             m.boundary_sites
         );
         if let Some(e) = &m.equilibration {
-            print!(
+            say_raw!(
                 "environments: {}",
                 crate::cli::sample::equilibration_line(e).trim_start()
             );
             for w in e.warnings(crate::rg::information::ENVIRONMENT_FIX) {
-                println!("warning: {w}");
+                say!("warning: {w}");
             }
         }
     }
     if let (Some(o), Some(rules)) = (&r.optimal_lambda, &r.rules) {
-        println!(
+        say!(
             "\nMI-optimal stochastic rule in |lambda_i| <= {}: lambda* = {:?}, I = {:.9} nats{} ({} evaluations)",
             o.lambda_max,
             o.lambda
@@ -317,24 +319,24 @@ fn print_couplings(r: &RgReport) {
             },
             o.evaluations
         );
-        print!("{:<12} {:>14}", "rule", "I(H:E)");
+        say_raw!("{:<12} {:>14}", "rule", "I(H:E)");
         for name in &r.basis {
-            print!(" {name:>12}");
+            say_raw!(" {name:>12}");
         }
-        println!();
+        say!();
         for s in rules {
-            print!("{:<12} {:>14.9}", s.rule, s.mutual_information);
+            say_raw!("{:<12} {:>14.9}", s.rule, s.mutual_information);
             for name in &r.basis {
                 let v = s.couplings.get(name).map(|e| format!("{:.6}", e.mean));
-                print!(" {:>12}", v.unwrap_or_else(|| "-".into()));
+                say_raw!(" {:>12}", v.unwrap_or_else(|| "-".into()));
             }
-            println!();
+            say!();
         }
     }
     if let Some(traj) = &r.trajectory {
-        println!("\nflow ({}):", estimate_name(p.flow_estimate));
+        say!("\nflow ({}):", estimate_name(p.flow_estimate));
         for s in traj {
-            println!("  step {:>3}: K = {:.6}, h = {:.6}", s.step, s.nn, s.field);
+            say!("  step {:>3}: K = {:.6}, h = {:.6}", s.step, s.nn, s.field);
         }
     }
 }
@@ -344,7 +346,7 @@ fn print_fixed_point(r: &RgReport) {
     else {
         return;
     };
-    println!(
+    say!(
         "fixed point of the nn recursion ({}): K* = {}, lambda_T = {}, y_T = {}, nu = {} (b = {:.6})",
         estimate_name(r.parameters.flow_estimate),
         pm(&fp.nn),
@@ -354,9 +356,10 @@ fn print_fixed_point(r: &RgReport) {
         r.rescale_factor
     );
     if let Some(Exact::FixedPoint(e)) = &r.exact {
-        println!(
+        say!(
             "first-order NvL: K* = {:.7}, y_T = {:.6}",
-            e.fixed_point, e.y_t
+            e.fixed_point,
+            e.y_t
         );
     }
 }

@@ -16,8 +16,7 @@ use crate::model::{Algorithm, Units};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use std::time::{Duration, Instant};
 
 /// Arguments of `blockspin sample`.
@@ -299,17 +298,17 @@ pub fn print_crossings(c: &[Crossing]) {
     ] {
         let of: Vec<&Crossing> = c.iter().filter(|x| x.observable == name).collect();
         if of.is_empty() {
-            println!("no {title} crossings between consecutive sizes in the temperature range");
+            say!("no {title} crossings between consecutive sizes in the temperature range");
             continue;
         }
-        println!("{title} crossings (linear interpolation between grid temperatures):");
+        say!("{title} crossings (linear interpolation between grid temperatures):");
         print_crossing_lines(&of);
     }
 }
 
 fn print_crossing_lines(c: &[&Crossing]) {
     for x in c {
-        println!(
+        say!(
             "  L = {} and {} (J = {}, h = {}): T = {:.5} ± {:.5} (beta = {:.5})",
             x.size_small,
             x.size_large,
@@ -322,43 +321,12 @@ fn print_crossing_lines(c: &[&Crossing]) {
     }
 }
 
-/// Signal state: set by SIGINT, SIGTERM or SIGUSR1 when checkpointing.
-struct Signals {
-    flag: Arc<AtomicBool>,
-    which: Arc<AtomicUsize>,
-}
-
-fn register_signals() -> Result<Signals> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let which = Arc::new(AtomicUsize::new(0));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGUSR1,
-    ] {
-        let (f, w) = (flag.clone(), which.clone());
-        // SAFETY: the handler only stores to atomics, which is async-signal-safe.
-        unsafe {
-            signal_hook::low_level::register(sig, move || {
-                w.store(sig as usize, Ordering::SeqCst);
-                f.store(true, Ordering::SeqCst);
-            })
-        }
-        .map_err(|e| Error::Io {
-            path: PathBuf::from("signal handler"),
-            source: e,
-        })?;
-    }
-    Ok(Signals { flag, which })
-}
-
 /// The CLI's runner hooks: a progress bar on a terminal (after the first second), backend
 /// notices on stderr, a line per finished grid point, and SIGINT/SIGTERM/SIGUSR1 as a stop
 /// request.
 struct CliHooks {
     quiet: bool,
     grid: bool,
-    signals: Option<Signals>,
     bar: ProgressBar,
     started: Instant,
     shown: bool,
@@ -401,9 +369,7 @@ impl Hooks for CliHooks {
     }
 
     fn stop_requested(&mut self) -> bool {
-        self.signals
-            .as_ref()
-            .is_some_and(|sg| sg.flag.load(Ordering::SeqCst))
+        crate::interrupt::requested().is_some()
     }
 
     fn point_finished(&mut self, index: usize, points: usize, r: &RunResults) {
@@ -412,7 +378,7 @@ impl Hooks for CliHooks {
             return;
         }
         let o = &r.observables;
-        println!(
+        say!(
             "point {}/{points}: L={} T={:.5} J={} h={}  e={:.6}±{:.6}  |m|={:.5}±{:.5}  c={:.4}±{:.4}  U={:.5}±{:.5}  [{} {}]",
             index + 1,
             r.parameters.size,
@@ -538,10 +504,14 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
         .or_else(|| args.resume.clone())
         .map(|p| CheckpointPolicy::new(p, args.checkpoint_every))
         .transpose()?;
+    if policy.is_some() {
+        // SIGUSR1 (Slurm's warning before the time limit) also checkpoints and stops, and
+        // a stop may take the time a checkpoint needs to be written
+        super::signals::also(signal_hook::consts::SIGUSR1, Duration::from_secs(60))?;
+    }
     let mut hooks = CliHooks {
         quiet: args.quiet,
         grid: spec.grid,
-        signals: policy.as_ref().map(|_| register_signals()).transpose()?,
         bar: ProgressBar::hidden(),
         started: Instant::now(),
         shown: false,
@@ -549,28 +519,25 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
     match runner::run(&spec, resume, policy.as_ref(), &mut hooks)? {
         Outcome::Finished(done) => {
             if let Some(s) = spec.shard {
-                println!(
+                say!(
                     "\nshard {s}: {} of {} points done; combine the shards with `blockspin merge`",
                     done.points.len(),
                     spec.points.len()
                 );
             } else if spec.grid {
-                println!();
+                say!();
                 print_crossings(&done.crossings);
             } else if let Some(r) = done.points.first() {
-                print!("{}", format_table(r));
+                say_raw!("{}", format_table(r));
             }
             Ok(0)
         }
         Outcome::Interrupted { checkpoint } => {
             hooks.bar.finish_and_clear();
-            let sig = hooks
-                .signals
-                .as_ref()
-                .map_or(15, |s| s.which.load(Ordering::SeqCst));
-            let path = checkpoint
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let signal = crate::interrupt::requested().unwrap_or(15);
+            let Some(path) = checkpoint.map(|p| p.display().to_string()) else {
+                return Err(Error::Interrupted { signal });
+            };
             if args.resume_if_exists {
                 eprintln!(
                     "interrupted: checkpoint written to {path}; rerun the same command to continue"
@@ -580,7 +547,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
                     "interrupted: checkpoint written to {path}; continue with `blockspin sample --resume {path}`"
                 );
             }
-            Ok(128 + sig as i32)
+            Ok(128 + signal)
         }
     }
 }
