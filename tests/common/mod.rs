@@ -232,3 +232,116 @@ impl blockspin::job::runner::Hooks for StopAfter {
         self.reports >= self.after
     }
 }
+
+/// What [`interrupted`] saw: the exit status, how long the program took to exit after the
+/// signal, and its standard error.
+pub struct Stopped {
+    pub code: Option<i32>,
+    pub took: std::time::Duration,
+    pub stderr: String,
+}
+
+/// Starts `blockspin` with `args` in `dir`, sends `signal` (`INT`, `TERM`) after `after`,
+/// and waits at most 10 s for it to exit (killing it then). For "stops within a second
+/// of Ctrl-C with exit 130 and no output": check `code`, `took` and that `dir` holds no
+/// new file.
+pub fn interrupted(
+    args: &[&str],
+    dir: &std::path::Path,
+    after: std::time::Duration,
+    signal: &str,
+) -> Stopped {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    Stopped {
+        code: status.and_then(|s| s.code()),
+        took,
+        stderr,
+    }
+}
+
+/// Runs `blockspin` with `args` in `dir`, killed after `limit`; returns the output and
+/// whether it finished in time. For "refused with exit 2 within seconds".
+pub fn within(
+    args: &[&str],
+    dir: &std::path::Path,
+    limit: std::time::Duration,
+) -> (std::process::Output, bool) {
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let child = Command::new(env!("CARGO_BIN_EXE_blockspin"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let t = Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while t.elapsed() < limit {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+            true
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let killed = watchdog.join().unwrap();
+    (out, !killed)
+}
+
+/// Asserts that `args` exit with status 2 within 10 s, with one line on standard error that
+/// contains `names` (the parameter at fault), and returns that line.
+pub fn refused(args: &[&str], dir: &std::path::Path, names: &str) -> String {
+    let (out, in_time) = within(args, dir, std::time::Duration::from_secs(10));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(in_time, "{args:?} ran past 10 s: {err}");
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains(names), "{args:?} should name {names}: {err}");
+    line
+}
