@@ -107,17 +107,19 @@ pub mod caps {
 /// refused. `param` names the flag in the error.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] naming `param` for a directory or a file over the cap;
-/// [`Error::Io`] naming the file when it cannot be read.
+/// [`Error::InvalidParameter`] naming `param` for a file that cannot be read, a directory
+/// or a file over the cap.
 pub fn read_capped(param: &'static str, path: &Path, cap: u64) -> Result<Vec<u8>> {
     use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| Error::invalid(param, format!("cannot read {}: {e}", path.display()));
     if path.is_dir() {
         return Err(Error::invalid(
             param,
             format!("{} is a directory; give a file", path.display()),
         ));
     }
-    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut data = Vec::new();
     if let Ok(m) = file.metadata()
         && m.is_file()
@@ -127,7 +129,7 @@ pub fn read_capped(param: &'static str, path: &Path, cap: u64) -> Result<Vec<u8>
     }
     file.take(cap + 1)
         .read_to_end(&mut data)
-        .map_err(io_err(path))?;
+        .map_err(unreadable)?;
     if data.len() as u64 > cap {
         return Err(too_long(param, path, cap));
     }
@@ -156,6 +158,33 @@ pub fn read_text_capped(param: &'static str, path: &Path, cap: u64) -> Result<St
             format!("{} is not a text (UTF-8) file", path.display()),
         )
     })
+}
+
+/// Refuses an output `path` (flag `param`) that names one of the run's `inputs` (what
+/// each is, and its path) or another output: two paths naming one file, also through links.
+/// Devices, FIFOs and standard output may be named more than once.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `param` and the input it would overwrite.
+pub fn check_distinct(param: &'static str, path: &Path, others: &[(&str, &Path)]) -> Result<()> {
+    if is_stdout(path) || std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Ok(());
+    }
+    let key = same_file_key(path);
+    match others
+        .iter()
+        .find(|(_, other)| !is_stdout(other) && same_file_key(other) == key)
+    {
+        Some((what, other)) => Err(Error::invalid(
+            param,
+            format!(
+                "{} is {what} {}; give another path",
+                path.display(),
+                other.display()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The file `path` names, for comparing two paths: links followed, the directory

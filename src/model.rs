@@ -277,11 +277,25 @@ impl Counts {
     }
 }
 
+/// A number for a message: plain, or in exponent form when very large or small.
+pub fn short(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e7).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 impl Model {
-    /// Validates β, J and h.
+    /// The largest |J|, |h| and β, and the inverse of the smallest β, a model may have.
+    pub const RANGE: f64 = 1e6;
+
+    /// Validates β, J and h against [`Model::RANGE`].
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if β is not finite and positive or J, h are not finite.
+    /// [`Error::InvalidParameter`] if β is outside [1/RANGE, RANGE] or |J|, |h| exceed
+    /// RANGE (NaN included): beyond them energies, their squares and the temperature 1/β
+    /// would leave the range of the arithmetic.
     pub fn new(
         lattice: Lattice,
         units: Units,
@@ -289,24 +303,26 @@ impl Model {
         coupling: f64,
         field: f64,
     ) -> Result<Self> {
-        if !(beta.is_finite() && beta > 0.0) {
+        let r = Self::RANGE;
+        if !(beta >= 1.0 / r && beta <= r) {
             return Err(Error::invalid(
                 "beta",
                 format!(
-                    "must be a finite number > 0 (got {beta}); equivalently temperature must be finite and > 0"
+                    "must be from 1e-6 to 1e6 (got {}); equivalently temperature from 1e-6 to 1e6",
+                    short(beta)
                 ),
             ));
         }
-        if !coupling.is_finite() {
+        if !(coupling.abs() <= r) {
             return Err(Error::invalid(
                 "coupling",
-                format!("must be finite (got {coupling})"),
+                format!("must be from -1e6 to 1e6 (got {})", short(coupling)),
             ));
         }
-        if !field.is_finite() {
+        if !(field.abs() <= r) {
             return Err(Error::invalid(
                 "field",
-                format!("must be finite (got {field})"),
+                format!("must be from -1e6 to 1e6 (got {})", short(field)),
             ));
         }
         Ok(Model {

@@ -113,6 +113,10 @@ pub struct Analysis {
     pub blocks: usize,
     /// Human-readable warnings (e.g. block length below 10 τ_int, a drift).
     pub warnings: Vec<String>,
+    /// Observables whose mean or error is not a finite number (NaN or ±∞, written as
+    /// null): each also has a warning, and the command exits with status 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_finite: Vec<String>,
     /// The drift tests of the energy and |m| ([`crate::equilibration`]): `equilibrated`,
     /// `drift_z`, `mser_discard`, `drift`.
     #[serde(flatten)]
@@ -300,7 +304,27 @@ pub fn estimate(model: &Model, series: &Series) -> (Observables, Analysis) {
         binder_cumulant: binder,
         correlation_length,
     };
+    let mut non_finite = Vec::new();
+    for (name, e) in observables.named() {
+        if !(e.mean.is_finite() && e.error.is_finite()) {
+            non_finite.push(name.to_string());
+            warnings.push(if e.mean.is_finite() {
+                format!(
+                    "{name}: no error bar (error {}) from {} blocks of {} measurements: measure more (sweeps / measure-every) or run more chains",
+                    e.error,
+                    e1.len(),
+                    b
+                )
+            } else {
+                format!(
+                    "{name}: the mean is {}, not a number: the model's numbers overflow the arithmetic",
+                    e.mean
+                )
+            });
+        }
+    }
     let analysis = Analysis {
+        non_finite,
         measurements_per_chain: shape.n_time,
         chains: shape.n_chains,
         block_length: b,

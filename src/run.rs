@@ -99,6 +99,61 @@ impl RunPlan {
     pub fn total_sweeps(&self) -> u64 {
         self.auto.unwrap_or(self.thermalize) as u64 + self.sweeps as u64
     }
+
+    /// Checks that `p` (read from a checkpoint) is a state this plan's run passes through
+    /// with `chains` chains: sweeps done within the plan, the thermalization within its
+    /// rule, and exactly the counts the run loop has measured by then. `Err` says what is
+    /// inconsistent.
+    pub fn check_progress(&self, p: &Progress, chains: u32) -> std::result::Result<(), String> {
+        let chains = chains as u64;
+        let (from, every) = match (p.thermalized, self.auto) {
+            (Some(t), None) if t.sweeps == self.thermalize => {
+                (t.sweeps as u64, self.measure_every)
+            }
+            (Some(t), Some(cap)) if t.sweeps <= cap && t.sweeps >= cap.min(AUTO_FIRST) => {
+                (t.sweeps as u64, self.measure_every)
+            }
+            (None, Some(cap)) => {
+                if p.sweeps_done > cap as u64 {
+                    return Err(format!(
+                        "{} sweeps done while thermalizing, beyond the cap of {cap}",
+                        p.sweeps_done
+                    ));
+                }
+                match equilibration::auto_window(p.sweeps_done.saturating_sub(1)) {
+                    Some(w) if p.sweeps_done > AUTO_FIRST as u64 => (w.start, w.every),
+                    _ => (p.sweeps_done, 1),
+                }
+            }
+            (None, None) => (self.thermalize as u64, self.measure_every),
+            (Some(t), _) => {
+                return Err(format!(
+                    "a thermalization of {} sweeps that this plan does not take",
+                    t.sweeps
+                ));
+            }
+        };
+        let end = match p.thermalized {
+            Some(t) => t.sweeps as u64 + self.sweeps as u64,
+            None => self.total_sweeps(),
+        };
+        if p.sweeps_done > end {
+            return Err(format!(
+                "{} sweeps done, beyond the plan's {end}",
+                p.sweeps_done
+            ));
+        }
+        let measurements = p.sweeps_done.saturating_sub(from) / every.max(1) as u64;
+        let expected = measurements * chains;
+        if p.counts.len() as u64 != expected {
+            return Err(format!(
+                "{} measurement records after {} sweeps, where the run has {expected} ({measurements} per chain, {chains} chains)",
+                p.counts.len(),
+                p.sweeps_done
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What a run produced.

@@ -227,6 +227,7 @@ fn random_checkpoint_headers_never_panic() {
             job: spec.clone(),
             completed: vec![],
             current: Some(job::checkpoint::Current {
+                kernel: None,
                 index: 0,
                 sweeps_done: 10,
                 wall_seconds: 0.1,

@@ -69,6 +69,7 @@ const LABELS: [(&str, &str, &str); 7] = [
 /// Unreadable results (exit 2) or drawing errors.
 pub fn plot(a: &PlotArgs) -> Result<()> {
     io::check_output_path("output", &a.output)?;
+    io::check_distinct("output", &a.output, &[("the results file", &a.results)])?;
     if !(200..=8000).contains(&a.width) || !(200..=8000).contains(&a.height) {
         return Err(Error::invalid(
             "width",

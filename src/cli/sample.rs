@@ -165,8 +165,7 @@ fn shard_name(s: Option<Shard>) -> String {
 
 /// The job file of `--job`, read and parsed.
 fn read_job_file(path: &std::path::Path) -> Result<JobFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid("job", format!("cannot read {}: {e}", path.display())))?;
+    let text = crate::io::read_text_capped("job", path, crate::io::caps::JOB)?;
     JobFile::parse(&path.display().to_string(), &text)
 }
 
@@ -458,43 +457,28 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
             (job::resolve(&settings, file.as_ref())?, None)
         }
     };
-    // outputs are checked by the runner before anything runs; here, that none of them (nor
-    // the checkpoint) is the job file, and that the checkpoint is none of the outputs
-    let key = crate::io::same_file_key;
-    let outputs = [
+    // outputs are checked by the runner before anything runs (and against each other);
+    // here, that none of them (nor the checkpoint) is the job file, and that the checkpoint
+    // is none of the outputs
+    let mut inputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(job) = &args.job {
+        inputs.push(("the job file", job));
+    }
+    if let Some(ck) = &args.checkpoint {
+        crate::io::not_stdout("checkpoint", ck)?;
+        crate::io::check_distinct("checkpoint", ck, &inputs)?;
+    }
+    if let Some(ck) = args.checkpoint.as_ref().or(args.resume.as_ref()) {
+        inputs.push(("the checkpoint file", ck));
+    }
+    for (param, path) in [
         ("output", &spec.output),
         ("summary", &spec.summary),
         ("series", &spec.series),
         ("save-state", &spec.save_state),
-    ];
-    let is_file = |p: &std::path::Path| std::fs::metadata(p).map_or(true, |m| m.is_file());
-    for (param, path) in outputs
-        .iter()
-        .map(|(n, p)| (*n, p.as_ref()))
-        .chain([("checkpoint", args.checkpoint.as_ref())])
-    {
-        let Some(path) = path.filter(|p| is_file(p)) else {
-            continue;
-        };
-        if let Some(job) = &args.job
-            && key(path) == key(job)
-        {
-            return Err(Error::invalid(
-                param,
-                format!("{} is the job file; give another path", path.display()),
-            ));
-        }
-        if param != "checkpoint"
-            && let Some(ck) = args.checkpoint.as_ref().or(args.resume.as_ref())
-            && key(path) == key(ck)
-        {
-            return Err(Error::invalid(
-                param,
-                format!(
-                    "{} is the checkpoint file; give another path",
-                    path.display()
-                ),
-            ));
+    ] {
+        if let Some(path) = path {
+            crate::io::check_distinct(param, path, &inputs)?;
         }
     }
     runner::interval(args.checkpoint_every)?;
@@ -529,6 +513,26 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
                 print_crossings(&done.crossings);
             } else if let Some(r) = done.points.first() {
                 say_raw!("{}", format_table(r));
+            }
+            let bad: Vec<String> = done
+                .points
+                .iter()
+                .filter(|r| !r.analysis.non_finite.is_empty())
+                .map(|r| {
+                    format!(
+                        "L={} T={}: {}",
+                        r.parameters.size,
+                        r.parameters.temperature,
+                        r.analysis.non_finite.join(", ")
+                    )
+                })
+                .collect();
+            if !bad.is_empty() {
+                eprintln!(
+                    "error: estimates that are not numbers (null in the results; see the warnings): {}",
+                    bad.join("; ")
+                );
+                return Ok(1);
             }
             Ok(0)
         }

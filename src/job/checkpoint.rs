@@ -40,6 +40,10 @@ pub struct Current {
     /// counts are the current window's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thermalized: Option<crate::run::Thermalized>,
+    /// The kernel whose state layout and random stream the configurations continue
+    /// (`reference`, `chains`, `sites`; absent in files of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// The JSON header.
@@ -161,21 +165,91 @@ impl Checkpoint {
         crate::io::write_atomic(path, |w| w.write_all(&bytes))
     }
 
-    /// Reads and checks a checkpoint.
+    /// Reads and checks a checkpoint. The file is read section by section, each declared
+    /// length checked before it is read: the header against [`HEADER_CAP`], the state and
+    /// counts against the memory available, so a device that never ends (/dev/zero) or a
+    /// forged length is refused at once.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] (`resume`) naming the file and the problem.
     pub fn read(path: &Path) -> Result<Self> {
-        let data = std::fs::read(path).map_err(|e| {
-            Error::invalid("resume", format!("cannot read {}: {e}", path.display()))
-        })?;
-        Checkpoint::from_bytes(&data).map_err(|why| {
+        let refuse = |why: String| {
             Error::invalid(
                 "resume",
                 format!("{}: {why}; refusing to resume from it", path.display()),
             )
-        })
+        };
+        if path.is_dir() {
+            return Err(refuse("a directory, not a checkpoint".into()));
+        }
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::invalid("resume", format!("cannot read {}: {e}", path.display())))?;
+        let data = read_sections(std::io::BufReader::new(file)).map_err(refuse)?;
+        Checkpoint::from_bytes(&data).map_err(refuse)
     }
+}
+
+/// Most bytes a checkpoint's JSON header may hold (the finished points' results).
+pub const HEADER_CAP: u64 = 1 << 30;
+
+/// The bytes of a checkpoint, read section by section with each declared length checked
+/// before it is read.
+fn read_sections(mut r: impl std::io::Read) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    /// Appends exactly `n` bytes of `r` to `data`; returns the last (up to) eight as a
+    /// little-endian number.
+    fn exact(
+        data: &mut Vec<u8>,
+        r: &mut dyn Read,
+        n: u64,
+        what: &str,
+    ) -> std::result::Result<u64, String> {
+        let start = data.len();
+        Read::take(&mut *r, n)
+            .read_to_end(data)
+            .map_err(|e| format!("cannot read the {what}: {e}"))?;
+        if (data.len() - start) as u64 != n {
+            return Err(format!("truncated in the {what}"));
+        }
+        let mut word = [0u8; 8];
+        let tail = &data[data.len() - (n.min(8) as usize)..];
+        word[..tail.len()].copy_from_slice(tail);
+        Ok(u64::from_le_bytes(word))
+    }
+    let available = crate::job::memory::available().unwrap_or(u64::MAX / 2) / 5 * 4;
+    let mut data = Vec::new();
+    let d = &mut data;
+    exact(d, &mut r, 8, "magic")?;
+    let words = match &d[..8] {
+        m if m == MAGIC => Counts::WORDS,
+        m if m == MAGIC_02 => 10,
+        _ => return Err("not a blockspin checkpoint (bad magic)".into()),
+    };
+    let n = exact(d, &mut r, 8, "header length")?;
+    if n > HEADER_CAP {
+        return Err(format!("a header of {n} bytes (at most {HEADER_CAP})"));
+    }
+    exact(d, &mut r, n, "header")?;
+    let n = exact(d, &mut r, 8, "state length")?;
+    if n > available {
+        return Err(format!(
+            "a state of {n} bytes, more than the memory available ({available})"
+        ));
+    }
+    exact(d, &mut r, n, "state")?;
+    let n = exact(d, &mut r, 8, "counts length")?;
+    let Some(bytes) = n.checked_mul(8 * words as u64).filter(|&b| b <= available) else {
+        return Err(format!(
+            "{n} measurement records, more than the memory available holds"
+        ));
+    };
+    exact(d, &mut r, bytes, "counts")?;
+    exact(d, &mut r, 4, "checksum")?;
+    let mut probe = [0u8; 1];
+    if r.read(&mut probe).map_err(|e| e.to_string())? != 0 {
+        return Err("trailing bytes after the checksum".into());
+    }
+    Ok(data)
 }
 
 #[cfg(test)]
@@ -202,6 +276,7 @@ mod tests {
                     sweeps_done: 77,
                     wall_seconds: 1.5,
                     thermalized: None,
+                    kernel: None,
                 }),
             },
             bits: vec![1, 0, 1, 1],

@@ -219,9 +219,7 @@ impl ResultsFile {
     /// [`Error::InvalidParameter`] (`results`) for an unreadable file, JSON that is not a
     /// blockspin results file, or an unknown schema.
     pub fn read(path: &Path) -> Result<ResultsFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid("results", format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = crate::io::read_text_capped("results", path, crate::io::caps::RESULTS)?;
         Self::parse(&path.display().to_string(), &text)
     }
 

@@ -152,16 +152,42 @@ pub fn run(
             &mut |m| hooks.notice(m),
         )?;
         let start = match current.take() {
-            Some((c, bits, counts)) if c.index == index => {
-                sampler.restore(&bits, c.sweeps_done as u32)?;
-                Progress {
+            Some((c, bits, counts)) => {
+                let forged = |why: String| {
+                    Error::invalid(
+                        "resume",
+                        format!(
+                            "the checkpoint's point in progress does not belong to its job: {why}; refusing to resume from it"
+                        ),
+                    )
+                };
+                if c.index != index {
+                    return Err(forged(format!(
+                        "it is point {}, the next unfinished point is {index}",
+                        c.index
+                    )));
+                }
+                let kernel = sampler.info().kernel;
+                if let Some(k) = c.kernel.as_ref().filter(|k| **k != kernel) {
+                    return Err(forged(format!(
+                        "its configurations are of the {k} kernel, this run's is {kernel}"
+                    )));
+                }
+                let progress = Progress {
                     sweeps_done: c.sweeps_done,
                     counts,
                     wall_seconds: c.wall_seconds,
                     thermalized: c.thermalized,
-                }
+                };
+                job.plan
+                    .check_progress(&progress, job.spec.chains)
+                    .map_err(forged)?;
+                let sweeps = u32::try_from(c.sweeps_done)
+                    .map_err(|_| forged(format!("{} sweeps done", c.sweeps_done)))?;
+                sampler.restore(&bits, sweeps)?;
+                progress
             }
-            _ => Progress::default(),
+            None => Progress::default(),
         };
         hooks.point_started(position, n_points, job.plan.total_sweeps());
         let out = run::run_resumable(
@@ -181,6 +207,7 @@ pub fn run(
                         sweeps_done: p.sweeps_done,
                         wall_seconds: p.wall_seconds,
                         thermalized: p.thermalized,
+                        kernel: Some(s.info().kernel),
                     };
                     Checkpoint {
                         header: header(spec, &completed, Some(current)),

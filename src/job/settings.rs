@@ -186,14 +186,18 @@ fn u32_key(f: &JobFile, key: &str) -> Result<Option<u32>> {
 }
 
 fn temperature_to_beta(t: f64) -> Result<f64> {
-    if !(t.is_finite() && t > 0.0) {
+    let r = crate::model::Model::RANGE;
+    if !(t >= 1.0 / r && t <= r) {
         return Err(Error::invalid(
             "temperature",
-            format!("must be a finite number > 0 (got {t})"),
+            format!("must be from 1e-6 to 1e6 (got {})", crate::model::short(t)),
         ));
     }
     Ok(1.0 / t)
 }
+
+/// Most points one job's grid may have (the product of its axes).
+pub const MAX_POINTS: u64 = 100_000;
 
 /// Resolves a job: defaults, then the job file (a grid over `size`, `coupling`, `field`
 /// and `temperature`/`beta`), then `s`; validates every point, so nothing runs if any is
@@ -299,13 +303,35 @@ pub fn resolve(s: &Settings, file: Option<&JobFile>) -> Result<JobSpec> {
         .clone()
         .or(f.string("summary")?.map(PathBuf::from))
         .or_else(|| {
-            grid.then(|| output.as_ref().map(|o| o.with_extension("csv")))
-                .flatten()
+            grid.then(|| {
+                output
+                    .as_ref()
+                    .filter(|o| !crate::io::is_stdout(o))
+                    .map(|o| o.with_extension("csv"))
+            })
+            .flatten()
         });
-    if grid && (s.series.is_some() || s.save_state.is_some()) {
+    for (param, given) in [("series", &s.series), ("save-state", &s.save_state)] {
+        if grid && given.is_some() {
+            return Err(Error::invalid(
+                param,
+                "series and save-state are for single runs, not jobs",
+            ));
+        }
+    }
+    let n_points = [sizes.len(), couplings.len(), fields.len(), betas.len()]
+        .iter()
+        .fold(1u64, |n, &k| n.saturating_mul(k as u64));
+    if n_points > MAX_POINTS {
         return Err(Error::invalid(
-            "series",
-            "series and save-state are for single runs, not jobs",
+            "job",
+            format!(
+                "the grid has {} sizes x {} couplings x {} fields x {} temperatures = {n_points} points; at most {MAX_POINTS} points per job (split it into several jobs or shards)",
+                sizes.len(),
+                couplings.len(),
+                fields.len(),
+                betas.len()
+            ),
         ));
     }
     let mut points = Vec::new();
