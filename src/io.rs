@@ -291,16 +291,38 @@ fn remove_stale_temporaries(target: &Path) {
 /// unpredictable name (never through a link), synced and renamed over it only if `fill`
 /// and every write succeed. A symbolic link is followed: its final target is replaced and
 /// the link kept. A path that exists and is not a regular file (a character device such as
-/// /dev/null, a FIFO, a socket) is written through directly, never replaced.
+/// /dev/null, a FIFO, a socket) is written through directly, never replaced. `-` is
+/// standard output. Once a stop was requested ([`crate::interrupt`]) nothing is put in
+/// place: an interrupted command leaves no output.
 ///
 /// # Errors
 /// [`Error::Io`] naming `path` on any failure (a full disk, a broken pipe, a failed
-/// close); the temporary file is removed.
+/// close); the temporary file is removed. [`Error::Interrupted`] after a stop request.
 pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
     crate::interrupt::check()?;
+    write_file(path, fill, true)
+}
+
+/// [`write_atomic`] for the one file written because a stop was requested: the checkpoint
+/// of an interrupted run.
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_atomic_on_stop(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    write_file(path, fill, false)
+}
+
+fn write_file(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    honour_stop: bool,
+) -> Result<()> {
     if is_stdout(path) {
         let mut out = std::io::stdout().lock();
         return fill(&mut out)
@@ -351,7 +373,7 @@ pub fn write_atomic(
         fill(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        if let Some(signal) = crate::interrupt::requested() {
+        if let Some(signal) = crate::interrupt::requested().filter(|_| honour_stop) {
             return Err(std::io::Error::other(format!(
                 "interrupted by signal {signal}; not written"
             )));

@@ -107,9 +107,7 @@ impl RunPlan {
     pub fn check_progress(&self, p: &Progress, chains: u32) -> std::result::Result<(), String> {
         let chains = chains as u64;
         let (from, every) = match (p.thermalized, self.auto) {
-            (Some(t), None) if t.sweeps == self.thermalize => {
-                (t.sweeps as u64, self.measure_every)
-            }
+            (Some(t), None) if t.sweeps == self.thermalize => (t.sweeps as u64, self.measure_every),
             (Some(t), Some(cap)) if t.sweeps <= cap && t.sweeps >= cap.min(AUTO_FIRST) => {
                 (t.sweeps as u64, self.measure_every)
             }
@@ -139,7 +137,7 @@ impl RunPlan {
         };
         if p.sweeps_done > end {
             return Err(format!(
-                "{} sweeps done, beyond the plan's {end}",
+                "{} sweeps done, beyond the plan's {end} (a resumed run cannot take fewer sweeps than it has done)",
                 p.sweeps_done
             ));
         }

@@ -179,7 +179,7 @@ fn interrupt_and_resume_is_bit_identical() {
     std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
     let e = Checkpoint::read(&bad).unwrap_err();
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("checksum"), "{e}");
+    assert!(e.to_string().contains("truncated"), "{e}");
     // changing the physics on resume is refused; repeating a value is not
     let chains = |n| Settings {
         chains: Some(n),

@@ -39,8 +39,11 @@ pub fn run(a: &MergeArgs) -> Result<()> {
         .unwrap_or_else(|| a.output.with_extension("csv"));
     io::check_output_path("output", &a.output)?;
     io::check_output_path("summary", &summary)?;
-    let mut others: Vec<(&str, &std::path::Path)> =
-        a.inputs.iter().map(|p| ("the input shard", p.as_path())).collect();
+    let mut others: Vec<(&str, &std::path::Path)> = a
+        .inputs
+        .iter()
+        .map(|p| ("the input shard", p.as_path()))
+        .collect();
     io::check_distinct("output", &a.output, &others)?;
     others.push(("the output", a.output.as_path()));
     io::check_distinct("summary", &summary, &others)?;

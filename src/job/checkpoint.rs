@@ -156,13 +156,14 @@ impl Checkpoint {
         })
     }
 
-    /// Writes atomically (temporary file, sync, rename).
+    /// Writes atomically (temporary file, sync, rename), also once a stop was requested:
+    /// a checkpoint is what an interrupted run leaves.
     ///
     /// # Errors
     /// [`Error::Io`].
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes()?;
-        crate::io::write_atomic(path, |w| w.write_all(&bytes))
+        crate::io::write_atomic_on_stop(path, |w| w.write_all(&bytes))
     }
 
     /// Reads and checks a checkpoint. The file is read section by section, each declared
@@ -182,8 +183,9 @@ impl Checkpoint {
         if path.is_dir() {
             return Err(refuse("a directory, not a checkpoint".into()));
         }
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::invalid("resume", format!("cannot read {}: {e}", path.display())))?;
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::invalid("resume", format!("cannot read {}: {e}", path.display()))
+        })?;
         let data = read_sections(std::io::BufReader::new(file)).map_err(refuse)?;
         Checkpoint::from_bytes(&data).map_err(refuse)
     }
