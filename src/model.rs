@@ -313,13 +313,13 @@ impl Model {
                 ),
             ));
         }
-        if !(coupling.abs() <= r) {
+        if !(-r..=r).contains(&coupling) {
             return Err(Error::invalid(
                 "coupling",
                 format!("must be from -1e6 to 1e6 (got {})", short(coupling)),
             ));
         }
-        if !(field.abs() <= r) {
+        if !(-r..=r).contains(&field) {
             return Err(Error::invalid(
                 "field",
                 format!("must be from -1e6 to 1e6 (got {})", short(field)),

@@ -381,7 +381,12 @@ fn forged_checkpoints_are_refused() {
     assert!(!good.counts.is_empty() && current.kernel.is_some());
     type Forge = Box<dyn Fn(&mut Checkpoint)>;
     let forgeries: Vec<(&str, Forge)> = vec![
-        ("counts too short", Box::new(|c| drop(c.counts.pop()))),
+        (
+            "counts too short",
+            Box::new(|c| {
+                c.counts.pop();
+            }),
+        ),
         (
             "counts too long",
             Box::new(|c| {
@@ -406,7 +411,12 @@ fn forged_checkpoints_are_refused() {
             "another point",
             Box::new(|c| c.header.current.as_mut().unwrap().index = 3),
         ),
-        ("state too short", Box::new(|c| drop(c.bits.pop()))),
+        (
+            "state too short",
+            Box::new(|c| {
+                c.bits.pop();
+            }),
+        ),
     ];
     for (what, forge) in forgeries {
         let mut c = good.clone();
