@@ -31,7 +31,7 @@ pub struct RgArgs {
     /// Fine lattice (periodic).
     #[arg(long, value_enum, default_value_t = LatticeKind::Chain)]
     pub lattice: LatticeKind,
-    /// Fine linear size (default: chain 16, square 8, triangular 6). At most 2^18 blocks, and
+    /// Fine linear size (default: chain 16, square 8, triangular 6). At most 2^16 blocks, and
     /// the planned memory must fit in 80 % of the available memory.
     #[arg(long, allow_negative_numbers = true)]
     pub size: Option<u32>,

@@ -174,6 +174,9 @@ pub fn enumerated(
         .into_par_iter()
         .map(|c| {
             let mut acc = [vec![0.0; e_count], vec![0.0; e_count]];
+            if crate::interrupt::requested().is_some() {
+                return acc;
+            }
             for x in c * per..(c + 1) * per {
                 let mut energy = 0.0;
                 for &(i, j) in &bonds {
@@ -208,6 +211,7 @@ pub fn enumerated(
                 a
             },
         );
+    crate::interrupt::check()?;
     Ok(MutualInformation {
         mean: information(&joint),
         error: 0.0,
@@ -460,7 +464,15 @@ pub fn sampled(
     let spec = ChainSpec::new(model, Algorithm::HeatBath, how.chains, how.seed, Start::Hot)?;
     let mut sampler = backend::open(how.backend, Kernel::Reference, spec, notice)?;
     sampler.set_thermalizing(true);
-    sampler.advance(how.thermalize, 0)?;
+    // thermalize in pieces of about 10^7 site updates, checking for a stop between them
+    let piece = (10_000_000 / (lat.sites() * how.chains as u64).max(1)).clamp(1, 1000) as u32;
+    let mut left = how.thermalize;
+    while left > 0 {
+        crate::interrupt::check()?;
+        let now = left.min(piece);
+        sampler.advance(now, 0)?;
+        left -= now;
+    }
     sampler.set_thermalizing(false);
     let n = lat.sites() as usize;
     // the drift test's series, measurement-major
@@ -470,7 +482,9 @@ pub fn sampled(
     let mut entropy = vec![0.0; chains];
     let mut mean = vec![[0.0; 2]; chains];
     let mut cache: std::collections::HashMap<u64, [f64; 2]> = std::collections::HashMap::new();
+    let task = crate::interrupt::Task::new("environments", how.measurements as u64);
     for _ in 0..how.measurements {
+        task.advance(1)?;
         sampler.advance(how.every, 0)?;
         let bits = sampler.configurations()?;
         for c in 0..chains {
@@ -600,8 +614,10 @@ pub fn optimize_lambda(
     }
     let axis = |i: usize| -lambda_max + 2.0 * lambda_max * i as f64 / (g - 1) as f64;
     let mut evaluations = 0;
+    let task = crate::interrupt::Task::new("mutual-information evaluations", 0);
     let mut eval = |l: &[f64]| -> Result<f64> {
         evaluations += 1;
+        task.advance(1)?;
         mi(l)
     };
     let (mut best, mut best_i) = (vec![0.0; sites], f64::NEG_INFINITY);

@@ -243,7 +243,7 @@ pub const MAX_FIELD: f64 = 1000.0;
 pub use super::rules::MAX_LAMBDA;
 
 /// Most coarse sites: the coupling classes compare every pair of blocks.
-pub const MAX_COARSE_SITES: u64 = 1 << 18;
+pub const MAX_COARSE_SITES: u64 = 1 << 16;
 /// Fraction of the available memory a run may plan to use.
 pub const MEMORY_FRACTION: f64 = 0.8;
 
@@ -830,6 +830,8 @@ fn compute(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
             report.configurations_used = r.configurations;
             report.exact =
                 exact::reference(b, &p.rule, p.order, &r.names, k, h).map(Exact::Couplings);
+            // the enumeration gives up (None) on a stop request
+            crate::interrupt::check()?;
             report.backend = r.backend;
             if let Some(steps) = steps {
                 report.trajectory = Some(flow::flow(&p, k, h, steps, notice)?);
