@@ -186,7 +186,7 @@ impl RgSettings {
                 "field",
                 format!(
                     "must be finite with |h| <= {MAX_FIELD} (got {})",
-                    self.field
+                    shown(self.field)
                 ),
             ));
         }
@@ -199,7 +199,10 @@ impl RgSettings {
             (_, Some(k)) if k.abs() <= MAX_COUPLING => Ok((k, self.field)),
             (_, Some(k)) => Err(Error::invalid(
                 "coupling",
-                format!("must be finite with |K| <= {MAX_COUPLING} (got {k})"),
+                format!(
+                    "must be finite with |K| <= {MAX_COUPLING} (got {})",
+                    shown(k)
+                ),
             )),
             (_, None) => Err(Error::invalid(
                 "coupling",
@@ -225,10 +228,19 @@ impl RgSettings {
         {
             return Err(Error::invalid(
                 "lambda-max",
-                format!("must be a number in (0, {MAX_LAMBDA}] (got {m})"),
+                format!("must be a number in (0, {MAX_LAMBDA}] (got {})", shown(m)),
             ));
         }
         Ok(())
+    }
+}
+
+/// A number for a message: plain, or in exponent form when huge.
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -907,6 +919,99 @@ mod tests {
             }),
             "fixed-point"
         );
+    }
+
+    #[test]
+    fn ranges_are_checked_by_name_before_anything_runs() {
+        let name = |s: RgSettings| match s.check_ranges() {
+            Err(Error::InvalidParameter { param, .. }) => param,
+            other => panic!("{other:?}"),
+        };
+        let base = RgSettings {
+            coupling: Some(0.5),
+            ..RgSettings::default()
+        };
+        for k in [1e308, -1000.5, f64::NAN] {
+            let s = RgSettings {
+                coupling: Some(k),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "coupling");
+        }
+        for h in [1e308, f64::NEG_INFINITY, f64::NAN] {
+            let s = RgSettings {
+                field: h,
+                ..base.clone()
+            };
+            assert_eq!(name(s), "field");
+        }
+        for l in [vec![f64::NAN], vec![1.0, 1e4]] {
+            let s = RgSettings {
+                rule: Rule::Stochastic(l),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "lambda");
+        }
+        for m in [1e308, 1e4, 0.0, f64::NAN] {
+            let s = RgSettings {
+                rule: Rule::Stochastic(vec![0.0]),
+                optimize_lambda: Some(m),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "lambda-max");
+        }
+        assert!(
+            RgSettings {
+                coupling: Some(-1000.0),
+                field: 1000.0,
+                ..base
+            }
+            .check_ranges()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn configurations_are_clamped_and_memory_bounded() {
+        assert_eq!(distinct(8, Configurations::Random(254)), Configurations::All);
+        assert_eq!(
+            distinct(8, Configurations::Random(253)),
+            Configurations::Random(253)
+        );
+        assert_eq!(
+            distinct(20, Configurations::Random(usize::MAX)),
+            Configurations::Random(usize::MAX)
+        );
+        assert!(clamped(8, Some(Configurations::Random(1000))).is_some());
+        assert!(clamped(8, Some(Configurations::Random(10))).is_none());
+        let gib = 1u64 << 30;
+        let param = |c, samples| match check_memory(64, 32, c, samples, Some(gib)) {
+            Err(Error::InvalidParameter { param, .. }) => param,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(param(Configurations::Random(1 << 40), Some(1000)), "configurations");
+        assert_eq!(param(Configurations::Random(256), Some(u32::MAX)), "samples");
+        assert!(check_memory(64, 32, Configurations::Random(256), Some(1000), Some(gib)).is_ok());
+        assert!(check_memory(64, 32, Configurations::Random(1 << 40), None, None).is_ok());
+    }
+
+    #[test]
+    fn non_finite_estimates_are_listed() {
+        let s = RgSettings {
+            coupling: Some(0.5),
+            order: 1,
+            backend: BackendChoice::Cpu,
+            ..RgSettings::default()
+        };
+        let mut r = run(&s, &mut |_| {}).unwrap();
+        assert!(r.non_finite.is_empty() && r.warnings.is_empty());
+        if let Some(o) = r.by_order.as_mut() {
+            o[0].couplings.get_mut("nn").unwrap().mean = f64::NAN;
+        }
+        if let Some(Exact::Couplings(e)) = r.exact.as_mut() {
+            e.couplings.as_mut().unwrap().insert("nn".into(), f64::INFINITY);
+        }
+        assert_eq!(non_finite(&r), ["by_order[1].nn", "exact.couplings.nn"]);
     }
 
     #[test]

@@ -80,7 +80,8 @@ impl Rule {
                 Err(Error::invalid(
                     "lambda",
                     format!(
-                        "weights must be finite with |lambda| <= {MAX_LAMBDA} (got {l:?}); beyond about 20 the rule is already the sign of lambda.x to double precision"
+                        "weights must be finite with |lambda| <= {MAX_LAMBDA} (got {}); beyond about 20 the rule is already the sign of lambda.x to double precision",
+                        l.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(",")
                     ),
                 ))
             }
