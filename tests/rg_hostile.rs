@@ -25,15 +25,36 @@ fn out_of_range_values_are_refused_naming_the_flag() {
         (&["--coupling", "0.4", "--field", "NaN"], "--field"),
         (&["--coupling", "0.4", "--field=-inf"], "--field"),
         (
-            &["--coupling", "0.4", "--rule", "stochastic", "--lambda", "NaN"],
+            &[
+                "--coupling",
+                "0.4",
+                "--rule",
+                "stochastic",
+                "--lambda",
+                "NaN",
+            ],
             "--lambda",
         ),
         (
-            &["--coupling", "0.4", "--rule", "stochastic", "--lambda", "1,1e308"],
+            &[
+                "--coupling",
+                "0.4",
+                "--rule",
+                "stochastic",
+                "--lambda",
+                "1,1e308",
+            ],
             "--lambda",
         ),
         (
-            &["--coupling", "0.4", "--rule", "stochastic", "--lambda", "1e4"],
+            &[
+                "--coupling",
+                "0.4",
+                "--rule",
+                "stochastic",
+                "--lambda",
+                "1e4",
+            ],
             "--lambda",
         ),
         (
@@ -74,11 +95,25 @@ fn out_of_range_values_are_refused_naming_the_flag() {
         ),
         // memory: 10^12 configurations of 32 blocks, 4·10^9 samples per configuration
         (
-            &["--coupling", "0.4", "--size", "64", "--configurations", "999999999999"],
+            &[
+                "--coupling",
+                "0.4",
+                "--size",
+                "64",
+                "--configurations",
+                "999999999999",
+            ],
             "--configurations",
         ),
         (
-            &["--coupling", "0.4", "--size", "64", "--samples", "4000000000"],
+            &[
+                "--coupling",
+                "0.4",
+                "--size",
+                "64",
+                "--samples",
+                "4000000000",
+            ],
             "--samples",
         ),
         // too many coarse sites to classify their couplings
@@ -90,7 +125,14 @@ fn out_of_range_values_are_refused_naming_the_flag() {
     }
     // the memory refusal states the estimate and the limit
     let line = refused(
-        &rg(&["--coupling", "0.4", "--size", "64", "--configurations", "999999999999"]),
+        &rg(&[
+            "--coupling",
+            "0.4",
+            "--size",
+            "64",
+            "--configurations",
+            "999999999999",
+        ]),
         &dir,
         "--configurations",
     );
@@ -126,9 +168,10 @@ fn a_count_beyond_the_distinct_configurations_uses_all_of_them() {
     assert_eq!(v["parameters"]["configurations"], "all");
     let warnings = v["warnings"].as_array().unwrap();
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("distinct coarse configurations")),
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("distinct coarse configurations")),
         "{warnings:?}"
     );
     assert!(v.get("non_finite").is_none());
@@ -210,9 +253,17 @@ fn stops_on_sigint(name: &str, args: &[&str], after: Duration) {
     let st = interrupted(&a, &dir, after, "INT");
     println!("{name}: exit {:?} after {:?}", st.code, st.took);
     assert_eq!(st.code, Some(130), "{name}: {}", st.stderr);
-    assert!(st.took < Duration::from_millis(900), "{name}: {:?}", st.took);
+    assert!(
+        st.took < Duration::from_millis(900),
+        "{name}: {:?}",
+        st.took
+    );
     assert!(st.stderr.contains("interrupted"), "{name}: {}", st.stderr);
-    assert!(!st.stderr.contains("stopped by signal"), "{name}: {}", st.stderr);
+    assert!(
+        !st.stderr.contains("stopped by signal"),
+        "{name}: {}",
+        st.stderr
+    );
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "{name}: {left:?}");
 }
@@ -223,13 +274,27 @@ fn long_work_stops_within_a_second_of_sigint() {
     // many random configurations (sampling)
     stops_on_sigint(
         "configurations",
-        &["--coupling", "0.4", "--size", "64", "--configurations", "200000"],
+        &[
+            "--coupling",
+            "0.4",
+            "--size",
+            "64",
+            "--configurations",
+            "200000",
+        ],
         after,
     );
     // a long flow
     stops_on_sigint(
         "flow",
-        &["--coupling", "0.4", "--samples", "128", "--steps", "1000000"],
+        &[
+            "--coupling",
+            "0.4",
+            "--samples",
+            "128",
+            "--steps",
+            "1000000",
+        ],
         after,
     );
     // the MI optimisation over a wide box

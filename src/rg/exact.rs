@@ -122,11 +122,7 @@ pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCoupl
             .zip(&k1)
             .map(|(l, k)| l + k)
             .fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = logw
-            .iter()
-            .zip(&k1)
-            .map(|(l, k)| (l + k - top).exp())
-            .sum();
+        let sum: f64 = logw.iter().zip(&k1).map(|(l, k)| (l + k - top).exp()).sum();
         full.push(top + sum.ln());
         let mut m1 = 0.0;
         let p: Vec<f64> = logw.iter().map(|l| (l - ln_z0).exp()).collect();

@@ -181,7 +181,7 @@ impl RgSettings {
 
     /// K and h, checked for the mode: finite, |K| ≤ [`MAX_COUPLING`], |h| ≤ [`MAX_FIELD`].
     fn couplings(&self) -> Result<(f64, f64)> {
-        if !(self.field.abs() <= MAX_FIELD) {
+        if !self.field.is_finite() || self.field.abs() > MAX_FIELD {
             return Err(Error::invalid(
                 "field",
                 format!(
@@ -276,10 +276,14 @@ pub fn distinct(n_coarse: usize, which: Configurations) -> Configurations {
 /// The note for a `--configurations` count clamped by [`distinct`], if it was.
 pub fn clamped(n_coarse: usize, asked: Option<Configurations>) -> Option<String> {
     match asked {
-        Some(Configurations::Random(n)) if distinct(n_coarse, Configurations::Random(n)) == Configurations::All => Some(format!(
-            "note: --configurations {n} (plus the 2 uniform ones) is at least the {} distinct coarse configurations of {n_coarse} blocks; using all of them (Walsh projection)",
-            1u64 << n_coarse
-        )),
+        Some(Configurations::Random(n))
+            if distinct(n_coarse, Configurations::Random(n)) == Configurations::All =>
+        {
+            Some(format!(
+                "note: --configurations {n} (plus the 2 uniform ones) is at least the {} distinct coarse configurations of {n_coarse} blocks; using all of them (Walsh projection)",
+                1u64 << n_coarse
+            ))
+        }
         _ => None,
     }
 }
@@ -328,8 +332,7 @@ pub fn check_memory(
     let Some(available) = available else {
         return Ok(());
     };
-    let (lattice, configs, sampling) =
-        memory_estimate(sites, n_coarse, configurations, samples);
+    let (lattice, configs, sampling) = memory_estimate(sites, n_coarse, configurations, samples);
     let total = lattice + configs + sampling;
     let limit = MEMORY_FRACTION * available as f64;
     if total <= limit {
@@ -544,7 +547,11 @@ pub fn non_finite(r: &RgReport) -> Vec<String> {
     if let Some(f) = &r.fixed_point {
         jk("fixed_point.nn".into(), &f.nn, &mut num);
     }
-    for (name, e) in [("eigenvalue", &r.eigenvalue), ("y_t", &r.y_t), ("nu", &r.nu)] {
+    for (name, e) in [
+        ("eigenvalue", &r.eigenvalue),
+        ("y_t", &r.y_t),
+        ("nu", &r.nu),
+    ] {
         if let Some(e) = e {
             jk(name.into(), e, &mut num);
         }
@@ -571,13 +578,19 @@ pub fn non_finite(r: &RgReport) -> Vec<String> {
         num("mutual_information.error".into(), m.error);
     }
     if let Some(o) = &r.optimal_lambda {
-        num("optimal_lambda.mutual_information".into(), o.mutual_information);
+        num(
+            "optimal_lambda.mutual_information".into(),
+            o.mutual_information,
+        );
         for (i, &l) in o.lambda.iter().enumerate() {
             num(format!("optimal_lambda.lambda[{i}]"), l);
         }
     }
     for s in r.rules.iter().flatten() {
-        num(format!("rules.{}.mutual_information", s.rule), s.mutual_information);
+        num(
+            format!("rules.{}.mutual_information", s.rule),
+            s.mutual_information,
+        );
         for (k, e) in &s.couplings {
             num(format!("rules.{}.couplings.{k}", s.rule), e.mean);
         }
@@ -973,7 +986,10 @@ mod tests {
 
     #[test]
     fn configurations_are_clamped_and_memory_bounded() {
-        assert_eq!(distinct(8, Configurations::Random(254)), Configurations::All);
+        assert_eq!(
+            distinct(8, Configurations::Random(254)),
+            Configurations::All
+        );
         assert_eq!(
             distinct(8, Configurations::Random(253)),
             Configurations::Random(253)
@@ -989,8 +1005,14 @@ mod tests {
             Err(Error::InvalidParameter { param, .. }) => param,
             other => panic!("{other:?}"),
         };
-        assert_eq!(param(Configurations::Random(1 << 40), Some(1000)), "configurations");
-        assert_eq!(param(Configurations::Random(256), Some(u32::MAX)), "samples");
+        assert_eq!(
+            param(Configurations::Random(1 << 40), Some(1000)),
+            "configurations"
+        );
+        assert_eq!(
+            param(Configurations::Random(256), Some(u32::MAX)),
+            "samples"
+        );
         assert!(check_memory(64, 32, Configurations::Random(256), Some(1000), Some(gib)).is_ok());
         assert!(check_memory(64, 32, Configurations::Random(1 << 40), None, None).is_ok());
     }
@@ -1009,7 +1031,10 @@ mod tests {
             o[0].couplings.get_mut("nn").unwrap().mean = f64::NAN;
         }
         if let Some(Exact::Couplings(e)) = r.exact.as_mut() {
-            e.couplings.as_mut().unwrap().insert("nn".into(), f64::INFINITY);
+            e.couplings
+                .as_mut()
+                .unwrap()
+                .insert("nn".into(), f64::INFINITY);
         }
         assert_eq!(non_finite(&r), ["by_order[1].nn", "exact.couplings.nn"]);
     }

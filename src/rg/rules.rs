@@ -76,12 +76,15 @@ impl Rule {
     /// [`Error::InvalidParameter`] naming `--lambda`.
     pub fn for_block(self, n: usize) -> Result<Rule> {
         match self {
-            Rule::Stochastic(l) if l.iter().any(|x| !(x.abs() <= MAX_LAMBDA)) => {
+            Rule::Stochastic(l) if l.iter().any(|x| !x.is_finite() || x.abs() > MAX_LAMBDA) => {
                 Err(Error::invalid(
                     "lambda",
                     format!(
                         "weights must be finite with |lambda| <= {MAX_LAMBDA} (got {}); beyond about 20 the rule is already the sign of lambda.x to double precision",
-                        l.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(",")
+                        l.iter()
+                            .map(|x| format!("{x:e}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
                     ),
                 ))
             }
@@ -155,7 +158,13 @@ impl BlockTable {
             let max = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = lw
                 .iter()
-                .map(|&l| if l == f64::NEG_INFINITY { 0.0 } else { (l - max).exp() })
+                .map(|&l| {
+                    if l == f64::NEG_INFINITY {
+                        0.0
+                    } else {
+                        (l - max).exp()
+                    }
+                })
                 .collect();
             let z: f64 = w.iter().sum();
             if z.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
