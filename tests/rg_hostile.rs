@@ -243,6 +243,39 @@ fn large_field_and_weights_inside_the_range_stay_finite() {
     assert!(v["mutual_information"]["mean"].is_f64());
 }
 
+#[test]
+fn frustrated_mutual_information_does_not_underflow_to_zero() {
+    // K = −1000, h = 1000 on the ring: the two Néel states win, the decimated spin fixes
+    // the environment, I = ln 2 (the old upper-bound shift underflowed every weight and
+    // printed 0)
+    let dir = temp_dir("neel");
+    let out = dir.join("rg.json");
+    let (o, in_time) = within(
+        &rg(&[
+            "--coupling",
+            "-1000",
+            "--field",
+            "1000",
+            "--order",
+            "1",
+            "--mutual-information",
+            "--output",
+            s(&out),
+        ]),
+        &dir,
+        Duration::from_secs(30),
+    );
+    assert!(
+        in_time && o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let i = read_json(&out)["mutual_information"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!((i - std::f64::consts::LN_2).abs() < 1e-9, "{i}");
+}
+
 /// Starts `args` (which write `--output` into a fresh directory), sends SIGINT after
 /// `after` and asserts exit 130 within a second, by the work's own check (the error path,
 /// not the watchdog), with no file left.

@@ -619,6 +619,22 @@ fn mutual_information(
         return information::exact(lat, block, &p.rule, k, h, w);
     }
     const CHAINS: u32 = 16;
+    // two series values per environment, kept for the drift test
+    let series = 16.0 * s.environments as f64;
+    if let Some(available) = crate::job::memory::available()
+        && series > MEMORY_FRACTION * available as f64
+    {
+        return Err(Error::invalid(
+            "environments",
+            format!(
+                "{} environments keep about {:.2} GiB of series but {:.2} GiB are available and at most {:.0} % of that is used",
+                s.environments,
+                series / (1u64 << 30) as f64,
+                available as f64 / (1u64 << 30) as f64,
+                MEMORY_FRACTION * 100.0
+            ),
+        ));
+    }
     let how = information::Sampling {
         chains: CHAINS,
         measurements: s.environments.div_ceil(CHAINS).max(1),
