@@ -116,6 +116,7 @@ fn out_of_range_values_are_refused_naming_the_flag() {
             ],
             "--samples",
         ),
+        (&["--coupling", "0.4", "--block", "4000000000"], "--block"),
         // too many coarse sites to classify their couplings
         (&["--coupling", "0.4", "--size", "1000000"], "--size"),
     ];

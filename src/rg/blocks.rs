@@ -80,6 +80,14 @@ impl Blocking {
                         format!("must be at least 2 (got {block})"),
                     ));
                 }
+                if block > l {
+                    return Err(Error::invalid(
+                        "block",
+                        format!(
+                            "is larger than the lattice (size {l}); the coarse lattice needs at least 4 blocks across (got {block})"
+                        ),
+                    ));
+                }
                 if !l.is_multiple_of(block) {
                     return Err(Error::invalid(
                         "size",
