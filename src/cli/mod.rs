@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Info(a) => info::run(&a).map(|_| 0),
         Command::Sample(a) => sample::run(&a),
         Command::Dbm(c) => dbm::run(&c),
-        Command::Rg(a) => rg::run(&a).map(|_| 0),
+        Command::Rg(a) => rg::run(&a),
         Command::Bench(a) => bench::run(&a).map(|_| 0),
         Command::Merge(a) => merge::run(&a).map(|_| 0),
         Command::Plot(a) => plot::plot(&a).map(|_| 0),

@@ -31,19 +31,22 @@ pub struct RgArgs {
     /// Fine lattice (periodic).
     #[arg(long, value_enum, default_value_t = LatticeKind::Chain)]
     pub lattice: LatticeKind,
-    /// Fine linear size (default: chain 16, square 8, triangular 6).
+    /// Fine linear size (default: chain 16, square 8, triangular 6). At most 2^16 blocks, and
+    /// the planned memory must fit in 80 % of the available memory.
     #[arg(long, allow_negative_numbers = true)]
     pub size: Option<u32>,
-    /// Reduced nearest-neighbour coupling K (required unless --fixed-point).
+    /// Reduced nearest-neighbour coupling K (required unless --fixed-point); finite,
+    /// |K| <= 1000.
     #[arg(long, allow_negative_numbers = true)]
     pub coupling: Option<f64>,
-    /// Reduced field h.
+    /// Reduced field h; finite, |h| <= 1000.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub field: f64,
     /// Coarse-graining rule.
     #[arg(long, value_enum, default_value_t = RuleName::Decimation)]
     pub rule: RuleName,
-    /// Stochastic rule weights: one per block site, or one for all (e.g. 1,0.5).
+    /// Stochastic rule weights: one per block site, or one for all (e.g. 1,0.5); finite,
+    /// |lambda| <= 1000.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub lambda: Vec<f64>,
     /// Block size: chain b sites, square b×b, triangular 3 (up-triangles). Default 2 (3).
@@ -56,7 +59,9 @@ pub struct RgArgs {
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub samples: u32,
     /// `all` coarse configurations (Walsh projection) or N random ones plus the two uniform
-    /// ones (least squares). Default: all when there are at most 2^12, else 256.
+    /// ones (least squares). Default: all when there are at most 2^12, else 256. A count
+    /// reaching the 2^blocks distinct configurations uses all of them (with a note); the
+    /// planned memory must fit in 80 % of the available memory.
     #[arg(long)]
     pub configurations: Option<String>,
     /// Iterate K → K′ this many times (projecting onto nn and field).
@@ -99,7 +104,7 @@ pub struct RgArgs {
     /// couplings with decimation and majority. --lambda is not needed.
     #[arg(long, conflicts_with = "fixed_point")]
     pub optimize_lambda: bool,
-    /// Half-width of the box searched by --optimize-lambda.
+    /// Half-width of the box searched by --optimize-lambda, in (0, 1000].
     #[arg(
         long,
         default_value_t = 4.0,
@@ -364,12 +369,15 @@ fn print_fixed_point(r: &RgReport) {
     }
 }
 
-/// `blockspin rg`.
+/// `blockspin rg`: the exit status, 1 when an estimate came out NaN or infinite (listed
+/// on stderr and under `non_finite` in the report), else 0.
 ///
 /// # Errors
-/// Bad input (exit 2), including "no non-trivial fixed point"; backend errors.
-pub fn run(a: &RgArgs) -> Result<()> {
+/// Bad input (exit 2), including "no non-trivial fixed point"; backend errors; a stop
+/// request (SIGINT/SIGTERM).
+pub fn run(a: &RgArgs) -> Result<i32> {
     let settings = a.settings()?;
+    settings.check_ranges()?;
     settings.problem()?;
     if let Some(path) = &a.output {
         io::check_output_path("output", path)?;
@@ -385,11 +393,26 @@ pub fn run(a: &RgArgs) -> Result<()> {
         Mode::FixedPoint => print_fixed_point(&r),
         Mode::Couplings { .. } => print_couplings(&r),
     }
+    if !r.non_finite.is_empty() {
+        say!(
+            "warning: NaN or infinite estimates (null in the JSON report, listed under non_finite): {}",
+            r.non_finite.join(", ")
+        );
+    }
     if let Some(path) = &a.output {
         io::write_atomic(path, |w| {
             serde_json::to_writer_pretty(&mut *w, &r).map_err(std::io::Error::other)?;
             writeln!(w)
         })?;
     }
-    Ok(())
+    if r.non_finite.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!(
+            "error: {} estimate(s) are NaN or infinite: {}",
+            r.non_finite.len(),
+            r.non_finite.join(", ")
+        );
+        Ok(1)
+    }
 }

@@ -80,6 +80,14 @@ impl Blocking {
                         format!("must be at least 2 (got {block})"),
                     ));
                 }
+                if block > l {
+                    return Err(Error::invalid(
+                        "block",
+                        format!(
+                            "is larger than the lattice (size {l}); the coarse lattice needs at least 4 blocks across (got {block})"
+                        ),
+                    ));
+                }
                 if !l.is_multiple_of(block) {
                     return Err(Error::invalid(
                         "size",
@@ -285,27 +293,41 @@ pub fn coupling_basis(b: &Blocking) -> Vec<CouplingClass> {
             subsets: (0..n).map(|j| vec![j]).collect(),
         },
     ];
-    // distance shells
-    let mut dists: Vec<f64> = Vec::new();
-    for a in 0..n {
+    // distance shells: the three smallest distinct pair distances, then their pairs (two
+    // passes over the N′(N′−1)/2 pairs, shown as progress; a stop request ends them early
+    // and the caller reports it through `interrupt::check`)
+    let task = crate::interrupt::Task::new("coarse pairs", n as u64 * 2);
+    let mut dists: Vec<f64> = Vec::with_capacity(4);
+    'rows: for a in 0..n {
+        if task.advance(1).is_err() {
+            break 'rows;
+        }
         for c in a + 1..n {
             let d = b.coarse_distance(a, c);
-            if !dists.iter().any(|x| (x - d).abs() < 1e-6) {
+            if dists.iter().any(|x| (x - d).abs() < 1e-6) {
+                continue;
+            }
+            if dists.len() < 3 || d < dists[2] {
                 dists.push(d);
+                dists.sort_by(|a, c| a.total_cmp(c));
+                dists.truncate(3);
             }
         }
     }
-    dists.sort_by(|a, c| a.total_cmp(c));
-    for (shell, name) in ["nn", "nnn", "3rd"].iter().enumerate() {
-        let Some(&d) = dists.get(shell) else { break };
-        let mut subsets = Vec::new();
-        for a in 0..n {
-            for c in a + 1..n {
-                if (b.coarse_distance(a, c) - d).abs() < 1e-6 {
-                    subsets.push(vec![a, c]);
-                }
+    let mut shells: Vec<Vec<Vec<usize>>> = vec![Vec::new(); dists.len()];
+    'pairs: for a in 0..n {
+        if task.advance(1).is_err() {
+            break 'pairs;
+        }
+        for c in a + 1..n {
+            let d = b.coarse_distance(a, c);
+            if let Some(shell) = dists.iter().position(|x| (x - d).abs() < 1e-6) {
+                shells[shell].push(vec![a, c]);
             }
         }
+    }
+    drop(task);
+    for (subsets, name) in shells.into_iter().zip(["nn", "nnn", "3rd"]) {
         classes.push(CouplingClass { name, subsets });
     }
     let nb = (b.lattice.size() / b.block) as usize;

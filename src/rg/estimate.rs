@@ -132,6 +132,9 @@ pub fn configurations(n_coarse: usize, which: Configurations, seed: u64) -> Resu
             let mut y = vec![1i8; n_coarse];
             y.extend(vec![-1i8; n_coarse]);
             for c in 0..n {
+                if c % 1024 == 0 {
+                    crate::interrupt::check()?;
+                }
                 for j in 0..n_coarse {
                     let w = philox4x32_10(
                         [
@@ -176,17 +179,26 @@ fn config_sums(k1: &[f64], mean: f64) -> ConfigSums {
 }
 
 /// Least-squares projector P = (FᵀF)⁺Fᵀ of the feature matrix F (configurations × classes).
-fn projector(basis: &[CouplingClass], coarse: &[i8], n_coarse: usize) -> DMatrix<f64> {
+///
+/// # Errors
+/// [`Error::Interrupted`] once a stop was requested.
+fn projector(basis: &[CouplingClass], coarse: &[i8], n_coarse: usize) -> Result<DMatrix<f64>> {
     let m = coarse.len() / n_coarse;
-    let f = DMatrix::from_fn(m, basis.len(), |c, k| {
-        basis[k].feature(&coarse[c * n_coarse..(c + 1) * n_coarse])
-    });
+    let rows: Vec<Vec<f64>> = (0..m)
+        .into_par_iter()
+        .map(|c| {
+            crate::interrupt::check()?;
+            let y = &coarse[c * n_coarse..(c + 1) * n_coarse];
+            Ok(basis.iter().map(|b| b.feature(y)).collect())
+        })
+        .collect::<Result<_>>()?;
+    let f = DMatrix::from_fn(m, basis.len(), |c, k| rows[c][k]);
     let ftf = f.transpose() * &f;
     let inv = ftf.clone().try_inverse().unwrap_or_else(|| {
         ftf.pseudo_inverse(1e-10)
             .unwrap_or_else(|_| DMatrix::zeros(basis.len(), basis.len()))
     });
-    inv * f.transpose()
+    Ok(inv * f.transpose())
 }
 
 /// Renormalizes K[x] = K Σ x x + h Σ x once: samples, cumulants, fits. Without a sampler
@@ -237,16 +249,18 @@ pub fn renormalize(
     // exact ⟨K₁⟩₀(y) and Σ_j ln Z₀(y_j)
     let yi = |y: i8| (y > 0) as usize;
     let exact_mean: Vec<f64> = (0..m)
+        .into_par_iter()
         .map(|c| {
+            crate::interrupt::check()?;
             let y = &coarse[c * n_coarse..(c + 1) * n_coarse];
-            k * bonds
+            Ok(k * bonds
                 .iter()
                 .map(|&(ja, ka, jb, kb)| {
                     table.mean[yi(y[ja])][ka as usize] * table.mean[yi(y[jb])][kb as usize]
                 })
-                .sum::<f64>()
+                .sum::<f64>())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let ln_z0: Vec<f64> = (0..m)
         .map(|c| {
             coarse[c * n_coarse..(c + 1) * n_coarse]
@@ -257,7 +271,8 @@ pub fn renormalize(
         .collect();
 
     let basis = coupling_basis(blocking);
-    let p = projector(&basis, &coarse, n_coarse);
+    crate::interrupt::check()?;
+    let p = projector(&basis, &coarse, n_coarse)?;
     let fit = |v: &[f64]| -> Vec<f64> {
         (&p * nalgebra::DVector::from_column_slice(v))
             .iter()
@@ -290,12 +305,14 @@ pub fn renormalize(
     let per_config = samples as usize * n_coarse;
     let batch = (4_000_000 / per_config).clamp(1, m);
     let mut sums: Vec<ConfigSums> = Vec::with_capacity(m);
+    let task = crate::interrupt::Task::new("configurations", m as u64);
     for start in (0..m).step_by(batch) {
         let n = batch.min(m - start);
         let states = sampler.draw(
             start as u32,
             &coarse[start * n_coarse..(start + n) * n_coarse],
         )?;
+        crate::interrupt::check()?;
         let part: Vec<ConfigSums> = (0..n)
             .into_par_iter()
             .map(|c| {
@@ -313,14 +330,19 @@ pub fn renormalize(
             })
             .collect();
         sums.extend(part);
+        task.advance(n as u64)?;
     }
+    drop(task);
 
     // K′(y) for the full estimate and each order, for the full data and each replicate
     let factorial = [1.0, 1.0, 2.0, 6.0, 24.0];
     // kprime[t][c]: t = 0 full, 1..=order partial sums
-    let kprime = |leave: Option<usize>| -> Vec<Vec<f64>> {
+    let kprime = |leave: Option<usize>| -> Result<Vec<Vec<f64>>> {
         let mut out = vec![vec![0.0; m]; order + 1];
         for (c, cs) in sums.iter().enumerate() {
+            if c % 4096 == 0 {
+                crate::interrupt::check()?;
+            }
             let mut tot = [0.0; 7];
             for (g, row) in cs.groups.iter().enumerate() {
                 if Some(g) != leave {
@@ -339,13 +361,14 @@ pub fn renormalize(
                 out[o][c] = partial;
             }
         }
-        out
+        Ok(out)
     };
-    let full_k = kprime(None);
+    let full_k = kprime(None)?;
     let reps: Vec<Vec<Vec<f64>>> = (0..GROUPS)
         .into_par_iter()
         .map(|g| kprime(Some(g)))
-        .collect();
+        .collect::<Result<_>>()?;
+    crate::interrupt::check()?;
     let fitted = |t: usize| Fitted {
         estimate: fit(&full_k[t]),
         replicates: reps.iter().map(|r| fit(&r[t])).collect(),

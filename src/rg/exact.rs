@@ -91,19 +91,22 @@ pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCoupl
     let mut full = Vec::with_capacity(1 << nc);
     let mut orders: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(1 << nc)).collect();
     for c in 0..1u32 << nc {
+        if crate::interrupt::requested().is_some() {
+            return None;
+        }
         let y: Vec<i8> = (0..nc)
             .map(|j| if c >> j & 1 == 1 { 1 } else { -1 })
             .collect();
         // p0 weights w0 = Π Λ e^{K0}; K' = ln Σ w0 e^{K1}
         let mut logw = Vec::with_capacity(1 << n);
         for (x, st) in block_states.iter().enumerate() {
-            let lam: f64 = st
+            let ln_lam: f64 = st
                 .iter()
                 .zip(&y)
-                .map(|(&s, &yj)| rule.weight(yj, s, nb))
-                .product();
-            logw.push(if lam > 0.0 {
-                lam.ln() + k0[x]
+                .map(|(&s, &yj)| rule.ln_weight(yj, s, nb))
+                .sum();
+            logw.push(if ln_lam > f64::NEG_INFINITY {
+                ln_lam + k0[x]
             } else {
                 f64::NEG_INFINITY
             });
@@ -111,28 +114,32 @@ pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCoupl
         let max0 = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let z0: f64 = logw.iter().map(|l| (l - max0).exp()).sum();
         let ln_z0 = max0 + z0.ln();
-        let mut moments = [0.0; 5];
-        let mut z = 0.0;
-        for (x, l) in logw.iter().enumerate() {
-            let p = (l - ln_z0).exp();
-            if p == 0.0 {
+        // cumulants from central moments, so that large |K| does not cancel
+        // K′(y) = ln Σ_x e^{ln w₀(x) + K₁(x)}, summed directly (not through p₀, whose
+        // small entries underflow at large |K|)
+        let top = logw
+            .iter()
+            .zip(&k1)
+            .map(|(l, k)| l + k)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = logw.iter().zip(&k1).map(|(l, k)| (l + k - top).exp()).sum();
+        full.push(top + sum.ln());
+        let mut m1 = 0.0;
+        let p: Vec<f64> = logw.iter().map(|l| (l - ln_z0).exp()).collect();
+        for (x, &px) in p.iter().enumerate() {
+            m1 += px * k1[x];
+        }
+        let mut mu = [0.0; 3];
+        for (x, &px) in p.iter().enumerate() {
+            if px == 0.0 {
                 continue;
             }
-            let mut power = 1.0;
-            for mom in moments.iter_mut() {
-                *mom += p * power;
-                power *= k1[x];
-            }
-            z += p * k1[x].exp();
+            let d = k1[x] - m1;
+            mu[0] += px * d * d;
+            mu[1] += px * d * d * d;
+            mu[2] += px * d * d * d * d;
         }
-        full.push(ln_z0 + z.ln());
-        let [_, m1, m2, m3, m4] = moments;
-        let kappa = [
-            m1,
-            m2 - m1 * m1,
-            m3 - 3.0 * m2 * m1 + 2.0 * m1.powi(3),
-            m4 - 4.0 * m3 * m1 - 3.0 * m2 * m2 + 12.0 * m2 * m1 * m1 - 6.0 * m1.powi(4),
-        ];
+        let kappa = [m1, mu[0], mu[1], mu[2] - 3.0 * mu[0] * mu[0]];
         let mut partial = ln_z0;
         for (o, fact) in [1.0, 2.0, 6.0, 24.0].iter().enumerate() {
             partial += kappa[o] / fact;
@@ -149,16 +156,40 @@ pub fn enumerate(b: &Blocking, rule: &Rule, k: f64, h: f64) -> Option<ExactCoupl
 /// for other block sizes only at h = 0: (atanh(tanhᵇ K), 0, None).
 pub fn chain_decimation(k: f64, h: f64, b: u32) -> Option<(f64, f64, Option<f64>)> {
     if b == 2 {
-        let (c1, c2, ch) = ((2.0 * k + h).cosh(), (2.0 * k - h).cosh(), h.cosh());
-        let kp = 0.25 * (c1 * c2 / (ch * ch)).ln();
-        let hp = h + 0.5 * (c1 / c2).ln();
-        let g = std::f64::consts::LN_2 + 0.25 * (c1 * c2 * ch * ch).ln();
+        let (c1, c2, ch) = (ln_cosh(2.0 * k + h), ln_cosh(2.0 * k - h), ln_cosh(h));
+        let kp = 0.25 * (c1 + c2 - 2.0 * ch);
+        let hp = h + 0.5 * (c1 - c2);
+        let g = std::f64::consts::LN_2 + 0.25 * (c1 + c2 + 2.0 * ch);
         Some((kp, hp, Some(g)))
     } else if h == 0.0 {
-        Some((k.tanh().powi(b as i32).atanh(), 0.0, None))
+        Some((atanh_tanh_power(k, b), 0.0, None))
     } else {
         None
     }
+}
+
+/// ln cosh x = |x| − ln 2 + ln(1 + e^{−2|x|}), finite for every finite x.
+pub fn ln_cosh(x: f64) -> f64 {
+    let a = x.abs();
+    a - std::f64::consts::LN_2 + (-2.0 * a).exp().ln_1p()
+}
+
+/// atanh(tanh^b K) without overflow: with s = −b ln tanh|K| (ln tanh|K| = ln(1 − q) −
+/// ln(1 + q), q = e^{−2|K|}), atanh(e^{−s}) = ½ [ln(1 + e^{−s}) − ln(1 − e^{−s})]; once q is
+/// below 10^{−17} this is |K| − ½ ln b to double precision. The sign is sign(K)^b.
+pub fn atanh_tanh_power(k: f64, b: u32) -> f64 {
+    let (a, q) = (k.abs(), (-2.0 * k.abs()).exp());
+    let sign = if k < 0.0 && b % 2 == 1 { -1.0 } else { 1.0 };
+    if k == 0.0 {
+        return 0.0;
+    }
+    let magnitude = if q < 1e-17 {
+        a - 0.5 * (b as f64).ln()
+    } else {
+        let s = b as f64 * (q.ln_1p() - (-q).ln_1p());
+        0.5 * ((-s).exp().ln_1p() - (-(-s).exp_m1()).ln())
+    };
+    sign * magnitude
 }
 
 /// Partial sums K′_{≤n} = Σ_{odd m ≤ n} K^m tanh^{(m−1)}(K) / m! (h = 0, blocks of 2), for
@@ -183,7 +214,7 @@ pub fn decimation_series(k: f64, max_order: usize) -> Vec<f64> {
 /// First-order Niemeijer–van Leeuwen for the triangular lattice with 3-spin majority blocks:
 /// (K′, h′) = (2K x², 3x h), x = (e^{3K} + e^{−K}) / (e^{3K} + 3e^{−K}).
 pub fn nvl_first_order(k: f64, h: f64) -> (f64, f64) {
-    let x = ((3.0 * k).exp() + (-k).exp()) / ((3.0 * k).exp() + 3.0 * (-k).exp());
+    let x = nvl_x(k);
     (2.0 * k * x * x, 3.0 * x * h)
 }
 
@@ -192,9 +223,29 @@ pub fn nvl_first_order(k: f64, h: f64) -> (f64, f64) {
 /// ln Z₀ and 12 K x c h from ⟨K₁⟩ (12 inter-block bond ends per triangle). NvL's h′ = 3x h is
 /// the same order with the field in K₁.
 pub fn nvl_first_order_field_in_k0(k: f64, h: f64) -> f64 {
-    let x = ((3.0 * k).exp() + (-k).exp()) / ((3.0 * k).exp() + 3.0 * (-k).exp());
-    let c = 4.0 * (2.0 * k).exp() / ((3.0 * k).exp() + 3.0 * (-k).exp()).powi(2);
+    let x = nvl_x(k);
+    // c = 4e^{2K}/(e^{3K} + 3e^{−K})², divided through by e^{6K} (K ≥ 0) or e^{−2K} (K < 0)
+    let c = if k >= 0.0 {
+        let u = (-4.0 * k).exp();
+        4.0 * u / (1.0 + 3.0 * u).powi(2)
+    } else {
+        let v = (4.0 * k).exp();
+        4.0 * v / (v + 3.0).powi(2)
+    };
     (3.0 * x + 12.0 * k * x * c) * h
+}
+
+/// x(K) = (e^{3K} + e^{−K}) / (e^{3K} + 3e^{−K}) of a majority triangle, in a form that does
+/// not overflow: (1 + u)/(1 + 3u) with u = e^{−4K} for K ≥ 0, (v + 1)/(v + 3) with v = e^{4K}
+/// for K < 0.
+pub fn nvl_x(k: f64) -> f64 {
+    if k >= 0.0 {
+        let u = (-4.0 * k).exp();
+        (1.0 + u) / (1.0 + 3.0 * u)
+    } else {
+        let v = (4.0 * k).exp();
+        (v + 1.0) / (v + 3.0)
+    }
 }
 
 /// K* = ¼ ln(1 + 2√2), the first-order NvL fixed point.
@@ -241,6 +292,29 @@ mod tests {
         assert!((get("3rd") - 0.000158).abs() < 5e-7);
         assert!((get("four") + 0.000029).abs() < 5e-7);
         assert!(get("field").abs() < 1e-12);
+    }
+
+    #[test]
+    fn log_forms_match_the_direct_formulas_and_stay_finite() {
+        for k in [-3.0, -0.7, -0.1, 0.0, 0.2, 0.44, 1.5, 5.0] {
+            assert!((ln_cosh(2.0 * k) - (2.0 * k).cosh().ln()).abs() < 1e-13);
+            for b in [2u32, 3, 4] {
+                let direct = k.tanh().powi(b as i32).atanh();
+                assert!((atanh_tanh_power(k, b) - direct).abs() < 1e-10, "{k} {b}");
+            }
+            let x = ((3.0 * k).exp() + (-k).exp()) / ((3.0 * k).exp() + 3.0 * (-k).exp());
+            assert!((nvl_x(k) - x).abs() < 1e-14);
+        }
+        // K = 400: K' = ½ ln cosh 2K = K − ½ ln 2 (the direct forms give inf / NaN)
+        for b in [2, 3] {
+            let (kp, hp, _) = chain_decimation(400.0, 0.0, b).unwrap();
+            assert_eq!(hp, 0.0);
+            assert!((kp - (400.0 - 0.5 * (b as f64).ln())).abs() < 1e-12, "{kp}");
+        }
+        let (kp, hp, g) = chain_decimation(-400.0, 3.0, 2).unwrap();
+        assert!(kp.is_finite() && hp.is_finite() && g.unwrap().is_finite());
+        assert!(nvl_first_order(400.0, 0.0).0.is_finite());
+        assert!(nvl_first_order_field_in_k0(-400.0, 0.1).is_finite());
     }
 
     #[test]

@@ -160,7 +160,9 @@ pub fn flow(
         field: h,
     }];
     let (mut k, mut h) = (k, h);
+    let task = crate::interrupt::Task::new("flow steps", steps as u64);
     for step in 1..=steps {
+        task.advance(0)?;
         if !(k.is_finite() && h.is_finite()) || k.abs() > 20.0 {
             notice(&format!(
                 "note: the flow left the sampled range at step {step} (K = {k}); stopping"
@@ -176,6 +178,7 @@ pub fn flow(
             nn: k,
             field: h,
         });
+        task.advance(1)?;
     }
     Ok(out)
 }
@@ -227,7 +230,10 @@ pub fn fixed_point(
     notice: &mut dyn FnMut(&str),
 ) -> Result<FixedPoint> {
     let mut drawn = 0u64;
+    // 11 grid points, at most 40 bisections, 3 points for the eigenvalue
+    let task = crate::interrupt::Task::new("fixed-point evaluations", 54);
     let mut f = |k: f64| -> Result<f64> {
+        task.advance(1)?;
         let r = p.renormalize(k, 0.0, notice)?;
         drawn += r.samples_drawn;
         Ok(p.nn_field(&r).0.0 - k)
@@ -273,6 +279,7 @@ pub fn fixed_point(
     let ks = 0.5 * (a + b);
     let delta = 0.01 * ks.max(0.1);
     let mut at = |k: f64, notice: &mut dyn FnMut(&str)| -> Result<(f64, Vec<f64>, BackendInfo)> {
+        task.advance(1)?;
         let r = p.renormalize(k, 0.0, notice)?;
         drawn += r.samples_drawn;
         let ((nn, _), reps) = p.nn_field(&r);

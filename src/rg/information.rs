@@ -62,8 +62,13 @@ pub struct MutualInformation {
 }
 
 /// I = Σ p(H,e) ln[p(H,e) / (p(H) p(e))] of an unnormalized table `joint[H][e]`.
+/// NaN when the table holds no finite positive weight (every weight underflowed), so that
+/// the report flags it instead of printing 0.
 fn information(joint: &[Vec<f64>; 2]) -> f64 {
     let total: f64 = joint.iter().flatten().sum();
+    if !(total.is_finite() && total > 0.0) {
+        return f64::NAN;
+    }
     let ph = [
         joint[0].iter().sum::<f64>() / total,
         joint[1].iter().sum::<f64>() / total,
@@ -164,25 +169,43 @@ pub fn enumerated(
                 .collect::<Vec<_>>()
         })
         .collect();
-    // shift energies by an upper bound so no weight overflows
-    let shift = k.abs() * bonds.len() as f64 + h.abs() * n as f64;
     let states = 1u64 << n;
     let chunks = 1u64 << n.saturating_sub(10);
     let per = states / chunks;
+    let energy_of = |x: u64| -> f64 {
+        let mut energy = 0.0;
+        for &(i, j) in &bonds {
+            energy += k * spin(x, i) * spin(x, j);
+        }
+        for i in 0..n as usize {
+            energy += h * spin(x, i);
+        }
+        energy
+    };
+    // shift energies by their maximum (a first pass) so that no weight overflows and the
+    // largest is 1, even where frustration keeps the maximum far below |K|·bonds + |h|·n
+    let shift = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            if crate::interrupt::requested().is_some() {
+                return f64::NEG_INFINITY;
+            }
+            (c * per..(c + 1) * per)
+                .map(energy_of)
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .reduce(|| f64::NEG_INFINITY, f64::max);
+    crate::interrupt::check()?;
     let e_count = 1usize << e.len();
     let joint = (0..chunks)
         .into_par_iter()
         .map(|c| {
             let mut acc = [vec![0.0; e_count], vec![0.0; e_count]];
+            if crate::interrupt::requested().is_some() {
+                return acc;
+            }
             for x in c * per..(c + 1) * per {
-                let mut energy = 0.0;
-                for &(i, j) in &bonds {
-                    energy += k * spin(x, i) * spin(x, j);
-                }
-                for i in 0..n as usize {
-                    energy += h * spin(x, i);
-                }
-                let weight = (energy - shift).exp();
+                let weight = (energy_of(x) - shift).exp();
                 let vb = v
                     .iter()
                     .enumerate()
@@ -208,6 +231,7 @@ pub fn enumerated(
                 a
             },
         );
+    crate::interrupt::check()?;
     Ok(MutualInformation {
         mean: information(&joint),
         error: 0.0,
@@ -243,7 +267,13 @@ pub fn ring(n: u64, b: usize, rule: &Rule, k: f64, h: f64, w: u32) -> Result<Mut
     }
     // (T^m)_{st}, normalized per step to stay finite
     let m = n - r as u64 - 1;
-    let t = |s: f64, u: f64| (k * s * u + 0.5 * h * (s + u)).exp();
+    // T scaled by e^{−max exponent} (a constant factor the normalization removes anyway)
+    let exponent = |s: f64, u: f64| k * s * u + 0.5 * h * (s + u);
+    let top = [(-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
+        .iter()
+        .map(|&(s, u)| exponent(s, u))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let t = |s: f64, u: f64| (exponent(s, u) - top).exp();
     let base = [[t(-1.0, -1.0), t(-1.0, 1.0)], [t(1.0, -1.0), t(1.0, 1.0)]];
     let mul = |a: [[f64; 2]; 2], c: [[f64; 2]; 2]| {
         let mut o = [[0.0; 2]; 2];
@@ -268,19 +298,26 @@ pub fn ring(n: u64, b: usize, rule: &Rule, k: f64, h: f64, w: u32) -> Result<Mut
     // only equal values
     let mut joint = [vec![0.0; 4], vec![0.0; 4]];
     let sites = r + 2;
-    let shift = k.abs() * (sites - 1) as f64 + h.abs() * sites as f64;
+    // ln of each path's weight, shifted by the largest so that no weight overflows or all
+    // underflow (frustrated K < 0 with a field keeps the maximum far below the bound)
+    let log_weight: Vec<f64> = (0..1u64 << sites)
+        .map(|x| {
+            let (el, er) = (spin(x, 0), spin(x, sites - 1));
+            let mut energy = 0.5 * h * (el + er);
+            for i in 0..sites - 1 {
+                energy += k * spin(x, i) * spin(x, i + 1);
+            }
+            for i in 1..sites - 1 {
+                energy += h * spin(x, i);
+            }
+            let (il, ir) = ((x & 1) as usize, (x >> (sites - 1) & 1) as usize);
+            energy + acc[ir][il].ln()
+        })
+        .collect();
+    let shift = log_weight.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     for x in 0..1u64 << sites {
-        let (el, er) = (spin(x, 0), spin(x, sites - 1));
-        let mut energy = 0.5 * h * (el + er);
-        for i in 0..sites - 1 {
-            energy += k * spin(x, i) * spin(x, i + 1);
-        }
-        for i in 1..sites - 1 {
-            energy += h * spin(x, i);
-        }
         let (il, ir) = ((x & 1) as usize, (x >> (sites - 1) & 1) as usize);
-        let rest = acc[ir][il];
-        let weight = (energy - shift).exp() * rest;
+        let weight = (log_weight[x as usize] - shift).exp();
         let vb = ((x >> (w as usize + 1)) & ((1u64 << b) - 1)) as u32;
         for (hi, y) in [-1i8, 1].into_iter().enumerate() {
             joint[hi][il | ir << 1] += weight * rule.weight(y, vb, b);
@@ -460,7 +497,15 @@ pub fn sampled(
     let spec = ChainSpec::new(model, Algorithm::HeatBath, how.chains, how.seed, Start::Hot)?;
     let mut sampler = backend::open(how.backend, Kernel::Reference, spec, notice)?;
     sampler.set_thermalizing(true);
-    sampler.advance(how.thermalize, 0)?;
+    // thermalize in pieces of about 10^7 site updates, checking for a stop between them
+    let piece = (10_000_000 / (lat.sites() * how.chains as u64).max(1)).clamp(1, 1000) as u32;
+    let mut left = how.thermalize;
+    while left > 0 {
+        crate::interrupt::check()?;
+        let now = left.min(piece);
+        sampler.advance(now, 0)?;
+        left -= now;
+    }
     sampler.set_thermalizing(false);
     let n = lat.sites() as usize;
     // the drift test's series, measurement-major
@@ -470,7 +515,9 @@ pub fn sampled(
     let mut entropy = vec![0.0; chains];
     let mut mean = vec![[0.0; 2]; chains];
     let mut cache: std::collections::HashMap<u64, [f64; 2]> = std::collections::HashMap::new();
+    let task = crate::interrupt::Task::new("environments", how.measurements as u64);
     for _ in 0..how.measurements {
+        task.advance(1)?;
         sampler.advance(how.every, 0)?;
         let bits = sampler.configurations()?;
         for c in 0..chains {
@@ -600,8 +647,10 @@ pub fn optimize_lambda(
     }
     let axis = |i: usize| -lambda_max + 2.0 * lambda_max * i as f64 / (g - 1) as f64;
     let mut evaluations = 0;
+    let task = crate::interrupt::Task::new("mutual-information evaluations", 0);
     let mut eval = |l: &[f64]| -> Result<f64> {
         evaluations += 1;
+        task.advance(1)?;
         mi(l)
     };
     let (mut best, mut best_i) = (vec![0.0; sites], f64::NEG_INFINITY);

@@ -118,6 +118,20 @@ impl RgSettings {
             LatticeKind::Triangular => 3,
             _ => 2,
         });
+        let (sites, block_sites) = match self.lattice {
+            LatticeKind::Chain => (size as u64, block as u64),
+            LatticeKind::Square => (size as u64 * size as u64, block as u64 * block as u64),
+            _ => (size as u64 * size as u64, 3),
+        };
+        let coarse = sites / block_sites.max(1);
+        if coarse > MAX_COARSE_SITES {
+            return Err(Error::invalid(
+                "size",
+                format!(
+                    "{sites} sites in blocks of {block_sites} make {coarse} coarse sites; at most {MAX_COARSE_SITES} are supported (classifying the coarse couplings takes N'^2 steps)"
+                ),
+            ));
+        }
         let blocking = Blocking::new(lattice, block)?;
         if matches!(&self.rule, Rule::Stochastic(l) if l.is_empty()) {
             return Err(Error::invalid(
@@ -132,13 +146,23 @@ impl RgSettings {
                 format!("must be in 1..=4 (got {})", self.order),
             ));
         }
-        let configurations = self
-            .configurations
-            .unwrap_or(if blocking.coarse_sites() <= 12 {
-                Configurations::All
-            } else {
-                Configurations::Random(256)
-            });
+        let configurations = distinct(
+            blocking.coarse_sites(),
+            self.configurations
+                .unwrap_or(if blocking.coarse_sites() <= 12 {
+                    Configurations::All
+                } else {
+                    Configurations::Random(256)
+                }),
+        );
+        let needs_samples = self.order > 1 || self.use_full;
+        check_memory(
+            sites,
+            blocking.coarse_sites() as u64,
+            configurations,
+            needs_samples.then_some(self.samples),
+            crate::job::memory::available(),
+        )?;
         Ok(Problem {
             blocking,
             rule,
@@ -155,12 +179,15 @@ impl RgSettings {
         })
     }
 
-    /// K and h, checked for the mode.
+    /// K and h, checked for the mode: finite, |K| ≤ [`MAX_COUPLING`], |h| ≤ [`MAX_FIELD`].
     fn couplings(&self) -> Result<(f64, f64)> {
-        if !self.field.is_finite() {
+        if !self.field.is_finite() || self.field.abs() > MAX_FIELD {
             return Err(Error::invalid(
                 "field",
-                format!("must be finite (got {})", self.field),
+                format!(
+                    "must be finite with |h| <= {MAX_FIELD} (got {})",
+                    shown(self.field)
+                ),
             ));
         }
         match (self.mode, self.coupling) {
@@ -169,10 +196,13 @@ impl RgSettings {
                 "the fixed-point search runs at h = 0",
             )),
             (Mode::FixedPoint, _) => Ok((0.0, 0.0)),
-            (_, Some(k)) if k.is_finite() => Ok((k, self.field)),
+            (_, Some(k)) if k.abs() <= MAX_COUPLING => Ok((k, self.field)),
             (_, Some(k)) => Err(Error::invalid(
                 "coupling",
-                format!("must be finite (got {k})"),
+                format!(
+                    "must be finite with |K| <= {MAX_COUPLING} (got {})",
+                    shown(k)
+                ),
             )),
             (_, None) => Err(Error::invalid(
                 "coupling",
@@ -180,6 +210,154 @@ impl RgSettings {
             )),
         }
     }
+
+    /// Checks every number of the settings that does not need the lattice: K, h, λ and
+    /// λ_max ranges, so that a bad value is named before anything is allocated.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `coupling`, `field`, `lambda` or `lambda-max`.
+    pub fn check_ranges(&self) -> Result<()> {
+        self.couplings()?;
+        if let Rule::Stochastic(l) = &self.rule
+            && !l.is_empty()
+        {
+            Rule::Stochastic(l.clone()).for_block(l.len().max(1))?;
+        }
+        if let Some(m) = self.optimize_lambda
+            && !(m > 0.0 && m <= MAX_LAMBDA)
+        {
+            return Err(Error::invalid(
+                "lambda-max",
+                format!("must be a number in (0, {MAX_LAMBDA}] (got {})", shown(m)),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A number for a message: plain, or in exponent form when huge.
+fn shown(x: f64) -> String {
+    if x.abs() >= 1e6 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Largest |K| accepted. Every energy of an accepted lattice (at most 2^32 sites, ≤ 3 bonds
+/// per site) stays below 10^13 in magnitude, far inside double range, and all exact
+/// references are evaluated in log form (ln cosh x = |x| − ln 2 + ln(1 + e^{−2|x|})), so
+/// results stay finite; at |K| ≥ 20 the couplings are K-dominated to double precision
+/// anyway (e^{−2|K|} < 10^{−17}).
+pub const MAX_COUPLING: f64 = 1000.0;
+/// Largest |h| accepted (the same reasoning as [`MAX_COUPLING`]).
+pub const MAX_FIELD: f64 = 1000.0;
+pub use super::rules::MAX_LAMBDA;
+
+/// Most coarse sites: the coupling classes compare every pair of blocks.
+pub const MAX_COARSE_SITES: u64 = 1 << 16;
+/// Fraction of the available memory a run may plan to use.
+pub const MEMORY_FRACTION: f64 = 0.8;
+
+/// `which` clamped to the distinct coarse configurations: N random ones plus the two
+/// uniform ones cannot exceed 2^N′, and when they would, every configuration is used (the
+/// Walsh projection, exact on the torus) — see [`clamped`].
+pub fn distinct(n_coarse: usize, which: Configurations) -> Configurations {
+    match which {
+        Configurations::Random(n)
+            if n_coarse <= 16 && (n as u128).saturating_add(2) >= 1u128 << n_coarse =>
+        {
+            Configurations::All
+        }
+        other => other,
+    }
+}
+
+/// The note for a `--configurations` count clamped by [`distinct`], if it was.
+pub fn clamped(n_coarse: usize, asked: Option<Configurations>) -> Option<String> {
+    match asked {
+        Some(Configurations::Random(n))
+            if distinct(n_coarse, Configurations::Random(n)) == Configurations::All =>
+        {
+            Some(format!(
+                "note: --configurations {n} (plus the 2 uniform ones) is at least the {} distinct coarse configurations of {n_coarse} blocks; using all of them (Walsh projection)",
+                1u64 << n_coarse
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Bytes one run plans to hold: (blocking and coupling classes, configurations and their
+/// fits, samples of one batch). Estimates, on the generous side.
+pub fn memory_estimate(
+    sites: u64,
+    n_coarse: u64,
+    configurations: Configurations,
+    samples: Option<u32>,
+) -> (f64, f64, f64) {
+    let threads = rayon::current_num_threads() as f64;
+    let lattice = sites as f64 * 64.0 + n_coarse as f64 * 512.0;
+    let m = match configurations {
+        Configurations::All => 2f64.powi(n_coarse.min(1023) as i32),
+        Configurations::Random(n) => n as f64 + 2.0,
+    };
+    // coarse spins, features and projector, exact means, group sums, replicate K′(y)
+    let per_configuration = n_coarse as f64
+        + 2.0 * 8.0 * 8.0
+        + 16.0
+        + (super::estimate::GROUPS * 56 + 32) as f64
+        + 8.0 * 5.0 * (super::estimate::GROUPS + 1) as f64;
+    let configurations = m * per_configuration;
+    let sampling = samples.map_or(0.0, |s| {
+        let per_config = s as f64 * n_coarse as f64;
+        // the batch's states, drawn and kept, plus every thread's K₁ values
+        2.0 * 4.0 * per_config.max(4.0e6) + threads * 8.0 * s as f64
+    });
+    (lattice, configurations, sampling)
+}
+
+/// Refuses a run whose [`memory_estimate`] exceeds [`MEMORY_FRACTION`] of `available`
+/// bytes (no check when unknown), naming the parameter that dominates.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `size`, `configurations` or `samples`.
+pub fn check_memory(
+    sites: u64,
+    n_coarse: u64,
+    configurations: Configurations,
+    samples: Option<u32>,
+    available: Option<u64>,
+) -> Result<()> {
+    let Some(available) = available else {
+        return Ok(());
+    };
+    let (lattice, configs, sampling) = memory_estimate(sites, n_coarse, configurations, samples);
+    let total = lattice + configs + sampling;
+    let limit = MEMORY_FRACTION * available as f64;
+    if total <= limit {
+        return Ok(());
+    }
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    let param = if configs >= lattice && configs >= sampling {
+        "configurations"
+    } else if sampling >= lattice {
+        "samples"
+    } else {
+        "size"
+    };
+    Err(Error::invalid(
+        param,
+        format!(
+            "the run needs about {:.2} GiB of memory ({:.2} GiB for the lattice and coupling classes, {:.2} GiB for the coarse configurations, {:.2} GiB for the samples of one batch) but {:.2} GiB are available and at most {:.0} % of that is used; use fewer --configurations or --samples, or a smaller --size",
+            gib(total),
+            gib(lattice),
+            gib(configs),
+            gib(sampling),
+            gib(available as f64),
+            MEMORY_FRACTION * 100.0
+        ),
+    ))
 }
 
 /// Couplings by name (`constant`, `field`, `nn`, ...) with jackknife errors.
@@ -330,6 +508,94 @@ pub struct RgReport {
     /// truncation), to see whether the MI-optimal rule gives the shortest-range couplings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<RuleSummary>>,
+    /// Notes on what was changed or is doubtful (a clamped `--configurations`, non-finite
+    /// values), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Every estimate that came out NaN or infinite (written as null in JSON), by its path in
+    /// the report, e.g. `couplings.nn` or `exact.couplings.nn`; the command then exits 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_finite: Vec<String>,
+}
+
+/// The paths of the non-finite numbers of `r` (see [`RgReport::non_finite`]).
+pub fn non_finite(r: &RgReport) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut num = |path: String, x: f64| {
+        if !x.is_finite() {
+            out.push(path);
+        }
+    };
+    let jk = |path: String, e: &Jackknife, num: &mut dyn FnMut(String, f64)| {
+        num(path.clone(), e.mean);
+        num(format!("{path}.error"), e.error);
+    };
+    if let Some(c) = &r.couplings {
+        for (k, e) in c {
+            jk(format!("couplings.{k}"), e, &mut num);
+        }
+    }
+    for o in r.by_order.iter().flatten() {
+        for (k, e) in &o.couplings {
+            jk(format!("by_order[{}].{k}", o.order), e, &mut num);
+        }
+    }
+    for t in r.trajectory.iter().flatten() {
+        num(format!("trajectory[{}].nn", t.step), t.nn);
+        num(format!("trajectory[{}].field", t.step), t.field);
+    }
+    if let Some(f) = &r.fixed_point {
+        jk("fixed_point.nn".into(), &f.nn, &mut num);
+    }
+    for (name, e) in [
+        ("eigenvalue", &r.eigenvalue),
+        ("y_t", &r.y_t),
+        ("nu", &r.nu),
+    ] {
+        if let Some(e) = e {
+            jk(name.into(), e, &mut num);
+        }
+    }
+    match &r.exact {
+        Some(Exact::Couplings(e)) => {
+            for (k, &v) in e.couplings.iter().flatten() {
+                num(format!("exact.couplings.{k}"), v);
+            }
+            for o in &e.by_order {
+                for (k, &v) in &o.couplings {
+                    num(format!("exact.by_order[{}].{k}", o.order), v);
+                }
+            }
+        }
+        Some(Exact::FixedPoint(e)) => {
+            num("exact.fixed_point".into(), e.fixed_point);
+            num("exact.y_t".into(), e.y_t);
+        }
+        None => {}
+    }
+    if let Some(m) = &r.mutual_information {
+        num("mutual_information.mean".into(), m.mean);
+        num("mutual_information.error".into(), m.error);
+    }
+    if let Some(o) = &r.optimal_lambda {
+        num(
+            "optimal_lambda.mutual_information".into(),
+            o.mutual_information,
+        );
+        for (i, &l) in o.lambda.iter().enumerate() {
+            num(format!("optimal_lambda.lambda[{i}]"), l);
+        }
+    }
+    for s in r.rules.iter().flatten() {
+        num(
+            format!("rules.{}.mutual_information", s.rule),
+            s.mutual_information,
+        );
+        for (k, e) in &s.couplings {
+            num(format!("rules.{}.couplings.{k}", s.rule), e.mean);
+        }
+    }
+    out
 }
 
 /// I(H:E) by the settings' method.
@@ -353,6 +619,22 @@ fn mutual_information(
         return information::exact(lat, block, &p.rule, k, h, w);
     }
     const CHAINS: u32 = 16;
+    // two series values per environment, kept for the drift test
+    let series = 16.0 * s.environments as f64;
+    if let Some(available) = crate::job::memory::available()
+        && series > MEMORY_FRACTION * available as f64
+    {
+        return Err(Error::invalid(
+            "environments",
+            format!(
+                "{} environments keep about {:.2} GiB of series but {:.2} GiB are available and at most {:.0} % of that is used",
+                s.environments,
+                series / (1u64 << 30) as f64,
+                available as f64 / (1u64 << 30) as f64,
+                MEMORY_FRACTION * 100.0
+            ),
+        ));
+    }
     let how = information::Sampling {
         chains: CHAINS,
         measurements: s.environments.div_ceil(CHAINS).max(1),
@@ -419,7 +701,7 @@ fn optimize(s: &RgSettings, lambda_max: f64, notice: &mut dyn FnMut(&str)) -> Re
     let opt = information::optimize_lambda(block.len(), lambda_max, &|l: &[f64]| {
         information::exact(&lattice, &block, &Rule::Stochastic(l.to_vec()), k, h, w).map(|m| m.mean)
     })?;
-    let mut report = run(
+    let mut report = compute(
         &RgSettings {
             rule: Rule::Stochastic(opt.lambda.clone()),
             ..base.clone()
@@ -428,7 +710,7 @@ fn optimize(s: &RgSettings, lambda_max: f64, notice: &mut dyn FnMut(&str)) -> Re
     )?;
     let mut rules: Vec<RuleSummary> = RuleSummary::of(&report).into_iter().collect();
     for rule in [Rule::Decimation, Rule::Majority] {
-        let r = run(
+        let r = compute(
             &RgSettings {
                 rule,
                 ..base.clone()
@@ -471,9 +753,27 @@ fn couplings_of(r: &Renormalized) -> (Option<Estimates>, Vec<OrderEstimates>) {
 /// [`Error::InvalidParameter`] for bad settings (named as in [`RgSettings`], kebab-case) and
 /// when no fixed point exists in K ∈ [0.05, 1.5] (`fixed-point`); backend errors.
 pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
-    if let Some(lambda_max) = s.optimize_lambda {
-        return optimize(s, lambda_max, notice);
+    s.check_ranges()?;
+    let mut report = match s.optimize_lambda {
+        Some(lambda_max) => optimize(s, lambda_max, notice)?,
+        None => compute(s, notice)?,
+    };
+    if let Some(note) = clamped(report.parameters.coarse_sites, s.configurations) {
+        notice(&note);
+        report.warnings.push(note);
     }
+    report.non_finite = non_finite(&report);
+    if !report.non_finite.is_empty() {
+        report.warnings.push(format!(
+            "non-finite estimates (NaN or infinite; null in JSON): {}",
+            report.non_finite.join(", ")
+        ));
+    }
+    Ok(report)
+}
+
+/// [`run`] without the final checks.
+fn compute(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
     let p = s.problem()?;
     let (k, h) = s.couplings()?;
     let b: &Blocking = &p.blocking;
@@ -526,6 +826,8 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         mutual_information: None,
         optimal_lambda: None,
         rules: None,
+        warnings: Vec::new(),
+        non_finite: Vec::new(),
     };
     if let Some(w) = s.mutual_information_buffer {
         if s.mode == Mode::FixedPoint {
@@ -569,6 +871,8 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
             report.configurations_used = r.configurations;
             report.exact =
                 exact::reference(b, &p.rule, p.order, &r.names, k, h).map(Exact::Couplings);
+            // the enumeration gives up (None) on a stop request
+            crate::interrupt::check()?;
             report.backend = r.backend;
             if let Some(steps) = steps {
                 report.trajectory = Some(flow::flow(&p, k, h, steps, notice)?);
@@ -644,6 +948,111 @@ mod tests {
             }),
             "fixed-point"
         );
+    }
+
+    #[test]
+    fn ranges_are_checked_by_name_before_anything_runs() {
+        let name = |s: RgSettings| match s.check_ranges() {
+            Err(Error::InvalidParameter { param, .. }) => param,
+            other => panic!("{other:?}"),
+        };
+        let base = RgSettings {
+            coupling: Some(0.5),
+            ..RgSettings::default()
+        };
+        for k in [1e308, -1000.5, f64::NAN] {
+            let s = RgSettings {
+                coupling: Some(k),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "coupling");
+        }
+        for h in [1e308, f64::NEG_INFINITY, f64::NAN] {
+            let s = RgSettings {
+                field: h,
+                ..base.clone()
+            };
+            assert_eq!(name(s), "field");
+        }
+        for l in [vec![f64::NAN], vec![1.0, 1e4]] {
+            let s = RgSettings {
+                rule: Rule::Stochastic(l),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "lambda");
+        }
+        for m in [1e308, 1e4, 0.0, f64::NAN] {
+            let s = RgSettings {
+                rule: Rule::Stochastic(vec![0.0]),
+                optimize_lambda: Some(m),
+                ..base.clone()
+            };
+            assert_eq!(name(s), "lambda-max");
+        }
+        assert!(
+            RgSettings {
+                coupling: Some(-1000.0),
+                field: 1000.0,
+                ..base
+            }
+            .check_ranges()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn configurations_are_clamped_and_memory_bounded() {
+        assert_eq!(
+            distinct(8, Configurations::Random(254)),
+            Configurations::All
+        );
+        assert_eq!(
+            distinct(8, Configurations::Random(253)),
+            Configurations::Random(253)
+        );
+        assert_eq!(
+            distinct(20, Configurations::Random(usize::MAX)),
+            Configurations::Random(usize::MAX)
+        );
+        assert!(clamped(8, Some(Configurations::Random(1000))).is_some());
+        assert!(clamped(8, Some(Configurations::Random(10))).is_none());
+        let gib = 1u64 << 30;
+        let param = |c, samples| match check_memory(64, 32, c, samples, Some(gib)) {
+            Err(Error::InvalidParameter { param, .. }) => param,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            param(Configurations::Random(1 << 40), Some(1000)),
+            "configurations"
+        );
+        assert_eq!(
+            param(Configurations::Random(256), Some(u32::MAX)),
+            "samples"
+        );
+        assert!(check_memory(64, 32, Configurations::Random(256), Some(1000), Some(gib)).is_ok());
+        assert!(check_memory(64, 32, Configurations::Random(1 << 40), None, None).is_ok());
+    }
+
+    #[test]
+    fn non_finite_estimates_are_listed() {
+        let s = RgSettings {
+            coupling: Some(0.5),
+            order: 1,
+            backend: BackendChoice::Cpu,
+            ..RgSettings::default()
+        };
+        let mut r = run(&s, &mut |_| {}).unwrap();
+        assert!(r.non_finite.is_empty() && r.warnings.is_empty());
+        if let Some(o) = r.by_order.as_mut() {
+            o[0].couplings.get_mut("nn").unwrap().mean = f64::NAN;
+        }
+        if let Some(Exact::Couplings(e)) = r.exact.as_mut() {
+            e.couplings
+                .as_mut()
+                .unwrap()
+                .insert("nn".into(), f64::INFINITY);
+        }
+        assert_eq!(non_finite(&r), ["by_order[1].nn", "exact.couplings.nn"]);
     }
 
     #[test]

@@ -37,32 +37,57 @@ impl Rule {
         }
     }
 
-    /// Λ(y | x_B) for a block of `n` sites in state `bits`.
+    /// Λ(y | x_B) for a block of `n` sites in state `bits` (= e^{[`Rule::ln_weight`]}).
     pub fn weight(&self, y: i8, bits: u32, n: usize) -> f64 {
+        self.ln_weight(y, bits, n).exp()
+    }
+
+    /// ln Λ(y | x_B) (−∞ where Λ = 0), in a form that stays finite for any finite weights:
+    /// the stochastic rule's e^{yf}/(2 cosh f) = 1/(1 + e^{−2yf}) with f = λ·x gives
+    /// ln Λ = −ln(1 + e^{−2yf}), evaluated as 2yf − ln(1 + e^{2yf}) when 2yf < 0.
+    pub fn ln_weight(&self, y: i8, bits: u32, n: usize) -> f64 {
         let spin = |k: usize| if bits >> k & 1 == 1 { 1.0 } else { -1.0 };
+        let indicator = |yes: bool| if yes { 0.0 } else { f64::NEG_INFINITY };
         match self {
-            Rule::Decimation => (spin(0) == y as f64) as u8 as f64,
+            Rule::Decimation => indicator(spin(0) == y as f64),
             Rule::Majority => {
                 let m: f64 = (0..n).map(spin).sum();
                 if m == 0.0 {
-                    0.5
+                    -std::f64::consts::LN_2
                 } else {
-                    (m * y as f64 > 0.0) as u8 as f64
+                    indicator(m * y as f64 > 0.0)
                 }
             }
             Rule::Stochastic(lambda) => {
-                let f: f64 = (0..n).map(|k| lambda[k] * spin(k)).sum();
-                (y as f64 * f).exp() / (2.0 * f.cosh())
+                let t: f64 = 2.0 * y as f64 * (0..n).map(|k| lambda[k] * spin(k)).sum::<f64>();
+                if t >= 0.0 {
+                    -(-t).exp().ln_1p()
+                } else {
+                    t - t.exp().ln_1p()
+                }
             }
         }
     }
 
-    /// Checks the weights against the block size (a single λ means uniform).
+    /// Checks the weights against the block size (a single λ means uniform) and the range
+    /// |λ_i| ≤ [`MAX_LAMBDA`].
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `--lambda`.
     pub fn for_block(self, n: usize) -> Result<Rule> {
         match self {
+            Rule::Stochastic(l) if l.iter().any(|x| !x.is_finite() || x.abs() > MAX_LAMBDA) => {
+                Err(Error::invalid(
+                    "lambda",
+                    format!(
+                        "weights must be finite with |lambda| <= {MAX_LAMBDA} (got {}); beyond about 20 the rule is already the sign of lambda.x to double precision",
+                        l.iter()
+                            .map(|x| format!("{x:e}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                ))
+            }
             Rule::Stochastic(l) if l.len() == 1 => Ok(Rule::Stochastic(vec![l[0]; n])),
             Rule::Stochastic(l) if l.len() != n => Err(Error::invalid(
                 "lambda",
@@ -71,13 +96,15 @@ impl Rule {
                     l.len()
                 ),
             )),
-            Rule::Stochastic(l) if l.iter().any(|x| !x.is_finite()) => {
-                Err(Error::invalid("lambda", "weights must be finite"))
-            }
             other => Ok(other),
         }
     }
 }
+
+/// Largest |λ_i| of the stochastic rule (and `--lambda-max`): at |λ·x| ≥ 20 the rule's
+/// weights 1/(1 + e^{∓2λ·x}) already equal 0 and 1 to double precision, so larger weights
+/// change nothing; the bound keeps every weight finite.
+pub const MAX_LAMBDA: f64 = 1000.0;
 
 /// The exact single-block measure for y = −1 (index 0) and y = +1 (index 1).
 #[derive(Clone, Debug)]
@@ -115,7 +142,6 @@ impl BlockTable {
         let logw: Vec<f64> = (0..states as u32)
             .map(|s| block_energy(b, k, h, s))
             .collect();
-        let max = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut table = BlockTable {
             sites: n,
             ln_z0: [0.0; 2],
@@ -124,8 +150,21 @@ impl BlockTable {
             cdf: [Vec::new(), Vec::new()],
         };
         for (yi, y) in [(0usize, -1i8), (1, 1)] {
-            let w: Vec<f64> = (0..states)
-                .map(|s| rule.weight(y, s as u32, n) * (logw[s] - max).exp())
+            // ln(Λ e^{K0}) per state, shifted by its largest value: z ≥ 1 whenever some
+            // state carries this y, however large K, h and λ are
+            let lw: Vec<f64> = (0..states)
+                .map(|s| rule.ln_weight(y, s as u32, n) + logw[s])
+                .collect();
+            let max = lw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = lw
+                .iter()
+                .map(|&l| {
+                    if l == f64::NEG_INFINITY {
+                        0.0
+                    } else {
+                        (l - max).exp()
+                    }
+                })
                 .collect();
             let z: f64 = w.iter().sum();
             if z.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
@@ -135,6 +174,12 @@ impl BlockTable {
                 ));
             }
             table.ln_z0[yi] = max + z.ln();
+            if !table.ln_z0[yi].is_finite() {
+                return Err(Error::invalid(
+                    "coupling",
+                    format!("ln Z0(y = {y}) = {} is not finite", table.ln_z0[yi]),
+                ));
+            }
             let p: Vec<f64> = w.iter().map(|x| x / z).collect();
             for (s, &ps) in p.iter().enumerate() {
                 for kk in 0..n {

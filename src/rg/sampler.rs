@@ -35,10 +35,14 @@ pub fn draw_blocks(
     let per_config = samples as usize * blocks;
     let configs = coarse.len() / blocks;
     let mut out = vec![0u32; configs * per_config];
+    // a stop request leaves the rest undrawn (the caller checks it and discards `out`)
     out.par_chunks_mut(per_config)
         .enumerate()
         .for_each(|(m, chunk)| {
             for (t, state) in chunk.iter_mut().enumerate() {
+                if t % 65536 == 0 && crate::interrupt::requested().is_some() {
+                    return;
+                }
                 let (s, j) = (t / blocks, t % blocks);
                 let r = philox4x32_10(
                     [j as u32, s as u32, first_config + m as u32, PURPOSE_RG],
@@ -81,14 +85,16 @@ impl BlockSampler for CpuBlockSampler {
         }
     }
     fn draw(&mut self, first_config: u32, coarse: &[i8]) -> Result<Vec<u32>> {
-        Ok(draw_blocks(
+        let states = draw_blocks(
             &self.table,
             self.key,
             self.samples,
             self.blocks,
             first_config,
             coarse,
-        ))
+        );
+        crate::interrupt::check()?;
+        Ok(states)
     }
 }
 
@@ -202,6 +208,7 @@ impl BlockSampler for GpuBlockSampler {
         let configs = coarse.len() / self.blocks;
         let mut out = Vec::with_capacity(configs * self.samples as usize * self.blocks);
         for start in (0..configs).step_by(self.max_configs) {
+            crate::interrupt::check()?;
             let n = (configs - start).min(self.max_configs);
             let spins: Vec<u32> = coarse[start * self.blocks..(start + n) * self.blocks]
                 .iter()
