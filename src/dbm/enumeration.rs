@@ -111,6 +111,10 @@ fn gray_walk(
         .sum();
     visit(&x, y);
     for step in 1u64..(1u64 << n) {
+        // a stop request ends the walk early; the caller checks and discards the result
+        if step & 0xFFFF == 0 && crate::interrupt::requested().is_some() {
+            return;
+        }
         let a = step.trailing_zeros() as usize;
         let u = comp[a];
         let old = x[a];
