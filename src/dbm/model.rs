@@ -310,7 +310,18 @@ impl Dbm {
                 other => other,
             },
         )?;
-        Dbm::from_toml(&text).map_err(|e| match e {
+        // parsing the largest accepted file takes seconds and cannot be interrupted: it
+        // runs on its own thread while this one answers a stop request (the process then
+        // exits with the parser unfinished)
+        let parser = std::thread::spawn(move || Dbm::from_toml(&text));
+        while !parser.is_finished() {
+            crate::interrupt::check()?;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let parsed = parser
+            .join()
+            .map_err(|_| Error::Internal("the model parser panicked".into()))?;
+        parsed.map_err(|e| match e {
             Error::InvalidParameter { message, .. } => {
                 Error::invalid("model", format!("{}: {message}", path.display()))
             }
