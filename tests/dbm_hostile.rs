@@ -253,3 +253,20 @@ fn long_analysis_stops_within_a_second_of_sigint() {
         );
     }
 }
+
+#[test]
+fn non_finite_results_are_listed() {
+    use blockspin::dbm::model::{Dbm, EXAMPLE};
+    use blockspin::dbm::report;
+    let m = Dbm::from_toml(EXAMPLE).unwrap();
+    let mut r = report::analyze(&m, 4).unwrap();
+    assert!(r.non_finite.is_empty(), "{:?}", r.non_finite);
+    r.constant = Some(f64::NAN);
+    if let Some(j) = r.visible_coupling.as_mut() {
+        j[0][1] = f64::INFINITY;
+    }
+    assert_eq!(
+        report::non_finite(&r),
+        vec!["visible_coupling".to_string(), "constant".to_string()]
+    );
+}

@@ -308,6 +308,15 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     })?;
     let text = m.to_toml();
     io::write_atomic(&a.output, |w| w.write_all(text.as_bytes()))?;
+    // within the size limits, but perhaps not within this machine's memory
+    if let Err(Error::InvalidParameter { message, .. }) = limits::check_memory(
+        "model",
+        "dbm analyze of this model",
+        limits::analyze_bytes(&m),
+        crate::job::memory::available(),
+    ) {
+        say!("note: {message}; dbm analyze will refuse it on this machine");
+    }
     let (nv, nh, ns) = m.sizes();
     let norm = analytic::existence(&m)
         .map(|e| e.spectral_norm)
