@@ -176,8 +176,32 @@ impl BenchSettings {
                 "give one or more numbers of chains, each at least 1",
             ));
         }
+        let named = |param: &'static str| {
+            move |e: Error| match e {
+                Error::InvalidParameter { message, .. } => Error::invalid(param, message),
+                e => e,
+            }
+        };
         for &size in &self.sizes {
-            Lattice::new(self.lattice, size)?;
+            Lattice::new(self.lattice, size).map_err(named("sizes"))?;
+        }
+        if self.estimator_size > 0 {
+            Lattice::new(self.lattice, self.estimator_size).map_err(named("estimator-size"))?;
+        }
+        if self.measure_every > MAX_MEASURE_EVERY {
+            return Err(Error::invalid(
+                "measure-every",
+                format!(
+                    "must be at most {MAX_MEASURE_EVERY} (got {})",
+                    self.measure_every
+                ),
+            ));
+        }
+        if !(1..=MAX_REPEATS).contains(&self.repeats) {
+            return Err(Error::invalid(
+                "repeats",
+                format!("must be in 1..={MAX_REPEATS} (got {})", self.repeats),
+            ));
         }
         if !self.beta.is_finite() {
             return Err(Error::invalid(
@@ -185,36 +209,104 @@ impl BenchSettings {
                 format!("must be finite (got {})", self.beta),
             ));
         }
-        for (name, v, positive) in [
-            ("min-seconds", self.min_seconds, false),
-            ("target-error", self.target_error, true),
-            ("max-seconds", self.max_seconds, false),
-            ("race-seconds", self.race_seconds, true),
+        for (name, v, positive, max) in [
+            ("min-seconds", self.min_seconds, false, MAX_MIN_SECONDS),
+            ("target-error", self.target_error, true, 1.0),
+            ("max-seconds", self.max_seconds, false, MAX_RUN_SECONDS),
+            ("race-seconds", self.race_seconds, true, MAX_RUN_SECONDS),
         ] {
-            if !v.is_finite() || v < 0.0 || (positive && v == 0.0) {
-                let bound = if positive { "> 0" } else { ">= 0" };
+            if !v.is_finite() || v < 0.0 || (positive && v == 0.0) || v > max {
+                let bound = if positive { "(0, " } else { "[0, " };
                 return Err(Error::invalid(
                     name,
-                    format!("must be a finite number {bound} (got {v})"),
+                    format!("must be a finite number in {bound}{max}] (got {v:e})"),
                 ));
             }
         }
         let race_sizes: Vec<u32> = self.race_sizes.iter().copied().filter(|&l| l > 0).collect();
         for &size in &race_sizes {
-            Lattice::new(self.lattice, size).map_err(|e| match e {
-                Error::InvalidParameter { message, .. } => Error::invalid("race-sizes", message),
-                e => e,
-            })?;
+            Lattice::new(self.lattice, size).map_err(named("race-sizes"))?;
         }
-        Ok(BenchSettings {
+        let resolved = BenchSettings {
             race_sizes,
             race_chains: match self.race_chains {
                 0 => rayon::current_num_threads() as u32,
                 n => n,
             },
             ..self.clone()
-        })
+        };
+        resolved.check_memory(crate::job::memory::available())?;
+        Ok(resolved)
     }
+
+    /// Refuses a point whose chains do not fit in 80 % of `available` memory (bytes), naming
+    /// `--chains` (`--race-chains` for the race), before anything is timed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] with the estimate and the limit.
+    pub fn check_memory(&self, available: Option<u64>) -> Result<()> {
+        let Some(avail) = available else {
+            return Ok(());
+        };
+        let limit = avail / 5 * 4;
+        // (flag, size, chains, keeps a measurement series)
+        let mut points: Vec<(&'static str, u32, u32, bool)> = Vec::new();
+        for &size in &self.sizes {
+            for &chains in &self.chains {
+                points.push(("chains", size, chains, false));
+            }
+        }
+        if self.estimator_size > 0 {
+            points.push(("estimator-size", self.estimator_size, 32, true));
+        }
+        for &size in &self.race_sizes {
+            points.push(("race-chains", size, self.race_chains, true));
+        }
+        for (param, size, chains, series) in points {
+            let need = state_bytes(self.lattice, size, chains, self.algorithm)
+                .saturating_add(if series { MAX_SERIES_BYTES } else { 0 });
+            if need > limit {
+                return Err(Error::invalid(
+                    param,
+                    format!(
+                        "{chains} chains at L = {size} need about {:.2} GiB of memory but {:.2} GiB are available and at most 80 % of that is used",
+                        need as f64 / (1u64 << 30) as f64,
+                        avail as f64 / (1u64 << 30) as f64
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Largest `--measure-every`.
+pub const MAX_MEASURE_EVERY: u32 = 1 << 20;
+/// Most timed repeats per point.
+pub const MAX_REPEATS: u32 = 100;
+/// Largest `--min-seconds` (one repeat).
+pub const MAX_MIN_SECONDS: f64 = 60.0;
+/// Largest `--max-seconds` and `--race-seconds` (one run).
+pub const MAX_RUN_SECONDS: f64 = 600.0;
+/// Most measurements (per chain and sweep) kept by one estimator or race run; a run
+/// that reaches it stops early.
+pub const MAX_MEASUREMENTS: usize = 1 << 22;
+/// Memory of [`MAX_MEASUREMENTS`] measurements.
+const MAX_SERIES_BYTES: u64 = MAX_MEASUREMENTS as u64 * (crate::model::Counts::BYTES as u64 + 32);
+
+/// Host bytes of `chains` chains at size `size`: as `sample` estimates them (bits, packed
+/// and unpacked copies, cluster scratch per thread).
+fn state_bytes(kind: LatticeKind, size: u32, chains: u32, algorithm: Algorithm) -> u64 {
+    let sites = Lattice::new(kind, size).map_or(u64::MAX, |l| l.sites());
+    let bits = sites.saturating_mul(u64::from(chains));
+    let mut state = bits
+        .saturating_mul(3)
+        .saturating_add(bits.saturating_mul(4).min(1 << 32));
+    if algorithm.is_cluster() {
+        let running = u64::from(chains).min(rayon::current_num_threads() as u64);
+        state = state.saturating_add(sites.saturating_mul(17).saturating_mul(running));
+    }
+    state
 }
 
 /// Ratios of medians reported for each (size, chains): GPU over CPU per kernel, the packed

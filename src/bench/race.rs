@@ -86,12 +86,17 @@ pub fn run_one(
     let sweep_in = |seconds: f64, every: u32, s: &mut dyn backend::Sampler| {
         let (mut done, mut chunk, mut counts) = (0u32, 1u32, Vec::new());
         let t = Instant::now();
-        while t.elapsed().as_secs_f64() < seconds {
+        // pieces of at most about 0.1 s between stop checks; a run stops early once it
+        // holds MAX_MEASUREMENTS measurements
+        while t.elapsed().as_secs_f64() < seconds && counts.len() < super::MAX_MEASUREMENTS {
             counts.extend(s.advance(chunk, every)?);
-            done += chunk;
+            crate::interrupt::check()?;
+            done = done.saturating_add(chunk);
             let per = t.elapsed().as_secs_f64() / done as f64;
-            let left = (seconds - t.elapsed().as_secs_f64()).max(0.0);
-            chunk = (chunk * 2).min((left / per).ceil().max(1.0) as u32);
+            let left = (seconds - t.elapsed().as_secs_f64()).clamp(0.0, 0.1);
+            chunk = chunk
+                .saturating_mul(2)
+                .min((left / per.max(1e-12)).ceil().clamp(1.0, u32::MAX as f64) as u32);
         }
         Ok::<_, crate::Error>((done, counts, t.elapsed().as_secs_f64()))
     };

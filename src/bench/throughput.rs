@@ -61,6 +61,9 @@ pub struct EstimatorRun {
     pub reached: bool,
 }
 
+/// Longest stretch of sampling between two stop checks, once the speed is known.
+pub const PIECE_SECONDS: f64 = 0.05;
+
 fn bytes_per_spin(kernel: &str, kind: &str) -> f64 {
     match (kernel, kind) {
         ("reference", "cpu") => 1.0,
@@ -116,22 +119,34 @@ pub fn throughput(s: &BenchSettings, column: Column, size: u32, chains: u32) -> 
     let updates = |n: u32| chains as f64 * spec.sites() as f64 * n as f64;
     let every = s.measure_every;
     sampler.advance(1, 0)?; // warm-up
-    let mut n = every.max(1);
-    loop {
+    crate::interrupt::check()?;
+    // n sweeps timed in pieces of `chunk` (one piece under PIECE_SECONDS once measured), with
+    // a stop check after each piece
+    let mut timed = |n: u32, chunk: u32| -> Result<f64> {
         let t = Instant::now();
-        sampler.advance(n, every)?;
-        if t.elapsed().as_secs_f64() >= s.min_seconds || n >= 1 << 20 {
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk);
+            sampler.advance(k, every)?;
+            crate::interrupt::check()?;
+            left -= k;
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let mut n = every.max(1);
+    let mut chunk = n;
+    loop {
+        let seconds = timed(n, chunk)?;
+        if seconds < PIECE_SECONDS {
+            chunk = n;
+        }
+        if seconds >= s.min_seconds || n >= 1 << 20 {
             break;
         }
         n *= 2;
     }
     let mut rates: Vec<f64> = (0..s.repeats.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            sampler
-                .advance(n, every)
-                .map(|_| updates(n) / (t.elapsed().as_secs_f64() * 1e9))
-        })
+        .map(|_| timed(n, chunk).map(|seconds| updates(n) / (seconds * 1e9)))
         .collect::<Result<_>>()?;
     rates.sort_by(|x, y| x.total_cmp(y));
     Ok(Throughput {
@@ -164,7 +179,10 @@ pub fn estimator(s: &BenchSettings, column: Column) -> Result<Option<EstimatorRu
     };
     let info = sampler.info();
     sampler.set_thermalizing(true);
-    sampler.advance(500, 0)?;
+    for _ in 0..50 {
+        sampler.advance(10, 0)?;
+        crate::interrupt::check()?;
+    }
     sampler.set_thermalizing(false);
     let mut counts = Vec::new();
     let mut chunk = 64u32;
@@ -175,7 +193,11 @@ pub fn estimator(s: &BenchSettings, column: Column) -> Result<Option<EstimatorRu
         let series = Series::from_counts(&model, &counts, 32);
         let b = stats::binning(&series.energy, series.shape);
         let elapsed = started.elapsed().as_secs_f64();
-        if (b.error <= s.target_error && b.reliable) || elapsed > s.max_seconds {
+        crate::interrupt::check()?;
+        if (b.error <= s.target_error && b.reliable)
+            || elapsed > s.max_seconds
+            || counts.len() >= super::MAX_MEASUREMENTS
+        {
             return Ok(Some(EstimatorRun {
                 backend: column.name().to_string(),
                 ran: format!("{} {}", info.kind, info.kernel),
@@ -190,7 +212,7 @@ pub fn estimator(s: &BenchSettings, column: Column) -> Result<Option<EstimatorRu
         // doubling chunks, but none that would run past max_seconds
         let left = (s.max_seconds - elapsed).max(0.0);
         chunk = chunk.saturating_mul(2).min(
-            (left / per_sweep.max(1e-12))
+            (left.min(PIECE_SECONDS * 2.0) / per_sweep.max(1e-12))
                 .ceil()
                 .max(1.0)
                 .min(u32::MAX as f64) as u32,

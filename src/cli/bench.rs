@@ -30,16 +30,19 @@ pub struct BenchArgs {
         default_value = "cpu,cpu-fast,cpu-sites,gpu,gpu-fast,gpu-sites,auto"
     )]
     pub backends: Vec<Column>,
-    /// Numbers of chains timed at each size (rows of the table).
+    /// Numbers of chains timed at each size (rows of the table); all must fit in 80 % of
+    /// the available memory.
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     pub chains: Vec<u32>,
-    /// Measure every K-th sweep inside the timed sweeps, as `sample` does (0: never).
+    /// Measure every K-th sweep inside the timed sweeps, as `sample` does (0: never; at
+    /// most 2^20).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub measure_every: u32,
-    /// Timed repeats per backend and size (median, min and max are reported).
+    /// Timed repeats per backend and size (median, min and max are reported), 1 to 100.
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub repeats: u32,
-    /// Each repeat runs at least this long (sweeps are doubled until it does).
+    /// Each repeat runs at least this long (sweeps are doubled until it does, at most 2^20),
+    /// in [0, 60] seconds.
     #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub min_seconds: f64,
     /// Inverse temperature of the benchmark (reduced, J = 1).
@@ -48,10 +51,11 @@ pub struct BenchArgs {
     /// Lattice size of the estimator comparison (0 skips it).
     #[arg(long, default_value_t = 64, allow_negative_numbers = true)]
     pub estimator_size: u32,
-    /// Target standard error of the energy per site.
+    /// Target standard error of the energy per site, in (0, 1].
     #[arg(long, default_value_t = 2e-3, allow_negative_numbers = true)]
     pub target_error: f64,
-    /// Give up an estimator run after this many seconds.
+    /// Give up an estimator run after this many seconds, in [0, 600] (or after 2^22
+    /// measurements).
     #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// Algorithms of the critical-point race (time per error bar and τ_int against L on
@@ -66,7 +70,8 @@ pub struct BenchArgs {
     /// Linear sizes of the race (0 skips it).
     #[arg(long, value_delimiter = ',', default_value = "32,64,128,256")]
     pub race_sizes: Vec<u32>,
-    /// Wall seconds of each race run (a fifth thermalizes, the rest measures every sweep).
+    /// Wall seconds of each race run (a fifth thermalizes, the rest measures every sweep),
+    /// in (0, 600]; a run stops early after 2^22 measurements.
     #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub race_seconds: f64,
     /// Chains of each race run (0: one per CPU thread).

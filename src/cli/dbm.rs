@@ -2,6 +2,7 @@
 
 use crate::backend::BackendChoice;
 use crate::dbm::analytic;
+use crate::dbm::limits;
 use crate::dbm::model::{self, Dbm, GenerateSpec, LatticeSpec, VisibleUnits};
 use crate::dbm::report;
 use crate::dbm::sampler::Level;
@@ -32,7 +33,8 @@ pub struct GenerateArgs {
     /// Visible geometry: chain or square (periodic receptive fields).
     #[arg(long, default_value = "square", value_parser = ["chain", "square"])]
     pub lattice: String,
-    /// Visible linear size L (a multiple of --stride).
+    /// Visible linear size L (a multiple of --stride; at most 4096 visible and 512 hidden
+    /// units, what `dbm analyze` handles).
     #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     pub size: u32,
     /// Receptive field side b: each hidden unit sees b (chain) or b×b (square) visible sites.
@@ -41,40 +43,41 @@ pub struct GenerateArgs {
     /// Hidden units every `stride` visible sites (stride < block overlaps the fields).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub stride: u32,
-    /// Each deep unit sees a disjoint b2 (or b2×b2) block of hidden units.
+    /// Each deep unit sees a disjoint b2 (or b2×b2) block of hidden units (at most 256 deep
+    /// units).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub deep_block: u32,
-    /// Mean visible-hidden weight.
+    /// Mean visible-hidden weight, in [-1e6, 1e6].
     #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
     pub weight: f64,
-    /// Mean hidden-deep weight.
+    /// Mean hidden-deep weight, in [-1e6, 1e6].
     #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
     pub deep_weight: f64,
-    /// Standard deviation of the Gaussian jitter added to every weight.
+    /// Standard deviation of the Gaussian jitter added to every weight, in [0, 1e6].
     #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub jitter: f64,
     /// Visible units.
     #[arg(long, value_enum, default_value_t = VisibleUnits::Bernoulli)]
     pub units: VisibleUnits,
-    /// Visible bias (all units).
+    /// Visible bias (all units), in [-1e6, 1e6].
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub visible_bias: f64,
-    /// Hidden standard deviation σ (means 0).
+    /// Hidden standard deviation σ (means 0), in [1e-6, 1e6].
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub hidden_std: f64,
-    /// Deep standard deviation τ (means 0).
+    /// Deep standard deviation τ (means 0), in [1e-6, 1e6].
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub deep_std: f64,
     /// A dense random model instead (sizes from --visible, --hidden, --deep).
     #[arg(long)]
     pub dense: bool,
-    /// Dense model: visible units.
+    /// Dense model: visible units (1 to 4096).
     #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub visible: usize,
-    /// Dense model: hidden units.
+    /// Dense model: hidden units (1 to 512).
     #[arg(long, default_value_t = 4, allow_negative_numbers = true)]
     pub hidden: usize,
-    /// Dense model: deep units.
+    /// Dense model: deep units (1 to 256).
     #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
     pub deep: usize,
     /// Seed of the jitter.
@@ -182,14 +185,78 @@ pub struct ValidateArgs {
 pub fn run(cmd: &DbmCommand) -> Result<i32> {
     match cmd {
         DbmCommand::Generate(a) => generate(a).map(|_| 0),
-        DbmCommand::Analyze(a) => analyze(a).map(|_| 0),
-        DbmCommand::Sample(a) => sample(a).map(|_| 0),
+        DbmCommand::Analyze(a) => analyze(a),
+        DbmCommand::Sample(a) => sample(a),
         DbmCommand::Validate(a) => validate_cmd(a),
     }
 }
 
+/// Refuses an output (`param`) that names the model file `model` (regular files only: a
+/// device such as /dev/null may be both).
+fn not_the_model(
+    param: &'static str,
+    output: &std::path::Path,
+    model: &std::path::Path,
+) -> Result<()> {
+    if io::is_stdout(output) || !model.is_file() {
+        return Ok(());
+    }
+    if io::same_file_key(output) == io::same_file_key(model) {
+        return Err(Error::invalid(
+            param,
+            format!(
+                "{} is the --model file; writing it would destroy the input",
+                output.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Prints a warning per key with a NaN or infinite value; true when there was one.
+fn warn_non_finite(keys: &[String]) -> bool {
+    for k in keys {
+        say!(
+            "warning: {k} holds NaN or infinite values (written as null in JSON); the model's couplings overflow the arithmetic"
+        );
+    }
+    !keys.is_empty()
+}
+
+/// A writer that fails once a stop was requested, so that writing a large report ends
+/// within moments of Ctrl-C.
+struct StopWriter<'a>(&'a mut dyn std::io::Write);
+
+impl std::io::Write for StopWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(std::io::Error::other(format!(
+                "interrupted by signal {signal}"
+            )));
+        }
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// [`io::write_atomic`] through a [`StopWriter`]; a write cut short by a stop request is
+/// [`Error::Interrupted`].
+fn write_stoppable(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    io::write_atomic(path, |w| fill(&mut StopWriter(w))).map_err(|e| {
+        match crate::interrupt::requested() {
+            Some(signal) => Error::Interrupted { signal },
+            None => e,
+        }
+    })
+}
+
 fn write_json(path: &std::path::Path, v: &impl serde::Serialize) -> Result<()> {
-    io::write_atomic(path, |w| {
+    write_stoppable(path, |w| {
         serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
         writeln!(w)
     })
@@ -197,29 +264,18 @@ fn write_json(path: &std::path::Path, v: &impl serde::Serialize) -> Result<()> {
 
 fn generate(a: &GenerateArgs) -> Result<()> {
     io::check_output_path("output", &a.output)?;
+    let max = limits::MAX_GENERATE_VALUE;
     for (name, v) in [
         ("weight", a.weight),
         ("deep-weight", a.deep_weight),
-        ("jitter", a.jitter),
         ("visible-bias", a.visible_bias),
     ] {
-        if !v.is_finite() {
-            return Err(Error::invalid(name, format!("must be finite (got {v})")));
-        }
+        limits::check_range(name, v, -max, max)?;
     }
+    limits::check_range("jitter", a.jitter, 0.0, max)?;
+    let (lo, hi) = limits::STD_RANGE;
     for (name, v) in [("hidden-std", a.hidden_std), ("deep-std", a.deep_std)] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(Error::invalid(
-                name,
-                format!("must be finite and > 0 (got {v})"),
-            ));
-        }
-    }
-    if a.jitter < 0.0 {
-        return Err(Error::invalid(
-            "jitter",
-            format!("must be >= 0 (got {})", a.jitter),
-        ));
+        limits::check_range(name, v, lo, hi)?;
     }
     let spec = GenerateSpec {
         visible_units: a.units,
@@ -252,6 +308,15 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     })?;
     let text = m.to_toml();
     io::write_atomic(&a.output, |w| w.write_all(text.as_bytes()))?;
+    // within the size limits, but perhaps not within this machine's memory
+    if let Err(Error::InvalidParameter { message, .. }) = limits::check_memory(
+        "model",
+        "dbm analyze of this model",
+        limits::analyze_bytes(&m),
+        crate::job::memory::available(),
+    ) {
+        say!("note: {message}; dbm analyze will refuse it on this machine");
+    }
     let (nv, nh, ns) = m.sizes();
     let norm = analytic::existence(&m)
         .map(|e| e.spectral_norm)
@@ -268,7 +333,7 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn analyze(a: &AnalyzeArgs) -> Result<()> {
+fn analyze(a: &AnalyzeArgs) -> Result<i32> {
     if a.order == 0 || a.order > 12 {
         return Err(Error::invalid(
             "order",
@@ -277,8 +342,15 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
     }
     if let Some(p) = &a.output {
         io::check_output_path("output", p)?;
+        not_the_model("output", p, &a.model)?;
     }
     let m = Dbm::load(&a.model)?;
+    limits::check_memory(
+        "model",
+        "the dense recursion of this model",
+        limits::analyze_bytes(&m),
+        crate::job::memory::available(),
+    )?;
     let report = report::analyze(&m, a.order)?;
     if let Some(p) = &a.output {
         write_json(p, &report)?;
@@ -291,7 +363,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         m.hidden.units(),
         m.deep.units()
     );
-    if let Some(e) = analytic::existence(&m) {
+    if let Some(e) = &report.existence {
         say!(
             "existence: ||diag(sigma) M diag(tau)||_2 = {:.6} < 1 (normalizable)",
             e.spectral_norm
@@ -329,13 +401,21 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
         "cumulants",
         "truncation_error",
     ] {
-        say!("{key}: {}", short(&v[key]));
+        if report.non_finite.iter().any(|k| k == key) {
+            say!("{key}: NON-FINITE (NaN or infinity; null in JSON)");
+        } else {
+            say!("{key}: {}", short(&v[key]));
+        }
     }
     match &report.exact {
         Some(e) => {
             say!("exact ({}):", e.method);
             for key in ["visible_mean", "hidden_mean", "deep_mean"] {
-                say!("  {key}: {}", short(&v["exact"][key]));
+                if report.non_finite.contains(&format!("exact.{key}")) {
+                    say!("  {key}: NON-FINITE (NaN or infinity; null in JSON)");
+                } else {
+                    say!("  {key}: {}", short(&v["exact"][key]));
+                }
             }
             for o in &e.visible_couplings {
                 let largest = o
@@ -362,7 +442,11 @@ fn analyze(a: &AnalyzeArgs) -> Result<()> {
                 .unwrap_or("no closed form")
         ),
     }
-    Ok(())
+    Ok(if warn_non_finite(&report.non_finite) {
+        1
+    } else {
+        0
+    })
 }
 
 fn run_options(r: &RunArgs) -> ValidateOptions {
@@ -379,15 +463,48 @@ fn run_options(r: &RunArgs) -> ValidateOptions {
     }
 }
 
-fn sample(a: &SampleArgs) -> Result<()> {
+/// Refuses chains whose state (plus `kept_per_chain` stored bytes) does not fit in memory,
+/// naming `--chains`, or `--model` when the model alone does not fit.
+fn check_run_memory(m: &Dbm, chains: u32, kept_per_chain: u64) -> Result<()> {
+    let available = crate::job::memory::available();
+    let (model, state) = limits::sample_bytes(m, chains, kept_per_chain);
+    limits::check_memory("model", "sampling this model", model, available)?;
+    limits::check_memory(
+        "chains",
+        &format!("sampling {chains} chains of this model"),
+        model.saturating_add(state),
+        available,
+    )
+}
+
+fn sample(a: &SampleArgs) -> Result<i32> {
     let opts = run_options(&a.run);
     opts.check()?;
     for (flag, p) in [("output", &a.output), ("samples", &a.samples)] {
         if let Some(p) = p {
             io::check_output_path(flag, p)?;
+            not_the_model(flag, p, &a.run.model)?;
         }
     }
+    if let (Some(o), Some(s)) = (&a.output, &a.samples)
+        && !io::is_stdout(o)
+        && std::fs::metadata(o).map_or(true, |m| m.is_file())
+        && io::same_file_key(o) == io::same_file_key(s)
+    {
+        return Err(Error::invalid(
+            "samples",
+            format!("{} is also the --output file", s.display()),
+        ));
+    }
     let m = Dbm::load(&a.run.model)?;
+    let snapshots = u64::from(a.run.sweeps / a.run.measure_every.max(1));
+    let (nv, _, _) = m.sizes();
+    let kept = if a.samples.is_some() {
+        snapshots.saturating_mul(nv as u64)
+    } else {
+        0
+    };
+    check_run_memory(&m, a.run.chains, kept)?;
     let quiet = a.run.quiet;
     let mut notice = |s: &str| {
         if !quiet {
@@ -402,12 +519,13 @@ fn sample(a: &SampleArgs) -> Result<()> {
         a.samples.is_some(),
         &mut notice,
     )?;
+    let mut result = result;
+    result.non_finite = sample_non_finite(&result);
     if let Some(p) = &a.output {
         write_json(p, &result)?;
     }
-    let (nv, _, _) = m.sizes();
     if let Some(p) = &a.samples {
-        io::write_atomic(p, |w| {
+        write_stoppable(p, |w| {
             io::write_npy_i8(w, &[result.snapshots, a.run.chains as usize, nv], &samples)
         })?;
     }
@@ -431,7 +549,13 @@ fn sample(a: &SampleArgs) -> Result<()> {
         let shown: Vec<String> = units
             .iter()
             .take(8)
-            .map(|u| format!("{:.4}±{:.4}", u.mean, u.error))
+            .map(|u| {
+                if u.mean.is_finite() && u.error.is_finite() {
+                    format!("{:.4}±{:.4}", u.mean, u.error)
+                } else {
+                    "NON-FINITE".to_string()
+                }
+            })
             .collect();
         say!(
             "{name} means: {}{}",
@@ -446,7 +570,30 @@ fn sample(a: &SampleArgs) -> Result<()> {
     for w in &result.analysis.warnings {
         say!("warning: {w}");
     }
-    Ok(())
+    Ok(if warn_non_finite(&result.non_finite) {
+        1
+    } else {
+        0
+    })
+}
+
+/// The layers of a sample report with a NaN or infinite mean or error.
+fn sample_non_finite(r: &report::SampleReport) -> Vec<String> {
+    [
+        ("visible", &r.visible),
+        ("hidden", &r.hidden),
+        ("deep", &r.deep),
+    ]
+    .into_iter()
+    .filter(|(_, layer)| {
+        layer.as_ref().is_some_and(|units| {
+            units
+                .iter()
+                .any(|u| !(u.mean.is_finite() && u.error.is_finite()))
+        })
+    })
+    .map(|(name, _)| name.to_string())
+    .collect()
 }
 
 fn print_report(r: &Report) {
@@ -541,8 +688,10 @@ fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
     opts.check()?;
     if let Some(p) = &a.output {
         io::check_output_path("output", p)?;
+        not_the_model("output", p, &a.run.model)?;
     }
     let m = Dbm::load(&a.run.model)?;
+    check_run_memory(&m, a.run.chains, 0)?;
     let quiet = a.run.quiet;
     let report = validate::validate(&m, &opts, &mut |s| {
         if !quiet {

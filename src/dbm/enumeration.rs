@@ -111,6 +111,10 @@ fn gray_walk(
         .sum();
     visit(&x, y);
     for step in 1u64..(1u64 << n) {
+        // a stop request ends the walk early; the caller checks and discards the result
+        if step & 0xFFF == 0 && crate::interrupt::requested().is_some() {
+            return;
+        }
         let a = step.trailing_zeros() as usize;
         let u = comp[a];
         let old = x[a];
@@ -228,7 +232,15 @@ pub fn enumerate(p: &Pairwise, pairs: bool) -> std::result::Result<Enumeration, 
     let mut mean = DVector::zeros(n);
     let mut second = pairs.then(|| DMatrix::zeros(p.outer, p.outer));
     let mut marginals = Vec::new();
+    let configurations: u64 = comps
+        .iter()
+        .map(|c| 1u64 << c.iter().filter(|&&u| u < p.outer).count())
+        .sum();
+    let task = crate::interrupt::Task::new("configurations", configurations);
     for comp in &comps {
+        if crate::interrupt::requested().is_some() {
+            break; // the caller checks and discards the result
+        }
         let outer: Vec<usize> = comp.iter().copied().filter(|&u| u < p.outer).collect();
         let inner: Vec<usize> = comp.iter().copied().filter(|&u| u >= p.outer).collect();
         let mut log_weight = vec![0.0; 1 << outer.len()];
@@ -272,6 +284,11 @@ pub fn enumerate(p: &Pairwise, pairs: bool) -> std::result::Result<Enumeration, 
         let lz = lz.value();
         log_partition += lz;
         for (b, &x) in log_weight.iter().enumerate() {
+            // progress, and an early end on a stop request (the caller checks and discards
+            // the result)
+            if b & 0xFFF == 0xFFF && task.advance(0x1000).is_err() {
+                break;
+            }
             let prob = (x - lz).exp();
             let xo: Vec<f64> = outer
                 .iter()
@@ -290,6 +307,7 @@ pub fn enumerate(p: &Pairwise, pairs: bool) -> std::result::Result<Enumeration, 
                 mean[u] += prob * inner_mean[b * ni + a];
             }
         }
+        let _ = task.advance(log_weight.len() as u64 & 0xFFF);
         if !outer.is_empty() {
             marginals.push(OuterMarginal {
                 units: outer,
@@ -298,9 +316,18 @@ pub fn enumerate(p: &Pairwise, pairs: bool) -> std::result::Result<Enumeration, 
         }
     }
     if let Some(s) = second.as_mut() {
+        let mut component_of = vec![0usize; n];
+        for (i, c) in comps.iter().enumerate() {
+            for &u in c {
+                component_of[u] = i;
+            }
+        }
         for a in 0..p.outer {
+            if crate::interrupt::requested().is_some() {
+                break; // the caller checks and discards the result
+            }
             for b in 0..p.outer {
-                let together = comps.iter().any(|c| c.contains(&a) && c.contains(&b));
+                let together = component_of[a] == component_of[b];
                 if !together {
                     s[(a, b)] = mean[a] * mean[b];
                 }
@@ -578,6 +605,9 @@ pub fn exact(
         return Ok(None);
     };
     let e = enumerate(&p, true)?;
+    if crate::interrupt::requested().is_some() {
+        return Ok(None); // stopped early; the caller checks and discards the result
+    }
     let (nv, nh, ns) = model.sizes();
     let (w, m) = analytic::weights(model);
     let v_mean = e.mean.rows(0, nv).into_owned();

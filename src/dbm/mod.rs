@@ -4,6 +4,7 @@
 
 pub mod analytic;
 pub mod enumeration;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod sampler;

@@ -8,6 +8,7 @@
 //!
 //! with `P = diag(1/σ²)`; a bernoulli layer replaces its quadratic term by `−dᵀh`.
 
+use super::limits;
 use crate::error::{Error, Result};
 use crate::rng::philox4x32_10;
 use serde::{Deserialize, Serialize};
@@ -132,9 +133,15 @@ fn bad(message: String) -> Error {
     Error::invalid("model", message)
 }
 
+/// Every value finite and within ±[`limits::MAX_ABS_VALUE`], so that the recursion cannot
+/// overflow.
 fn check_finite(what: &str, v: &[f64]) -> Result<()> {
-    match v.iter().position(|x| !x.is_finite()) {
-        Some(i) => Err(bad(format!("{what}[{i}] must be finite (got {})", v[i]))),
+    let max = limits::MAX_ABS_VALUE;
+    match v.iter().position(|x| !(x.is_finite() && x.abs() <= max)) {
+        Some(i) => Err(bad(format!(
+            "{what}[{i}] must be finite and within [-{max:e}, {max:e}] (got {})",
+            v[i]
+        ))),
         None => Ok(()),
     }
 }
@@ -162,9 +169,10 @@ fn layer_from(section: &str, s: LayerSection) -> Result<Layer> {
             }
             check_finite(&format!("[{section}] mean"), &mean)?;
             check_finite(&format!("[{section}] std"), &std)?;
-            if let Some(i) = std.iter().position(|&x| x <= 0.0) {
+            let (lo, hi) = limits::STD_RANGE;
+            if let Some(i) = std.iter().position(|&x| !(lo..=hi).contains(&x)) {
                 return Err(bad(format!(
-                    "[{section}] std[{i}] must be > 0 (got {})",
+                    "[{section}] std[{i}] must be > 0, within [{lo:e}, {hi:e}] (got {})",
                     std[i]
                 )));
             }
@@ -277,6 +285,7 @@ impl Dbm {
             toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
         let hidden = layer_from("hidden", f.hidden)?;
         let deep = layer_from("deep", f.deep)?;
+        limits::check_sizes("model", f.visible.bias.len(), hidden.len(), deep.len())?;
         Dbm::new(
             f.visible.units,
             f.visible.bias,
@@ -290,11 +299,29 @@ impl Dbm {
     /// Reads a model file.
     ///
     /// # Errors
-    /// As [`Dbm::from_toml`], or if the file cannot be read.
+    /// As [`Dbm::from_toml`], or if the file cannot be read or holds more than
+    /// [`limits::MAX_MODEL_BYTES`] (a device such as /dev/zero is refused within seconds).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::invalid("model", format!("cannot read {}: {e}", path.display())))?;
-        Dbm::from_toml(&text).map_err(|e| match e {
+        let text = crate::io::read_text_capped("model", path, limits::MAX_MODEL_BYTES).map_err(
+            |e| match e {
+                Error::Io { source, .. } => {
+                    Error::invalid("model", format!("cannot read {}: {source}", path.display()))
+                }
+                other => other,
+            },
+        )?;
+        // parsing the largest accepted file takes seconds and cannot be interrupted: it
+        // runs on its own thread while this one answers a stop request (the process then
+        // exits with the parser unfinished)
+        let parser = std::thread::spawn(move || Dbm::from_toml(&text));
+        while !parser.is_finished() {
+            crate::interrupt::check()?;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let parsed = parser
+            .join()
+            .map_err(|_| Error::Internal("the model parser panicked".into()))?;
+        parsed.map_err(|e| match e {
             Error::InvalidParameter { message, .. } => {
                 Error::invalid("model", format!("{}: {message}", path.display()))
             }
@@ -447,10 +474,24 @@ fn check_geometry(g: &LatticeSpec) -> Result<(usize, usize)> {
     let d = g.dimension;
     let nh = (lh as usize).pow(d);
     let nv = (g.size as usize).pow(d);
-    if nv > 1 << 16 || nh > 1 << 14 {
+    let ns = ((lh / g.deep_block) as usize).pow(d);
+    if nv > limits::MAX_VISIBLE || nh > limits::MAX_HIDDEN {
         return Err(Error::invalid(
             "size",
-            format!("{nv} visible and {nh} hidden units are too many (dense matrices)"),
+            format!(
+                "{nv} visible and {nh} hidden units are more than dbm analyze handles (at most {} visible and {} hidden units); use a smaller --size or a larger --stride",
+                limits::MAX_VISIBLE,
+                limits::MAX_HIDDEN
+            ),
+        ));
+    }
+    if ns > limits::MAX_DEEP {
+        return Err(Error::invalid(
+            "deep-block",
+            format!(
+                "{ns} deep units are more than dbm analyze handles (at most {}); use a larger --deep-block",
+                limits::MAX_DEEP
+            ),
         ));
     }
     Ok((nv, nh))
@@ -532,11 +573,22 @@ pub fn generate_dense(nv: usize, nh: usize, ns: usize, p: &GenerateSpec) -> Resu
             "visible, hidden and deep must be at least 1",
         ));
     }
-    if nv > 1 << 16 || nh > 1 << 14 || ns > 1 << 14 {
-        return Err(Error::invalid(
-            "visible",
-            "at most 65536 visible and 16384 hidden or deep units",
-        ));
+    for (param, n, max) in [
+        ("visible", nv, limits::MAX_VISIBLE),
+        ("hidden", nh, limits::MAX_HIDDEN),
+        ("deep", ns, limits::MAX_DEEP),
+    ] {
+        if n > max {
+            return Err(Error::invalid(
+                param,
+                format!(
+                    "must be at most {max} (got {n}): dbm analyze handles at most {} visible, {} hidden and {} deep units",
+                    limits::MAX_VISIBLE,
+                    limits::MAX_HIDDEN,
+                    limits::MAX_DEEP
+                ),
+            ));
+        }
     }
     let mut noise = Normals::new(p.seed, 1);
     let mut draw = |mean: f64| mean + p.jitter * noise.next().unwrap_or(0.0);

@@ -79,6 +79,77 @@ pub struct AnalyzeReport {
     pub exact: Option<Exact>,
     /// Why `exact` is null.
     pub exact_unavailable: Option<String>,
+    /// The keys holding a NaN or infinite value (written as null); empty when every
+    /// result is finite. `dbm analyze` exits 1 when it is not empty.
+    pub non_finite: Vec<String>,
+}
+
+/// The keys of `r` that hold a NaN or infinite value (JSON writes them as null).
+pub fn non_finite(r: &AnalyzeReport) -> Vec<String> {
+    fn bad(x: &[f64]) -> bool {
+        x.iter().any(|v| !v.is_finite())
+    }
+    fn bad_rows(x: &Option<Vec<Vec<f64>>>) -> bool {
+        x.as_ref().is_some_and(|m| m.iter().any(|row| bad(row)))
+    }
+    fn bad_vec(x: &Option<Vec<f64>>) -> bool {
+        x.as_ref().is_some_and(|v| bad(v))
+    }
+    let mut keys = Vec::new();
+    let mut flag = |key: &str, is_bad: bool| {
+        if is_bad {
+            keys.push(key.to_string());
+        }
+    };
+    flag(
+        "existence",
+        r.existence
+            .as_ref()
+            .is_some_and(|e| !e.spectral_norm.is_finite()),
+    );
+    flag("hidden_coupling", bad_rows(&r.hidden_coupling));
+    flag("hidden_precision", bad_rows(&r.hidden_precision));
+    flag("hidden_field", bad_vec(&r.hidden_field));
+    flag("hidden_mean", bad_vec(&r.hidden_mean));
+    flag("hidden_covariance", bad_rows(&r.hidden_covariance));
+    flag("visible_coupling", bad_rows(&r.visible_coupling));
+    flag("visible_field", bad_vec(&r.visible_field));
+    flag("constant", r.constant.is_some_and(|c| !c.is_finite()));
+    flag(
+        "log_partition",
+        r.log_partition.is_some_and(|c| !c.is_finite()),
+    );
+    flag("cumulants", bad_rows(&r.cumulants));
+    flag(
+        "multibody_couplings",
+        r.multibody_couplings.as_ref().is_some_and(|m| {
+            m.iter()
+                .any(|b| bad(&b.deep_cumulants) || bad_vec(&b.tensor))
+        }),
+    );
+    flag(
+        "truncation_error",
+        r.truncation_error
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|x| !(x.max.is_finite() && x.rms.is_finite()))),
+    );
+    if let Some(e) = &r.exact {
+        flag("exact.log_partition", !e.log_partition.is_finite());
+        flag("exact.visible_mean", bad(&e.visible_mean));
+        flag(
+            "exact.visible_second_moment",
+            e.visible_second_moment.iter().any(|row| bad(row)),
+        );
+        flag("exact.hidden_mean", bad(&e.hidden_mean));
+        flag("exact.deep_mean", bad(&e.deep_mean));
+        flag(
+            "exact.visible_couplings",
+            e.visible_couplings
+                .iter()
+                .any(|o| !o.max_abs.is_finite() || o.terms.iter().any(|t| !t.value.is_finite())),
+        );
+    }
+    keys
 }
 
 fn units(m: &Dbm) -> LayerUnits {
@@ -108,10 +179,19 @@ fn sizes(m: &Dbm) -> Sizes {
 /// A model that is not normalizable ([`analytic::recursion`]).
 pub fn analyze(m: &Dbm, order: usize) -> Result<AnalyzeReport> {
     let r = analytic::recursion(m)?;
+    crate::interrupt::check()?;
     let (exact, exact_unavailable) = match enumeration::exact(m, &r, order) {
         Ok(e) => (e, None),
         Err(e) => (None, Some(e.describe())),
     };
+    // an enumeration stopped by a stop request returns early: discard it
+    crate::interrupt::check()?;
+    let existence = analytic::existence(m);
+    let cumulants = analytic::deep_cumulants(m, order);
+    let multibody_couplings = analytic::multibody_couplings(m, order);
+    crate::interrupt::check()?;
+    let truncation_error = analytic::truncation_error(m, order, 1000, 1);
+    crate::interrupt::check()?;
     let mat = |x: &Option<nalgebra::DMatrix<f64>>| x.as_ref().map(rows);
     let vec = |x: &Option<nalgebra::DVector<f64>>| x.as_ref().map(|v| v.iter().copied().collect());
     Ok(AnalyzeReport {
@@ -119,7 +199,7 @@ pub fn analyze(m: &Dbm, order: usize) -> Result<AnalyzeReport> {
         version: env!("CARGO_PKG_VERSION"),
         sizes: sizes(m),
         units: units(m),
-        existence: analytic::existence(m),
+        existence,
         hidden_coupling: mat(&r.hidden_coupling),
         hidden_precision: mat(&r.hidden_precision),
         hidden_field: vec(&r.hidden_field),
@@ -132,11 +212,16 @@ pub fn analyze(m: &Dbm, order: usize) -> Result<AnalyzeReport> {
             .as_ref()
             .map(|e| e.log_partition)
             .or_else(|| analytic::log_partition(m, &r)),
-        cumulants: analytic::deep_cumulants(m, order),
-        multibody_couplings: analytic::multibody_couplings(m, order),
-        truncation_error: analytic::truncation_error(m, order, 1000, 1),
+        cumulants,
+        multibody_couplings,
+        truncation_error,
         exact,
         exact_unavailable,
+        non_finite: Vec::new(),
+    })
+    .map(|mut report| {
+        report.non_finite = non_finite(&report);
+        report
     })
 }
 
@@ -216,6 +301,10 @@ pub struct SampleReport {
     pub deep: Option<Vec<UnitMoments>>,
     /// Timing.
     pub timing: SampleTiming,
+    /// The layers with a NaN or infinite mean or error (written as null); `dbm sample`
+    /// exits 1 when it is not empty.
+    #[serde(default)]
+    pub non_finite: Vec<String>,
 }
 
 /// Samples `level` of `m` and returns the report and, when `keep_visible`, the visible
@@ -308,9 +397,11 @@ pub fn sample(
         ),
         timing: SampleTiming {
             wall_seconds: wall,
-            chain_sweeps_per_second: opts.chains as f64 * (opts.thermalize + opts.sweeps) as f64
+            chain_sweeps_per_second: opts.chains as f64
+                * (f64::from(opts.thermalize) + f64::from(opts.sweeps))
                 / wall,
         },
+        non_finite: Vec::new(),
     };
     Ok((report, samples))
 }

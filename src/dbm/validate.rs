@@ -182,11 +182,24 @@ pub fn sample_level(
         },
         notice,
     )?;
-    s.advance(opts.thermalize)?;
+    let task = crate::interrupt::Task::new(
+        "sweeps",
+        u64::from(opts.thermalize) + u64::from(opts.sweeps),
+    );
+    // thermalize in pieces, so that progress shows and a stop request is seen between them
+    // (the samplers also check between sweeps)
+    let mut left = opts.thermalize;
+    while left > 0 {
+        let n = left.min(64);
+        s.advance(n)?;
+        task.advance(u64::from(n))?;
+        left -= n;
+    }
     let chains = opts.chains as usize;
     let mut activity = LayerActivity::default();
     for _ in 0..opts.sweeps / opts.measure_every {
         s.advance(opts.measure_every)?;
+        task.advance(u64::from(opts.measure_every))?;
         let snap = s.snapshot()?;
         activity.add(&snap, chains);
         visit(&snap);
@@ -197,7 +210,7 @@ pub fn sample_level(
         "level {}: {} chains x {} sweeps on {} in {:.1} s",
         level.name(),
         opts.chains,
-        opts.thermalize + opts.sweeps,
+        u64::from(opts.thermalize) + u64::from(opts.sweeps),
         info.kind,
         started.elapsed().as_secs_f64()
     ));
@@ -418,8 +431,11 @@ pub fn validate(
         }
         Err(_) => None,
     };
+    // an enumeration stopped by a stop request returns early: discard it
+    crate::interrupt::check()?;
     let hidden_prior =
         enumeration::hidden_prior(model, &r).map_err(|e| enumeration::too_large(&e))?;
+    crate::interrupt::check()?;
     let mut levels = vec![Level::Full];
     if model.hidden.is_gaussian() {
         levels.push(Level::VisibleHidden);
@@ -524,7 +540,7 @@ pub fn validate(
     let mut truncation = None;
     if let Layer::Bernoulli { bias } = &model.deep {
         let samples = (opts.chains as usize) * (opts.sweeps / opts.measure_every) as usize;
-        checks.extend(deep_cumulant_checks(bias, samples.max(1000), opts.seed));
+        checks.extend(deep_cumulant_checks(bias, samples.max(1000), opts.seed)?);
         truncation = analytic::truncation_error(model, 4, 1000, opts.seed);
     }
 
@@ -693,14 +709,21 @@ fn cumulant_checks(
 }
 
 /// k-statistics of `samples` draws from each Bernoulli deep unit's prior against κ_n(p).
-fn deep_cumulant_checks(bias: &[f64], samples: usize, seed: u64) -> Vec<Check> {
+fn deep_cumulant_checks(bias: &[f64], samples: usize, seed: u64) -> Result<Vec<Check>> {
     let key = crate::rng::seed_key(seed ^ 0xDEE9);
     let mut checks = Vec::new();
+    let task = crate::interrupt::Task::new(
+        "deep cumulant draws",
+        bias.len().saturating_mul(samples) as u64,
+    );
     for (k, &d) in bias.iter().enumerate() {
         let p = sigmoid(d);
         let exact = bernoulli_cumulants(p, 4);
         let mut sums = GroupSums::new(GROUPS, 4);
         for i in 0..samples {
+            if i % (1 << 16) == 0 {
+                task.advance(1 << 16)?;
+            }
             let w = philox4x32_10([i as u32, k as u32, 0, 7], key);
             let u = ((w[0] as u64) << 21 ^ (w[1] as u64 >> 11)) as f64 / (1u64 << 53) as f64;
             let x = if u < p { 1.0 - p } else { -p }; // shifted by p
@@ -725,5 +748,5 @@ fn deep_cumulant_checks(bias: &[f64], samples: usize, seed: u64) -> Vec<Check> {
             });
         }
     }
-    checks
+    Ok(checks)
 }

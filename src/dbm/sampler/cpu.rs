@@ -325,11 +325,13 @@ impl DbmSampler for CpuDbmSampler {
             .zip(state.hidden.par_chunks_mut(nh.max(1)))
             .zip(state.deep.par_chunks_mut(ns.max(1)))
             .enumerate()
-            .for_each(|(chain, ((v, h), s))| {
+            .try_for_each(|(chain, ((v, h), s))| {
                 for i in 0..sweeps {
+                    crate::interrupt::check()?;
                     self.sweep_chain(chain, v, h, s, first + i);
                 }
-            });
+                Ok::<_, crate::error::Error>(())
+            })?;
         self.state = state;
         self.sweep += sweeps;
         Ok(())

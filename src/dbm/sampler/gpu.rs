@@ -236,6 +236,7 @@ impl DbmSampler for GpuDbmSampler {
         let per_submit = (self.kernels.capacity() / per_sweep) as u32;
         let mut done = 0;
         while done < sweeps {
+            crate::interrupt::check()?;
             let n = (sweeps - done).min(per_submit);
             let first = self.sweep + done;
             let kernels = &self.sweep_kernels;
