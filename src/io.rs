@@ -98,8 +98,7 @@ pub mod caps {
     pub const JOB: u64 = 1 << 20;
     /// A results file (JSON, without series).
     pub const RESULTS: u64 = 1 << 30;
-    /// A DBM model (JSON; dense weights of the largest model `dbm generate` writes).
-    pub const MODEL: u64 = 4 << 30;
+    // A DBM model file: `crate::dbm::limits::MAX_MODEL_BYTES`, beside the model limits.
 }
 
 /// Reads a whole input file of at most `cap` bytes. A longer file (or a device or FIFO
@@ -318,7 +317,45 @@ pub fn write_atomic_on_stop(
     write_file(path, fill, false)
 }
 
+/// A writer that fails once a stop was requested, so that writing a large file ends
+/// within moments of Ctrl-C.
+struct StopWriter<'a>(&'a mut dyn Write);
+
+impl Write for StopWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(std::io::Error::other(format!(
+                "interrupted by signal {signal}"
+            )));
+        }
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 fn write_file(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    honour_stop: bool,
+) -> Result<()> {
+    let fill = |w: &mut dyn Write| {
+        if honour_stop {
+            fill(&mut StopWriter(w))
+        } else {
+            fill(w)
+        }
+    };
+    write_unchecked(path, fill, honour_stop).map_err(|e| {
+        match crate::interrupt::requested().filter(|_| honour_stop) {
+            Some(signal) => Error::Interrupted { signal },
+            None => e,
+        }
+    })
+}
+
+fn write_unchecked(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     honour_stop: bool,

@@ -223,40 +223,8 @@ fn warn_non_finite(keys: &[String]) -> bool {
     !keys.is_empty()
 }
 
-/// A writer that fails once a stop was requested, so that writing a large report ends
-/// within moments of Ctrl-C.
-struct StopWriter<'a>(&'a mut dyn std::io::Write);
-
-impl std::io::Write for StopWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Some(signal) = crate::interrupt::requested() {
-            return Err(std::io::Error::other(format!(
-                "interrupted by signal {signal}"
-            )));
-        }
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-/// [`io::write_atomic`] through a [`StopWriter`]; a write cut short by a stop request is
-/// [`Error::Interrupted`].
-fn write_stoppable(
-    path: &std::path::Path,
-    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
-) -> Result<()> {
-    io::write_atomic(path, |w| fill(&mut StopWriter(w))).map_err(|e| {
-        match crate::interrupt::requested() {
-            Some(signal) => Error::Interrupted { signal },
-            None => e,
-        }
-    })
-}
-
 fn write_json(path: &std::path::Path, v: &impl serde::Serialize) -> Result<()> {
-    write_stoppable(path, |w| {
+    io::write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
         writeln!(w)
     })
@@ -525,7 +493,7 @@ fn sample(a: &SampleArgs) -> Result<i32> {
         write_json(p, &result)?;
     }
     if let Some(p) = &a.samples {
-        write_stoppable(p, |w| {
+        io::write_atomic(p, |w| {
             io::write_npy_i8(w, &[result.snapshots, a.run.chains as usize, nv], &samples)
         })?;
     }
