@@ -126,34 +126,32 @@ impl Blocker {
         let n = (self.block as usize).pow(self.fine.dimension);
         (0..coarse.sites() as u32)
             .zip(self.table.chunks_exact(n))
-            .map(|(j, sites)| {
-                match &self.rule {
-                    Rule::Decimation => fine[sites[0] as usize],
-                    Rule::Majority => {
-                        let m: i32 = sites.iter().map(|&s| fine[s as usize] as i32).sum();
-                        match m.signum() {
-                            0 => {
-                                if self.word(j, configuration, level) >> 31 == 1 {
-                                    1
-                                } else {
-                                    -1
-                                }
+            .map(|(j, sites)| match &self.rule {
+                Rule::Decimation => fine[sites[0] as usize],
+                Rule::Majority => {
+                    let m: i32 = sites.iter().map(|&s| fine[s as usize] as i32).sum();
+                    match m.signum() {
+                        0 => {
+                            if self.word(j, configuration, level) >> 31 == 1 {
+                                1
+                            } else {
+                                -1
                             }
-                            s => s as i8,
                         }
+                        s => s as i8,
                     }
-                    Rule::Stochastic(lambda) => {
-                        let f: f64 = sites
-                            .iter()
-                            .zip(lambda)
-                            .map(|(&s, l)| l * fine[s as usize] as f64)
-                            .sum();
-                        let p = 1.0 / (1.0 + (-2.0 * f).exp());
-                        if accept(self.word(j, configuration, level), threshold(p)) {
-                            1
-                        } else {
-                            -1
-                        }
+                }
+                Rule::Stochastic(lambda) => {
+                    let f: f64 = sites
+                        .iter()
+                        .zip(lambda)
+                        .map(|(&s, l)| l * fine[s as usize] as f64)
+                        .sum();
+                    let p = 1.0 / (1.0 + (-2.0 * f).exp());
+                    if accept(self.word(j, configuration, level), threshold(p)) {
+                        1
+                    } else {
+                        -1
                     }
                 }
             })
@@ -211,7 +209,11 @@ mod tests {
             assert_eq!(bl.block(&x, 0, 1), bl.block(&x, 17, 3));
             let y = bl.block(&x, 0, 1);
             for j in 0..9 {
-                let m: i32 = bl.block_sites(j).iter().map(|&i| x[i as usize] as i32).sum();
+                let m: i32 = bl
+                    .block_sites(j)
+                    .iter()
+                    .map(|&i| x[i as usize] as i32)
+                    .sum();
                 assert_eq!(y[j as usize] as i32, m.signum());
             }
         }

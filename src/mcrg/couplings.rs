@@ -296,7 +296,10 @@ mod tests {
             }
         }
         let k = p.solve().unwrap();
-        assert!((k[0] - kk).abs() < 1e-9 && (k[1] - hh).abs() < 1e-9, "{k:?}");
+        assert!(
+            (k[0] - kk).abs() < 1e-9 && (k[1] - hh).abs() < 1e-9,
+            "{k:?}"
+        );
     }
 
     #[test]
@@ -305,7 +308,9 @@ mod tests {
         for _ in 0..100 {
             h.add(pack(&[4]), 1);
         }
-        let e = estimate(&[h.clone(), h], 1, "level 3").unwrap_err().to_string();
+        let e = estimate(&[h.clone(), h], 1, "level 3")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("level 3") && e.contains("Callen"), "{e}");
     }
 }

@@ -63,7 +63,12 @@ impl Moments {
         Moments {
             n: self.n - o.n,
             sum: self.sum.iter().zip(&o.sum).map(|(a, b)| a - b).collect(),
-            outer: self.outer.iter().zip(&o.outer).map(|(a, b)| a - b).collect(),
+            outer: self
+                .outer
+                .iter()
+                .zip(&o.outer)
+                .map(|(a, b)| a - b)
+                .collect(),
         }
     }
     /// Connected correlation ⟨v_i v_j⟩ − ⟨v_i⟩⟨v_j⟩.
@@ -92,7 +97,10 @@ pub fn eigenvalues(t: &DMatrix<f64>) -> (Vec<f64>, Vec<f64>) {
     let ev = t.clone().complex_eigenvalues();
     let mut v: Vec<(f64, f64)> = ev.iter().map(|c| (c.re, c.im)).collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
-    (v.iter().map(|x| x.0).collect(), v.iter().map(|x| x.1).collect())
+    (
+        v.iter().map(|x| x.0).collect(),
+        v.iter().map(|x| x.1).collect(),
+    )
 }
 
 /// The largest real eigenvalue (|Im λ| ≤ 1e-9 max(1, |Re λ|)).

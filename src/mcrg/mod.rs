@@ -140,10 +140,7 @@ impl McrgSettings {
         if self.basis.is_empty() || self.basis.len() > MAX_BASIS {
             return Err(Error::invalid(
                 "basis",
-                format!(
-                    "give 1 to {MAX_BASIS} operators (got {})",
-                    self.basis.len()
-                ),
+                format!("give 1 to {MAX_BASIS} operators (got {})", self.basis.len()),
             ));
         }
         let ops: Vec<Operator> = self
@@ -313,7 +310,12 @@ impl Mcrg {
 
     fn push(&mut self, c: Contribution) {
         let shift = self.shift.get_or_insert_with(|| c.sums.clone());
-        let v: Vec<f64> = c.sums.iter().zip(shift.iter()).map(|(a, s)| a - s).collect();
+        let v: Vec<f64> = c
+            .sums
+            .iter()
+            .zip(shift.iter())
+            .map(|(a, s)| a - s)
+            .collect();
         let full = self
             .groups
             .last()
@@ -425,13 +427,13 @@ impl Mcrg {
             });
             let couplings = match &self.basis[level] {
                 Some(t) => {
-                    let hist: Vec<CallenHistogram> =
-                        self.groups.iter().map(|g| g.callen[level].clone()).collect();
-                    let k = couplings::estimate(
-                        &hist,
-                        t.operators.len(),
-                        &format!("level {level}"),
-                    )?;
+                    let hist: Vec<CallenHistogram> = self
+                        .groups
+                        .iter()
+                        .map(|g| g.callen[level].clone())
+                        .collect();
+                    let k =
+                        couplings::estimate(&hist, t.operators.len(), &format!("level {level}"))?;
                     Some(Couplings(s.basis.iter().cloned().zip(k).collect()))
                 }
                 None => None,
@@ -728,7 +730,10 @@ pub fn sample(
         ));
     }
     if plan.measure_every == 0 {
-        return Err(Error::invalid("measure-every", "must be at least 1 (got 0)"));
+        return Err(Error::invalid(
+            "measure-every",
+            "must be at least 1 (got 0)",
+        ));
     }
     if plan.measurements == 0 {
         return Err(Error::invalid("measurements", "must be at least 1 (got 0)"));

@@ -477,7 +477,11 @@ mod tests {
             (LatticeKind::Cubic, 4),
         ] {
             let t = Torus::new(kind, l).unwrap();
-            let ops: Vec<Operator> = even(kind).unwrap().into_iter().chain(odd(kind).unwrap()).collect();
+            let ops: Vec<Operator> = even(kind)
+                .unwrap()
+                .into_iter()
+                .chain(odd(kind).unwrap())
+                .collect();
             let up = vec![1i8; t.sites()];
             let down = vec![-1i8; t.sites()];
             let s_up = sums(&t, &up, &ops);
@@ -500,7 +504,11 @@ mod tests {
             (LatticeKind::Cubic, 4),
         ] {
             let t = Torus::new(kind, l).unwrap();
-            let ops: Vec<Operator> = even(kind).unwrap().into_iter().chain(odd(kind).unwrap()).collect();
+            let ops: Vec<Operator> = even(kind)
+                .unwrap()
+                .into_iter()
+                .chain(odd(kind).unwrap())
+                .collect();
             let table = OperatorTable::new(t, &ops);
             let key = crate::rng::seed_key(7);
             let mut x: Vec<i8> = (0..t.sites() as u32)
@@ -521,7 +529,12 @@ mod tests {
                 x[i] = xi;
                 for a in 0..ops.len() {
                     let want = (s[a] - f[a]) / (2.0 * xi as f64);
-                    assert_eq!(g[i * ops.len() + a] as f64, want, "{kind} {l} {} site {i}", ops[a].name);
+                    assert_eq!(
+                        g[i * ops.len() + a] as f64,
+                        want,
+                        "{kind} {l} {} site {i}",
+                        ops[a].name
+                    );
                 }
             }
         }
@@ -529,7 +542,10 @@ mod tests {
 
     #[test]
     fn field_is_magnetization() {
-        assert_eq!(find(LatticeKind::Square, "field").unwrap().name, "magnetization");
+        assert_eq!(
+            find(LatticeKind::Square, "field").unwrap().name,
+            "magnetization"
+        );
         assert!(find(LatticeKind::Chain, "plaquette").is_err());
         for kind in [LatticeKind::Chain, LatticeKind::Square, LatticeKind::Cubic] {
             for n in default_basis(kind) {
