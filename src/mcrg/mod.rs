@@ -16,19 +16,24 @@
 //! exponents at every level ≥ 1 (a truncation whose B is singular on a tiny coarse torus
 //! reports no eigenvalues).
 //!
+//! The chain at K = 0.5 with decimation b = 2: level 1 carries tanh K′ = tanh² K.
+//!
 //! ```
-//! use blockspin::lattice::LatticeKind;
-//! use blockspin::mcrg::{self, McrgSettings};
+//! use blockspin::backend::{self, ChainSpec, Kernel, LatticeBackend, Start};
+//! use blockspin::lattice::{Lattice, LatticeKind};
+//! use blockspin::mcrg::{self, McrgSettings, SamplingPlan};
+//! use blockspin::model::{Algorithm, Model, Units};
 //! use blockspin::rg::rules::Rule;
 //!
-//! // 40 configurations of an 8-site ring, alternating domains
-//! let configs: Vec<Vec<i8>> = (0..40)
-//!     .map(|c| (0..8).map(|i| if (i + c) % 8 < 5 { 1 } else { -1 }).collect())
-//!     .collect();
-//! let settings = McrgSettings::new(LatticeKind::Chain, 8, 2, 1, Rule::Decimation, 1)?;
-//! let report = mcrg::run(&settings, configs.iter().map(|c| c.as_slice()), None)?;
-//! assert_eq!(report.levels.len(), 2);
-//! assert_eq!(report.levels[1].coarse_size, 4);
+//! let model = Model::new(Lattice::new(LatticeKind::Chain, 128)?, Units::Spin, 0.5, 1.0, 0.0)?;
+//! let spec = ChainSpec::new(model, Algorithm::HeatBath, 8, 42, Start::Hot)?;
+//! let mut sampler = backend::open(LatticeBackend::Cpu, Kernel::Auto, spec, &mut |_| {})?;
+//! let settings = McrgSettings::new(LatticeKind::Chain, 128, 2, 2, Rule::Decimation, 1)?;
+//! let plan = SamplingPlan { thermalize: 50, measurements: 200, measure_every: 5 };
+//! let report = mcrg::sample(sampler.as_mut(), &model, plan, &settings)?;
+//! let k1 = report.levels[1].couplings.as_ref().unwrap().get("nn").unwrap();
+//! let exact = (0.5f64.tanh().powi(2)).atanh();
+//! assert!(k1.error > 0.0 && ((k1.mean - exact) / k1.error).abs() < 5.0);
 //! # Ok::<(), blockspin::Error>(())
 //! ```
 

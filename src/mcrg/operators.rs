@@ -106,7 +106,7 @@ impl Operator {
     }
     /// Whether the operator is even under x → −x.
     pub fn is_even(&self) -> bool {
-        self.arity() % 2 == 0
+        self.arity().is_multiple_of(2)
     }
     /// Every distinct instance on `torus` (sorted site lists, sorted), repeated-site
     /// instances dropped.
