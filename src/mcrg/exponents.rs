@@ -145,6 +145,9 @@ pub fn sector_exponents(
     fine: &[usize],
     b: f64,
 ) -> Vec<Exponent> {
+    if coarse.is_empty() {
+        return Vec::new();
+    }
     let mut total = Moments::new(groups[0].dim());
     for g in groups {
         total.merge(g);

@@ -11,10 +11,11 @@
 //! Entry points: [`run`] for configurations from anywhere (an iterator of ±1 slices, e.g. a
 //! user's NPY file), [`sample`] to draw them with a lattice [`Sampler`].
 //!
-//! Couplings are estimated at the levels whose coarse lattice is at least
-//! [`MIN_COUPLING_SIZE`] across (on smaller tori the basis operators' instances coincide);
-//! exponents at every level ≥ 1 (a truncation whose B is singular on a tiny coarse torus
-//! reports no eigenvalues).
+//! On a small coarse torus operators fold onto each other (the chain's `3rd` pairs are its
+//! `nn` pairs on a 4-ring, [`OperatorTable::distinct_prefix`]). Couplings are estimated at
+//! the levels where the whole basis is well defined (elsewhere `couplings` is absent);
+//! exponents for the truncations whose operators are well defined at both levels n − 1
+//! and n (the others, and those whose B is singular, report no eigenvalues).
 //!
 //! The chain at K = 0.5 with decimation b = 2: level 1 carries tanh K′ = tanh² K.
 //!
@@ -57,8 +58,6 @@ use serde::{Serialize, Serializer};
 
 /// The results schema.
 pub const SCHEMA: &str = "blockspin/mcrg/1";
-/// Smallest coarse size at which couplings are estimated.
-pub const MIN_COUPLING_SIZE: u32 = 4;
 /// Default number of jackknife groups (the configurations end in between this and twice
 /// as many groups of equal length).
 pub const DEFAULT_GROUPS: usize = 32;
@@ -244,7 +243,10 @@ impl Mcrg {
         }
         let basis: Vec<Option<OperatorTable>> = tori
             .iter()
-            .map(|t| (t.size >= MIN_COUPLING_SIZE).then(|| OperatorTable::new(*t, &basis_ops)))
+            .map(|t| {
+                let table = OperatorTable::new(*t, &basis_ops);
+                (table.distinct_prefix() == basis_ops.len()).then_some(table)
+            })
             .collect();
         for t in basis.iter().flatten() {
             for (o, i) in t.operators.iter().zip(&t.instances) {
@@ -420,14 +422,30 @@ impl Mcrg {
             crate::interrupt::check()?;
             let exponents = (level > 0).then(|| {
                 let idx = |l: usize, k: usize| l * self.per_level + k;
-                let sector = |range: std::ops::Range<usize>| {
+                let sector = |range: std::ops::Range<usize>, tables: &[OperatorTable]| {
                     let coarse: Vec<usize> = range.clone().map(|k| idx(level, k)).collect();
                     let fine: Vec<usize> = range.map(|k| idx(level - 1, k)).collect();
-                    exponents::sector_exponents(&moments, &coarse, &fine, b)
+                    let defined = tables[level]
+                        .distinct_prefix()
+                        .min(tables[level - 1].distinct_prefix());
+                    let mut e = exponents::sector_exponents(
+                        &moments,
+                        &coarse[..defined],
+                        &fine[..defined],
+                        b,
+                    );
+                    e.extend((defined + 1..=coarse.len()).map(|k| Exponent {
+                        operators: k,
+                        eigenvalues: Vec::new(),
+                        imaginary: None,
+                        y: None,
+                        error: None,
+                    }));
+                    e
                 };
                 SectorExponents {
-                    even: sector(0..n_even),
-                    odd: sector(n_even..self.per_level),
+                    even: sector(0..n_even, &self.even),
+                    odd: sector(n_even..self.per_level, &self.odd),
                 }
             });
             let couplings = match &self.basis[level] {
@@ -590,7 +608,7 @@ pub struct LevelReport {
     /// Exponents (levels ≥ 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exponents: Option<SectorExponents>,
-    /// Couplings of the basis (coarse size ≥ [`MIN_COUPLING_SIZE`]).
+    /// Couplings of the basis (where it is well defined, see the module docs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub couplings: Option<Couplings>,
 }
@@ -780,4 +798,166 @@ pub fn sample(
             measure_every: plan.measure_every,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(c: u32, n: usize) -> Vec<i8> {
+        let key = crate::rng::seed_key(3);
+        (0..n as u32)
+            .map(|i| {
+                if crate::rng::philox4x32_10([i, c, 0, 97], key)[0] >> 31 == 1 {
+                    1
+                } else {
+                    -1
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let ok = McrgSettings::new(LatticeKind::Square, 16, 2, 3, Rule::Majority, 1).unwrap();
+        assert_eq!(ok.coarse_size(3), 2);
+        let e = |r: Result<McrgSettings>| match r.unwrap_err() {
+            Error::InvalidParameter { param, .. } => param,
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            e(McrgSettings::new(
+                LatticeKind::Square,
+                16,
+                2,
+                4,
+                Rule::Majority,
+                1
+            )),
+            "levels"
+        );
+        assert_eq!(
+            e(McrgSettings::new(
+                LatticeKind::Square,
+                16,
+                2,
+                0,
+                Rule::Majority,
+                1
+            )),
+            "levels"
+        );
+        assert_eq!(
+            e(McrgSettings::new(
+                LatticeKind::Square,
+                18,
+                4,
+                1,
+                Rule::Majority,
+                1
+            )),
+            "block"
+        );
+        assert_eq!(
+            e(McrgSettings::new(
+                LatticeKind::Triangular,
+                18,
+                3,
+                1,
+                Rule::Majority,
+                1
+            )),
+            "lattice"
+        );
+        assert_eq!(
+            e(McrgSettings::new(
+                LatticeKind::Chain,
+                16,
+                2,
+                1,
+                Rule::Stochastic(vec![1.0; 3]),
+                1
+            )),
+            "lambda"
+        );
+        let mut s = ok.clone();
+        s.basis = vec!["nn".into(), "plaquette".into(), "nn".into()];
+        assert!(s.validate().is_err());
+        s.basis = vec!["nn".into(), "hexagon".into()];
+        assert!(s.validate().is_err());
+        s.basis = vec!["nn".into()];
+        s.groups = 1;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn groups_merge_to_equal_lengths() {
+        let mut s = McrgSettings::new(LatticeKind::Chain, 8, 2, 1, Rule::Majority, 1).unwrap();
+        s.groups = 4;
+        let mut m = Mcrg::new(&s).unwrap();
+        for c in 0..1000 {
+            m.add(&ring(c, 8)).unwrap();
+        }
+        assert!((4..=8).contains(&m.groups.len()), "{}", m.groups.len());
+        let n: Vec<f64> = m.groups.iter().map(|g| g.moments.n).collect();
+        assert_eq!(n.iter().sum::<f64>(), 1000.0);
+        assert!(
+            n[..n.len() - 1].iter().all(|&x| x == m.group_length as f64),
+            "{n:?}"
+        );
+    }
+
+    #[test]
+    fn bad_configurations_and_frozen_data_are_refused() {
+        let s = McrgSettings::new(LatticeKind::Chain, 8, 2, 1, Rule::Majority, 1).unwrap();
+        let mut m = Mcrg::new(&s).unwrap();
+        assert!(m.add(&[1; 7]).is_err());
+        assert!(m.add(&[1, 0, 1, 1, 1, 1, 1, 1]).is_err());
+        assert!(Mcrg::new(&s).unwrap().finish(RunInfo::default()).is_err());
+        // all spins up: Callen's equations have no finite solution
+        let up = vec![1i8; 8];
+        let e = run(&s, std::iter::repeat_n(up.as_slice(), 10), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("level 0") && e.contains("Callen"), "{e}");
+    }
+
+    #[test]
+    fn report_schema() {
+        let s = McrgSettings::new(LatticeKind::Chain, 16, 2, 2, Rule::Decimation, 1).unwrap();
+        let configs: Vec<Vec<i8>> = (0..200).map(|c| ring(c, 16)).collect();
+        let r = run(&s, configs.iter().map(|c| c.as_slice()), None).unwrap();
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["schema"], SCHEMA);
+        assert_eq!(j["parameters"]["configurations"], 200);
+        assert_eq!(j["operators"]["even"][0], "nn");
+        assert_eq!(j["levels"][1]["coarse_size"], 8);
+        assert!(j["levels"][0].get("exponents").is_none());
+        assert!(
+            j["levels"][1]["couplings"]["field"]["error"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+        // a 4-ring: nnn counted once per pair, 3rd = nn; no couplings, even truncations ≥ 2 empty
+        assert!(j["levels"][2].get("couplings").is_none());
+        let even = &j["levels"][2]["exponents"]["even"];
+        assert!(even[0]["y"].is_f64());
+        assert!(even[1]["y"].is_null() && even[1]["eigenvalues"].as_array().unwrap().is_empty());
+        let odd = &j["levels"][1]["exponents"]["odd"];
+        assert_eq!(odd.as_array().unwrap().len(), 3);
+        assert_eq!(odd[0]["operators"], 1);
+        // independent spins: every coupling is 0 within errors
+        for l in &r.levels {
+            if let Some(c) = &l.couplings {
+                for (name, k) in &c.0 {
+                    assert!(
+                        (k.mean / k.error).abs() < 5.0,
+                        "level {} {name}: {k:?}",
+                        l.level
+                    );
+                }
+            }
+        }
+    }
 }

@@ -377,6 +377,27 @@ impl OperatorTable {
             instances: operators.iter().map(|o| o.instances(&torus)).collect(),
         }
     }
+    /// How many leading operators are well defined on this torus: each has all its
+    /// instances (shapes × sites: none coincides with another or wraps onto itself) and
+    /// shares none with an earlier operator. On a small torus a shape can fold onto another
+    /// (the chain's `3rd` pairs are its `nn` pairs on a 4-ring); operators from there on
+    /// are linearly dependent or mean something else.
+    pub fn distinct_prefix(&self) -> usize {
+        let sites = self.torus.sites();
+        let mut seen: std::collections::HashSet<&[u32]> = std::collections::HashSet::new();
+        for (k, (o, inst)) in self.operators.iter().zip(&self.instances).enumerate() {
+            if inst.len() != o.shapes.len() * sites {
+                return k;
+            }
+            for i in inst.sites.chunks_exact(inst.arity) {
+                if !seen.insert(i) {
+                    return k;
+                }
+            }
+        }
+        self.operators.len()
+    }
+
     /// S_α for every operator of the table, for one configuration x (±1, one per site).
     pub fn sums(&self, x: &[i8]) -> Vec<f64> {
         debug_assert_eq!(x.len(), self.torus.sites());
@@ -538,6 +559,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn small_tori_fold_operators() {
+        let table = |kind, l| {
+            let t = Torus::new(kind, l).unwrap();
+            let ops: Vec<Operator> = even(kind).unwrap();
+            OperatorTable::new(t, &ops).distinct_prefix()
+        };
+        assert_eq!(table(LatticeKind::Chain, 8), 4);
+        assert_eq!(table(LatticeKind::Chain, 7), 4);
+        assert_eq!(table(LatticeKind::Chain, 6), 2); // (x, x+3) counted once per pair
+        assert_eq!(table(LatticeKind::Chain, 5), 2); // (x, x+3) = (x, x−2) on a 5-ring
+        assert_eq!(table(LatticeKind::Chain, 4), 1); // (x, x+2) counted once per pair
+        assert_eq!(table(LatticeKind::Square, 5), 5);
+        assert_eq!(table(LatticeKind::Square, 4), 2);
+        assert_eq!(table(LatticeKind::Square, 2), 0);
+        assert_eq!(table(LatticeKind::Cubic, 4), 4);
     }
 
     #[test]
