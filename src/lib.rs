@@ -50,6 +50,7 @@ pub mod interrupt;
 pub mod io;
 pub mod job;
 pub mod lattice;
+pub mod mcrg;
 pub mod model;
 pub mod observables;
 pub mod plot;
