@@ -443,6 +443,126 @@ pub fn write_npy_i8(w: &mut dyn Write, shape: &[usize], data: &[i8]) -> std::io:
     w.write_all(bytemuck::cast_slice(data))
 }
 
+/// An NPY array of bytes ([`read_npy_bytes`]): its shape and its values in C order, and
+/// whether the file's type was signed (`int8`) or unsigned (`uint8`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyBytes {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The values, C order.
+    pub data: Vec<u8>,
+    /// `|i1` (true) or `|u1`.
+    pub signed: bool,
+}
+
+/// Reads an NPY file (versions 1–3) of `int8` or `uint8` in C order, at most `cap` bytes.
+/// `param` names the flag in errors.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] naming `param`: unreadable, over the cap, not NPY, another
+/// type or Fortran order, a shape that does not match the data.
+pub fn read_npy_bytes(param: &'static str, path: &Path, cap: u64) -> Result<NpyBytes> {
+    use std::io::Read;
+    let bad = |why: &str| Error::invalid(param, format!("{}: {why}", path.display()));
+    let unreadable =
+        |e: std::io::Error| Error::invalid(param, format!("cannot read {}: {e}", path.display()));
+    if path.is_dir() {
+        return Err(bad("a directory, not an NPY file"));
+    }
+    let mut r = std::io::BufReader::new(std::fs::File::open(path).map_err(unreadable)?);
+    let mut exact = |n: usize| -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        (&mut r)
+            .take(n as u64)
+            .read_to_end(&mut buf)
+            .map_err(unreadable)?;
+        if buf.len() != n {
+            return Err(bad("truncated"));
+        }
+        Ok(buf)
+    };
+    let magic = exact(8)?;
+    if &magic[..6] != b"\x93NUMPY" {
+        return Err(bad("not an NPY file (bad magic)"));
+    }
+    let len = match magic[6] {
+        1 => {
+            let l = exact(2)?;
+            u16::from_le_bytes([l[0], l[1]]) as usize
+        }
+        2 | 3 => {
+            let l = exact(4)?;
+            u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize
+        }
+        _ => return Err(bad("an NPY version this reader does not know")),
+    };
+    if len > 1 << 16 {
+        return Err(bad("an NPY header longer than 64 KiB"));
+    }
+    let header = String::from_utf8(exact(len)?).map_err(|_| bad("NPY header is not text"))?;
+    let field = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest)
+    };
+    let descr = field("descr").ok_or_else(|| bad("NPY header without 'descr'"))?;
+    let signed = if descr.starts_with("'|i1'") || descr.starts_with("'<i1'") {
+        true
+    } else if ["'|u1'", "'<u1'", "'|b1'"]
+        .iter()
+        .any(|d| descr.starts_with(d))
+    {
+        false
+    } else {
+        return Err(bad(&format!(
+            "the array's type is {}; int8 or uint8 is needed (numpy: a.astype(np.int8))",
+            descr.split(',').next().unwrap_or(descr)
+        )));
+    };
+    if field("fortran_order").is_some_and(|v| v.starts_with("True")) {
+        return Err(bad("a Fortran-order array; save it in C order"));
+    }
+    let shape_text = field("shape").ok_or_else(|| bad("NPY header without 'shape'"))?;
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|t| t.split(')').next())
+        .ok_or_else(|| bad("NPY shape is not a tuple"))?;
+    let shape: Vec<usize> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| bad("NPY shape is not a tuple of integers"))
+        })
+        .collect::<Result<_>>()?;
+    let want = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n as u64 <= cap)
+        .ok_or_else(|| {
+            bad(&format!(
+                "the shape {shape:?} holds more than {cap} values, the most that fit in memory here"
+            ))
+        })?;
+    let data = exact(want).map_err(|_| {
+        bad(&format!(
+            "the shape {shape:?} needs {want} values but the file holds fewer"
+        ))
+    })?;
+    let mut probe = [0u8; 1];
+    if r.read(&mut probe).map_err(unreadable)? != 0 {
+        return Err(bad(&format!(
+            "the file holds more than the {want} values of the shape {shape:?}"
+        )));
+    }
+    Ok(NpyBytes {
+        shape,
+        data,
+        signed,
+    })
+}
+
 /// Reads a number that JSON may hold as `null` (serde_json writes NaN and ±∞ as `null`) back
 /// as NaN, for `#[serde(deserialize_with = "crate::io::f64_or_nan")]` on report fields that
 /// are NaN by design (a skipped benchmark row, a fit from two points).
@@ -557,6 +677,38 @@ mod tests {
             );
         }
         assert_eq!(leftovers(&d, &["null", "full"]), Vec::<String>::new());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn npy_round_trip_and_refusals() {
+        let d = scratch("npy");
+        let p = d.join("a.npy");
+        write_atomic(&p, |w| write_npy_i8(w, &[2, 3], &[1, -1, 1, 1, -1, -1])).unwrap();
+        let a = read_npy_bytes("input", &p, 1 << 20).unwrap();
+        assert_eq!(a.shape, vec![2, 3]);
+        assert!(a.signed);
+        assert_eq!(a.data[1] as i8, -1);
+        // a truncated file and another type are refused naming the flag
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+        let e = read_npy_bytes("input", &p, 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("input:") && e.contains("needs 6 values"),
+            "{e}"
+        );
+        let e = read_npy_bytes("input", Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(e.to_string().contains("bad magic"), "{e}");
+        let mut other = bytes.clone();
+        let at = other.windows(3).position(|w| w == b"|i1").unwrap();
+        other[at..at + 3].copy_from_slice(b"<f8");
+        std::fs::write(&p, &other).unwrap();
+        let e = read_npy_bytes("input", &p, 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("int8 or uint8"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

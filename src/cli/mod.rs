@@ -25,6 +25,7 @@ macro_rules! say_raw {
 pub mod bench;
 pub mod dbm;
 pub mod info;
+pub mod mcrg;
 pub mod merge;
 pub mod plot;
 pub mod rg;
@@ -76,6 +77,14 @@ pub enum Command {
     /// cumulants of the inter-block energy K1 give K'(y) = Σ_j ln Z0(y_j) + ln⟨e^{K1}⟩ and its
     /// cumulant partial sums, projected onto constant, field, nn, nnn, 3rd, plaquette/four.
     Rg(Box<rg::RgArgs>),
+    /// Monte Carlo renormalization group: block sampled (or --input) configurations level by
+    /// level; renormalized couplings by Callen's identity and exponents y = ln λ / ln b of
+    /// the linearized RG (Swendsen), with jackknife errors.
+    ///
+    /// −βH = Σ_α K_α S_α with S_α the sum over every instance of operator α (nn, nnn, 3rd,
+    /// plaquette, …; odd: magnetization, …) of the product of its spins x = ±1 (0/1 units
+    /// are read as x = 2v − 1). Schema blockspin/mcrg/1.
+    Mcrg(Box<mcrg::McrgArgs>),
     /// Deep Boltzmann machines: generate, analyze (exact recursion), sample, validate.
     #[command(subcommand)]
     Dbm(dbm::DbmCommand),
@@ -89,12 +98,17 @@ pub enum Command {
 /// Returns the process exit status on success (0, or 1 when `dbm validate` finds a
 /// failing check).
 pub fn run(cli: Cli) -> Result<i32> {
-    let quiet = matches!(&cli.command, Command::Sample(a) if a.quiet);
+    let quiet = match &cli.command {
+        Command::Sample(a) => a.quiet,
+        Command::Mcrg(a) => a.quiet,
+        _ => false,
+    };
     signals::install(quiet)?;
     match cli.command {
         Command::Info(a) => info::run(&a).map(|_| 0),
         Command::Sample(a) => sample::run(&a),
         Command::Dbm(c) => dbm::run(&c),
+        Command::Mcrg(a) => mcrg::run(&a),
         Command::Rg(a) => rg::run(&a),
         Command::Bench(a) => bench::run(&a).map(|_| 0),
         Command::Merge(a) => merge::run(&a).map(|_| 0),

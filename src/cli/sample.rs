@@ -19,13 +19,9 @@ use std::path::PathBuf;
 
 use std::time::{Duration, Instant};
 
-/// Arguments of `blockspin sample`.
-///
-/// Energy E = −J Σ_<ij> x_i x_j − h Σ_i x_i with x = ±1 (spin) or 0/1 (bernoulli),
-/// weight e^{−βE}. Flags override the values of a `--job` file.
+/// The flags that say what to sample and how: shared by `sample` and `mcrg`.
 #[derive(Debug, Clone, Default, clap::Args)]
-#[command(args_override_self = true)]
-pub struct SampleArgs {
+pub struct SamplingArgs {
     /// Lattice (periodic) [default: square].
     #[arg(long, value_enum)]
     pub lattice: Option<LatticeKind>,
@@ -88,6 +84,18 @@ pub struct SampleArgs {
     /// same numbers); the one that ran is recorded as parameters.kernel [default: auto].
     #[arg(long, value_enum)]
     pub kernel: Option<Kernel>,
+}
+
+/// Arguments of `blockspin sample`.
+///
+/// Energy E = −J Σ_<ij> x_i x_j − h Σ_i x_i with x = ±1 (spin) or 0/1 (bernoulli),
+/// weight e^{−βE}. Flags override the values of a `--job` file.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(args_override_self = true)]
+pub struct SampleArgs {
+    /// What to sample and how.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// A job file (TOML): a grid over temperature/beta, size, field, coupling.
     #[arg(long)]
     pub job: Option<PathBuf>,
@@ -128,9 +136,8 @@ pub struct SampleArgs {
     pub quiet: bool,
 }
 
-impl SampleArgs {
-    /// The library's settings of these flags (paths and run options only; `--job`,
-    /// `--checkpoint` and `--resume` are the CLI's).
+impl SamplingArgs {
+    /// The library's settings of these flags (no outputs).
     pub fn settings(&self) -> Settings {
         Settings {
             lattice: self.lattice,
@@ -150,11 +157,22 @@ impl SampleArgs {
             start: self.start,
             backend: self.backend,
             kernel: self.kernel,
+            ..Settings::default()
+        }
+    }
+}
+
+impl SampleArgs {
+    /// The library's settings of these flags (paths and run options only; `--job`,
+    /// `--checkpoint` and `--resume` are the CLI's).
+    pub fn settings(&self) -> Settings {
+        Settings {
             output: self.output.clone(),
             summary: self.summary.clone(),
             series: self.series.clone(),
             save_state: self.save_state.clone(),
             shard: None,
+            ..self.sampling.settings()
         }
     }
 }

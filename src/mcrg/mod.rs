@@ -83,6 +83,11 @@ pub struct McrgSettings {
     pub basis: Vec<String>,
     /// Jackknife groups (at least 2).
     pub groups: usize,
+    /// Operators of the even list used (its first N; None: all), the largest truncation
+    /// of the even exponents.
+    pub even_operators: Option<usize>,
+    /// Operators of the odd list used (its first N; None: all).
+    pub odd_operators: Option<usize>,
 }
 
 impl McrgSettings {
@@ -111,6 +116,8 @@ impl McrgSettings {
                 .map(String::from)
                 .collect(),
             groups: DEFAULT_GROUPS,
+            even_operators: None,
+            odd_operators: None,
         };
         s.validate()?;
         Ok(s)
@@ -157,6 +164,31 @@ impl McrgSettings {
                 return Err(Error::invalid(
                     "basis",
                     format!("`{}` is named twice", self.basis[i]),
+                ));
+            }
+        }
+        for (param, n, list) in [
+            (
+                "even-operators",
+                self.even_operators,
+                operators::even(self.lattice)?,
+            ),
+            (
+                "odd-operators",
+                self.odd_operators,
+                operators::odd(self.lattice)?,
+            ),
+        ] {
+            if let Some(n) = n.filter(|&n| n == 0 || n > list.len()) {
+                let names: Vec<&str> = list.iter().map(|o| o.name).collect();
+                return Err(Error::invalid(
+                    param,
+                    format!(
+                        "must be from 1 to {} (got {n}): the {} list is {}",
+                        list.len(),
+                        self.lattice,
+                        names.join(", ")
+                    ),
                 ));
             }
         }
@@ -222,8 +254,10 @@ impl Mcrg {
     pub fn new(settings: &McrgSettings) -> Result<Self> {
         settings.validate()?;
         let kind = settings.lattice;
-        let even_ops = operators::even(kind)?;
-        let odd_ops = operators::odd(kind)?;
+        let mut even_ops = operators::even(kind)?;
+        let mut odd_ops = operators::odd(kind)?;
+        even_ops.truncate(settings.even_operators.unwrap_or(usize::MAX));
+        odd_ops.truncate(settings.odd_operators.unwrap_or(usize::MAX));
         let basis_ops: Vec<Operator> = settings
             .basis
             .iter()
@@ -765,17 +799,21 @@ pub fn sample(
     let n = model.lattice.sites() as usize;
     sampler.set_thermalizing(true);
     let mut left = plan.thermalize;
+    let task = crate::interrupt::Task::new(
+        "sweeps",
+        plan.thermalize as u64 + plan.measurements as u64 * plan.measure_every as u64,
+    );
     while left > 0 {
-        crate::interrupt::check()?;
         let step = left.min(plan.measure_every.max(10));
         sampler.advance(step, 0)?;
+        task.advance(step as u64)?;
         left -= step;
     }
     sampler.set_thermalizing(false);
     let mut chains = 0u32;
     for meas in 0..plan.measurements {
-        crate::interrupt::check()?;
         sampler.advance(plan.measure_every, 0)?;
+        task.advance(plan.measure_every as u64)?;
         let bits = sampler.configurations()?;
         chains = (bits.len() / n) as u32;
         let spins: Vec<i8> = bits.iter().map(|&b| 2 * b as i8 - 1).collect();

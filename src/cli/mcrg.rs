@@ -1,0 +1,392 @@
+//! `blockspin mcrg`: Monte Carlo renormalization group ([`crate::mcrg`]) of configurations
+//! sampled here (with `sample`'s sampling flags) or read from an NPY file (`--input`).
+
+use super::rg::RuleName;
+use super::sample::SamplingArgs;
+use crate::backend;
+use crate::error::{Error, Result};
+use crate::io;
+use crate::job::{self, RunConfig, memory};
+use crate::lattice::LatticeKind;
+use crate::mcrg::{self, McrgReport, McrgSettings, SamplingPlan};
+use crate::rg::rules::Rule;
+use std::path::PathBuf;
+
+/// Arguments of `blockspin mcrg`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(args_override_self = true)]
+pub struct McrgArgs {
+    /// What to sample and how (as for `sample`; not with --input).
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Blocking levels n ≥ 1; every coarse lattice keeps at least 2 sites a side.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub levels: u32,
+    /// Block side b: b sites (chain), b×b (square), b×b×b (cubic); L must be a multiple of
+    /// b^levels.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub block: u32,
+    /// Block-spin rule: majority (ties, in even blocks, broken by a fair Philox coin drawn
+    /// per block, configuration and level), decimation (the block's first site), or
+    /// stochastic (weights from --lambda).
+    #[arg(long, value_enum, default_value = "majority")]
+    pub rule: RuleName,
+    /// Stochastic rule weights: one per block site, or one for all.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub lambda: Vec<f64>,
+    /// Operators whose couplings are estimated at every level by Callen's identity
+    /// (`field` is the magnetization) [default: nn,nnn,3rd,plaquette,field; the chain
+    /// without plaquette].
+    #[arg(long, value_delimiter = ',')]
+    pub basis: Vec<String>,
+    /// Exponents of the even sector for truncations to its first 1 … N operators [default:
+    /// the whole even list].
+    #[arg(long, allow_negative_numbers = true)]
+    pub even_operators: Option<usize>,
+    /// Exponents of the odd sector for truncations to its first 1 … N operators [default:
+    /// the whole odd list].
+    #[arg(long, allow_negative_numbers = true)]
+    pub odd_operators: Option<usize>,
+    /// Jackknife groups of consecutive configurations (≥ 2).
+    #[arg(long, default_value_t = mcrg::DEFAULT_GROUPS, allow_negative_numbers = true)]
+    pub jackknife_blocks: usize,
+    /// Analyse these configurations instead of sampling: NPY int8 or uint8, values ±1 or
+    /// 0/1 (read as x = 2v − 1), shape [n, L] (chain), [n, L, L] (square) or [n, L, L, L]
+    /// (cubic); --lattice, when given, must agree with the shape.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Write the results (JSON, schema blockspin/mcrg/1; `-` for standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// No progress bar or notices on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl McrgArgs {
+    fn rule(&self) -> Result<Rule> {
+        if !self.lambda.is_empty() && self.rule != RuleName::Stochastic {
+            return Err(Error::invalid(
+                "lambda",
+                "only the stochastic rule takes weights",
+            ));
+        }
+        Ok(match self.rule {
+            RuleName::Decimation => Rule::Decimation,
+            RuleName::Majority => Rule::Majority,
+            RuleName::Stochastic if self.lambda.is_empty() => {
+                return Err(Error::invalid(
+                    "lambda",
+                    "the stochastic rule needs weights (e.g. --lambda 1)",
+                ));
+            }
+            RuleName::Stochastic => Rule::Stochastic(self.lambda.clone()),
+        })
+    }
+
+    fn settings(&self, lattice: LatticeKind, size: u32, seed: u64) -> Result<McrgSettings> {
+        let mut s = McrgSettings::new(lattice, size, self.block, self.levels, self.rule()?, seed)?;
+        if !self.basis.is_empty() {
+            s.basis = self.basis.iter().map(|b| b.trim().to_string()).collect();
+        }
+        s.groups = self.jackknife_blocks;
+        s.even_operators = self.even_operators;
+        s.odd_operators = self.odd_operators;
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// Most bytes of an `--input` file: 80 % of the available memory (the configurations are
+/// held once as read and once as spins), at most 64 GiB.
+fn input_cap() -> u64 {
+    memory::available()
+        .map_or(1 << 36, |a| a / 5 * 2)
+        .min(1 << 36)
+}
+
+/// The configurations of `--input` as ±1 spins, with the lattice and size their shape gives.
+fn read_input(
+    path: &std::path::Path,
+    lattice: Option<LatticeKind>,
+) -> Result<(LatticeKind, u32, usize, Vec<i8>)> {
+    let a = io::read_npy_bytes("input", path, input_cap())?;
+    let bad = |why: String| Error::invalid("input", format!("{}: {why}", path.display()));
+    let kind = match a.shape.len() {
+        2 => LatticeKind::Chain,
+        3 => LatticeKind::Square,
+        4 => LatticeKind::Cubic,
+        d => {
+            return Err(bad(format!(
+                "shape {:?} has {d} axes; give [n, L] (chain), [n, L, L] (square) or [n, L, L, L] (cubic)",
+                a.shape
+            )));
+        }
+    };
+    if let Some(l) = lattice.filter(|&l| l != kind) {
+        return Err(Error::invalid(
+            "lattice",
+            format!(
+                "{l} does not fit the input's shape {:?} (a {kind} lattice)",
+                a.shape
+            ),
+        ));
+    }
+    let size = a.shape[1];
+    if a.shape[1..].iter().any(|&d| d != size) || size == 0 {
+        return Err(bad(format!(
+            "shape {:?}: the lattice axes must be equal and non-zero (a torus of L sites a side)",
+            a.shape
+        )));
+    }
+    let size = u32::try_from(size).map_err(|_| bad(format!("size {size} is too large")))?;
+    let n = a.shape[0];
+    if n == 0 {
+        return Err(bad("holds no configurations".into()));
+    }
+    let value = |b: u8| if a.signed { b as i8 as i32 } else { b as i32 };
+    let (mut minus, mut zero) = (false, false);
+    for (i, &b) in a.data.iter().enumerate() {
+        match value(b) {
+            -1 => minus = true,
+            0 => zero = true,
+            1 => {}
+            v => {
+                return Err(bad(format!(
+                    "value {v} at flat index {i}; the values must be ±1 or 0/1"
+                )));
+            }
+        }
+    }
+    if minus && zero {
+        return Err(bad(
+            "holds -1, 0 and 1; the values must be ±1 throughout or 0/1 throughout".into(),
+        ));
+    }
+    let spins = a
+        .data
+        .iter()
+        .map(|&b| if value(b) == 1 { 1i8 } else { -1 })
+        .collect();
+    Ok((kind, size, n, spins))
+}
+
+/// The sampling flags given on the command line (refused with --input).
+fn sampling_flags(s: &SamplingArgs) -> Vec<&'static str> {
+    let given = [
+        ("size", s.size.is_some()),
+        ("units", s.units.is_some()),
+        ("beta", s.beta.is_some()),
+        ("temperature", s.temperature.is_some()),
+        ("coupling", s.coupling.is_some()),
+        ("field", s.field.is_some()),
+        ("algorithm", s.algorithm.is_some()),
+        ("thermalize", s.thermalize.is_some()),
+        ("thermalize-cap", s.thermalize_cap.is_some()),
+        ("sweeps", s.sweeps.is_some()),
+        ("measure-every", s.measure_every.is_some()),
+        ("chains", s.chains.is_some()),
+        ("start", s.start.is_some()),
+        ("backend", s.backend.is_some()),
+        ("kernel", s.kernel.is_some()),
+    ];
+    given.iter().filter(|(_, g)| *g).map(|(n, _)| *n).collect()
+}
+
+/// `blockspin mcrg`. Returns the exit status: 0, or 1 when an estimate is not a number.
+///
+/// # Errors
+/// Bad flags or input (exit 2), the sampler's and the estimators' errors.
+pub fn run(a: &McrgArgs) -> Result<i32> {
+    if let Some(p) = &a.output {
+        io::check_output_path("output", p)?;
+        if let Some(input) = &a.input {
+            io::check_distinct("output", p, &[("the input", input)])?;
+        }
+    }
+    let report = match &a.input {
+        Some(path) => {
+            if let Some(flag) = sampling_flags(&a.sampling).first() {
+                return Err(Error::invalid(
+                    flag,
+                    "samples here; --input brings its own configurations (give one or the other)",
+                ));
+            }
+            let (kind, size, n, spins) = read_input(path, a.sampling.lattice)?;
+            let settings = a.settings(kind, size, a.sampling.seed.unwrap_or(1))?;
+            let sites = spins.len() / n;
+            mcrg::run(&settings, spins.chunks_exact(sites), None)?
+        }
+        None => sample(a)?,
+    };
+    print_table(&report);
+    if let Some(p) = &a.output {
+        io::write_atomic(p, |w| {
+            serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
+            writeln!(w)
+        })?;
+    }
+    let bad = non_finite(&report);
+    if !bad.is_empty() {
+        eprintln!(
+            "error: estimates that are not numbers (null in the results): {}",
+            bad.join(", ")
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn sample(a: &McrgArgs) -> Result<McrgReport> {
+    let spec = job::resolve(&a.sampling.settings(), None)?;
+    let Some(point) = spec.points.first() else {
+        return Err(Error::Internal("a single run without a point".into()));
+    };
+    let run = RunConfig::new(point)?;
+    if run.plan.auto.is_some() {
+        return Err(Error::invalid(
+            "thermalize",
+            "mcrg takes a number of sweeps (auto is for sample: run it there and give mcrg its parameters.thermalize)",
+        ));
+    }
+    let every = run.plan.measure_every.max(1);
+    let measurements = run.plan.sweeps / every;
+    if measurements == 0 {
+        return Err(Error::invalid(
+            "sweeps",
+            format!(
+                "{} sweeps measured every {every} give no configuration",
+                run.plan.sweeps
+            ),
+        ));
+    }
+    let model = run.spec.model;
+    let settings = a.settings(
+        model.lattice.kind(),
+        model.lattice.size(),
+        run.parameters.seed,
+    )?;
+    memory::check(&run)?;
+    let quiet = a.quiet;
+    let mut sampler = backend::open(
+        run.parameters.backend,
+        run.parameters.kernel,
+        run.spec,
+        &mut |m| {
+            if !quiet {
+                eprintln!("{m}");
+            }
+        },
+    )?;
+    let plan = SamplingPlan {
+        thermalize: run.plan.thermalize,
+        measurements,
+        measure_every: every,
+    };
+    mcrg::sample(sampler.as_mut(), &model, plan, &settings)
+}
+
+/// Names of the estimates that are not finite numbers.
+fn non_finite(r: &McrgReport) -> Vec<String> {
+    let mut bad = Vec::new();
+    for l in &r.levels {
+        if let Some(c) = &l.couplings {
+            for (name, j) in &c.0 {
+                if !(j.mean.is_finite() && j.error.is_finite()) {
+                    bad.push(format!("level {} coupling {name}", l.level));
+                }
+            }
+        }
+        if let Some(e) = &l.exponents {
+            for (sector, list) in [("even", &e.even), ("odd", &e.odd)] {
+                for x in list {
+                    if x.y.is_some_and(|y| !y.is_finite())
+                        || x.error.is_some_and(|e| !e.is_finite())
+                    {
+                        bad.push(format!(
+                            "level {} {sector} y ({} operators)",
+                            l.level, x.operators
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+fn estimate(mean: f64, error: f64) -> String {
+    format!("{mean:.5} ± {error:.5}")
+}
+
+fn print_table(r: &McrgReport) {
+    let p = &r.parameters;
+    let mut head = format!(
+        "blockspin mcrg: {} L={}, {} rule, b={}, {} levels; {} configurations in {} jackknife blocks",
+        p.lattice, p.size, p.rule, p.block, p.levels, p.configurations, p.jackknife_blocks
+    );
+    if let Some(s) = &p.sampling {
+        head += &format!(
+            "; sampled: K={} H={} ({} units, beta={}, J={}, h={}), {} chains x {} measurements every {} sweeps after {}",
+            s.k,
+            s.h,
+            s.units,
+            s.beta,
+            s.coupling,
+            s.field,
+            s.chains,
+            s.measurements,
+            s.measure_every,
+            s.thermalize
+        );
+    }
+    if let Some(b) = &r.backend {
+        head += &format!(" on {} ({}, kernel {})", b.kind, b.api, b.kernel);
+    }
+    say!("{head}");
+    say!(
+        "operators: even {}; odd {}",
+        r.operators.even.join(", "),
+        r.operators.odd.join(", ")
+    );
+    for l in &r.levels {
+        say!("\nlevel {} (L = {})", l.level, l.coarse_size);
+        match &l.couplings {
+            Some(c) => {
+                for (name, j) in &c.0 {
+                    say!("  K_{name:<12} {}", estimate(j.mean, j.error));
+                }
+            }
+            None => say!(
+                "  couplings: none (the basis folds onto itself on a {}-site torus)",
+                l.coarse_size
+            ),
+        }
+        if let Some(e) = &l.exponents {
+            for (sector, list) in [("even", &e.even), ("odd", &e.odd)] {
+                let ys: Vec<String> = list
+                    .iter()
+                    .map(|x| match (x.y, x.error) {
+                        (Some(y), Some(err)) => format!("{}: {}", x.operators, estimate(y, err)),
+                        (Some(y), None) => format!("{}: {y:.5}", x.operators),
+                        _ => format!("{}: -", x.operators),
+                    })
+                    .collect();
+                say!("  y {sector:<4} by operators  {}", ys.join("   "));
+            }
+        }
+    }
+    let f = &r.reference;
+    let mut refs = Vec::new();
+    if let Some(y) = f.y_t {
+        refs.push(format!("y_T = {y:.5}"));
+    }
+    if let Some(y) = f.y_h {
+        refs.push(format!("y_H = {y:.5}"));
+    }
+    if let Some(nn) = &f.nn {
+        let ks: Vec<String> = nn.iter().map(|k| format!("{k:.5}")).collect();
+        refs.push(format!("exact K_nn by level {}", ks.join(", ")));
+    }
+    say!("\nreference: {} ({})", refs.join(", "), f.source);
+}
