@@ -266,7 +266,9 @@ fn sample(a: &McrgArgs) -> Result<McrgReport> {
         model.lattice.size(),
         run.parameters.seed,
     )?;
-    memory::check(&run)?;
+    // the configurations only: mcrg keeps no measurement series
+    let (state, _) = memory::estimate(&run);
+    memory::verdict(state, 0, memory::available())?;
     let quiet = a.quiet;
     let mut sampler = backend::open(
         run.parameters.backend,
