@@ -28,7 +28,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 /// # Errors
 /// [`Error::InvalidParameter`] naming `param`.
 pub fn check_output_path(param: &'static str, path: &Path) -> Result<()> {
-    if is_stdout(path) {
+    if is_stdout(path) || path == Path::new("/dev/stdout") {
         claim_stdout();
         return Ok(());
     }
@@ -238,7 +238,15 @@ fn temporary_name(target: &Path, attempt: u32) -> PathBuf {
     h.write_u32(attempt);
     let name = target
         .file_name()
-        .map(|n| n.to_string_lossy().chars().take(64).collect::<String>())
+        .map(|n| {
+            // at most 64 bytes, cut at a character boundary
+            let n = n.to_string_lossy();
+            let mut end = n.len().min(64);
+            while !n.is_char_boundary(end) {
+                end -= 1;
+            }
+            n[..end].to_string()
+        })
         .unwrap_or_default();
     parent_dir(target).join(format!(".{name}.tmp-{:016x}", h.finish()))
 }
@@ -360,25 +368,28 @@ fn write_unchecked(
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     honour_stop: bool,
 ) -> Result<()> {
-    if is_stdout(path) {
+    if is_stdout(path) || path == Path::new("/dev/stdout") {
         let mut out = std::io::stdout().lock();
         return fill(&mut out)
             .and_then(|()| out.flush())
             .map_err(io_err(Path::new("standard output")));
     }
-    let target = write_target(path);
-    if let Ok(m) = std::fs::metadata(&target)
+    // what the kernel opens (magic links such as /dev/fd/N included): a pipe, device,
+    // FIFO or socket is written through the path as given
+    if let Ok(m) = std::fs::metadata(path)
         && !m.is_file()
         && !m.is_dir()
     {
         let result = (|| {
-            let file = std::fs::OpenOptions::new().write(true).open(&target)?;
+            let file = std::fs::OpenOptions::new().write(true).open(path)?;
             let mut w = BufWriter::new(file);
             fill(&mut w)?;
             w.flush()
         })();
         return result.map_err(io_err(path));
     }
+    let target = write_target(path);
+    let keep_mode = std::fs::metadata(&target).ok().map(|m| m.permissions());
     remove_stale_temporaries(&target);
     let mut created = None;
     let mut last = None;
@@ -393,6 +404,10 @@ fn write_unchecked(
                 // held until the file is renamed or removed: a lock that can be taken
                 // marks a temporary file whose writer is gone
                 let _ = f.lock();
+                // the replaced file keeps its permissions
+                if let Some(mode) = &keep_mode {
+                    let _ = f.set_permissions(mode.clone());
+                }
                 created = Some((tmp, f));
                 break;
             }

@@ -273,23 +273,36 @@ fn windows_tested(sweeps: u64) -> u32 {
 }
 
 /// Advances `p` to `target` sweeps in chunks of whole measurement intervals (`every`; 0:
-/// no measurements), calling `hook` after each chunk. Returns false if the hook stopped the
-/// run before `target`.
+/// no measurements) measured at `origin + k·every`, calling `hook` after each chunk.
+/// Returns false if the hook stopped the run before `target`. A run resumed off that grid
+/// (its last chunk was cut short by an earlier, smaller target) first steps back onto it,
+/// so it measures what an uninterrupted run measures.
 fn advance_to(
     sampler: &mut dyn Sampler,
     p: &mut Progress,
     target: u64,
     every: u32,
+    origin: u64,
     clock: (Instant, f64),
     hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
 ) -> Result<bool> {
     let unit = every.max(1) as u64;
     let mut chunk_units = 1u64;
     while p.sweeps_done < target {
-        let n = (chunk_units * unit).min(target - p.sweeps_done) as u32;
+        let left = target - p.sweeps_done;
+        let off = match every {
+            0 => 0,
+            _ => p.sweeps_done.saturating_sub(origin) % unit,
+        };
+        let (n, measure) = if off == 0 {
+            ((chunk_units * unit).min(left), every)
+        } else {
+            let n = (unit - off).min(left);
+            (n, if n == unit - off { n as u32 } else { 0 })
+        };
         let t0 = Instant::now();
-        p.counts.extend(sampler.advance(n, every)?);
-        p.sweeps_done += n as u64;
+        p.counts.extend(sampler.advance(n as u32, measure)?);
+        p.sweeps_done += n;
         p.wall_seconds = clock.1 + clock.0.elapsed().as_secs_f64();
         if hook(sampler, p)? == Control::Stop && p.sweeps_done < target {
             return Ok(false);
@@ -314,7 +327,7 @@ fn thermalize_auto(
     hook: &mut dyn FnMut(&mut dyn Sampler, &Progress) -> Result<Control>,
 ) -> Result<bool> {
     let cap = cap as u64;
-    if !advance_to(sampler, p, cap.min(AUTO_FIRST as u64), 0, clock, hook)? {
+    if !advance_to(sampler, p, cap.min(AUTO_FIRST as u64), 0, 0, clock, hook)? {
         return Ok(false);
     }
     let mut passed = false;
@@ -335,7 +348,7 @@ fn thermalize_auto(
             ));
         };
         let end = (w.start + w.sweeps as u64).min(cap);
-        if !advance_to(sampler, p, end, w.every, clock, hook)? {
+        if !advance_to(sampler, p, end, w.every, w.start, clock, hook)? {
             return Ok(false);
         }
         passed = window_passes(model, &p.counts, chains, w.every, p.sweeps_done);
@@ -384,7 +397,7 @@ pub fn run_resumable(
     let thermalized = match (p.thermalized, plan.auto) {
         (Some(t), _) => {
             sampler.set_thermalizing(true);
-            if !advance_to(sampler, &mut p, t.sweeps as u64, 0, clock, hook)? {
+            if !advance_to(sampler, &mut p, t.sweeps as u64, 0, 0, clock, hook)? {
                 return Ok(None);
             }
             t
@@ -401,7 +414,15 @@ pub fn run_resumable(
     };
     sampler.set_thermalizing(false);
     let total = thermalized.sweeps as u64 + plan.sweeps as u64;
-    if !advance_to(sampler, &mut p, total, plan.measure_every, clock, hook)? {
+    if !advance_to(
+        sampler,
+        &mut p,
+        total,
+        plan.measure_every,
+        thermalized.sweeps as u64,
+        clock,
+        hook,
+    )? {
         return Ok(None);
     }
     Ok(Some(RunOutput {

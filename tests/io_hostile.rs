@@ -200,6 +200,26 @@ fn dash_is_standard_output_and_the_report_moves_to_stderr() {
 }
 
 #[test]
+fn dev_stdout_is_standard_output_and_a_replaced_file_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = temp_dir("devstdout");
+    let mut args = RUN.to_vec();
+    args.extend(["--output", "/dev/stdout"]);
+    let out = blockspin(&args);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "blockspin/sample/1");
+    // a private results file stays private when it is replaced
+    let r = d.join("r.json");
+    std::fs::write(&r, "old").unwrap();
+    std::fs::set_permissions(&r, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(run_to(&r).status.success());
+    let mode = std::fs::metadata(&r).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn non_utf8_paths_work() {
     use std::os::unix::ffi::OsStrExt;
     let d = temp_dir("utf8");
@@ -426,6 +446,27 @@ fn forged_checkpoints_are_refused() {
         let line = refused(&["sample", "--resume", s(&path), "--quiet"], &d, "--resume");
         println!("{what}: {line}");
     }
+    // outputs may not name the checkpoint resumed from, even with another --checkpoint
+    refused(
+        &[
+            "sample",
+            "--resume",
+            s(&ck),
+            "--checkpoint",
+            s(&d.join("ck2.bin")),
+            "--output",
+            s(&ck),
+        ],
+        &d,
+        "--output",
+    );
+    // fewer sweeps than the point has done: named as --sweeps, not as a forgery
+    let line = refused(
+        &["sample", "--resume", s(&ck), "--sweeps", "10"],
+        &d,
+        "--sweeps",
+    );
+    assert!(line.contains("at least"), "{line}");
     // the untouched checkpoint resumes (here only to the next checkpoint: a full resume
     // would take the 10^8 sweeps)
     let stopped = common::interrupted(

@@ -33,12 +33,12 @@ pub struct MergeArgs {
 /// [`Error::InvalidParameter`] naming the file: unreadable, not a shard, a shard of another
 /// job, a shard given twice, a missing shard or point; I/O errors.
 pub fn run(a: &MergeArgs) -> Result<()> {
+    // the summary defaults to the output with .csv (none when the output is standard output)
     let summary = a
         .summary
         .clone()
-        .unwrap_or_else(|| a.output.with_extension("csv"));
+        .or_else(|| (!io::is_stdout(&a.output)).then(|| a.output.with_extension("csv")));
     io::check_output_path("output", &a.output)?;
-    io::check_output_path("summary", &summary)?;
     let mut others: Vec<(&str, &std::path::Path)> = a
         .inputs
         .iter()
@@ -46,7 +46,10 @@ pub fn run(a: &MergeArgs) -> Result<()> {
         .collect();
     io::check_distinct("output", &a.output, &others)?;
     others.push(("the output", a.output.as_path()));
-    io::check_distinct("summary", &summary, &others)?;
+    if let Some(summary) = &summary {
+        io::check_output_path("summary", summary)?;
+        io::check_distinct("summary", summary, &others)?;
+    }
     let mut inputs = Vec::new();
     for path in &a.inputs {
         let name = path.display().to_string();
@@ -65,14 +68,19 @@ pub fn run(a: &MergeArgs) -> Result<()> {
     }
     let merged = shard::merge(&inputs)?;
     output::write_json(&a.output, &merged)?;
-    output::write_summary(&summary, &merged.points, &Provenance::current())?;
+    if let Some(summary) = &summary {
+        output::write_summary(summary, &merged.points, &Provenance::current())?;
+    }
     if !a.quiet {
         say!(
-            "merged {} shard files: {} points -> {} and {}",
+            "merged {} shard files: {} points -> {}{}",
             inputs.len(),
             merged.points.len(),
             a.output.display(),
-            summary.display()
+            summary
+                .as_ref()
+                .map(|s| format!(" and {}", s.display()))
+                .unwrap_or_default()
         );
         super::sample::print_crossings(&merged.crossings);
     }

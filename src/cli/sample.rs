@@ -486,7 +486,7 @@ pub fn run(args: &SampleArgs) -> Result<i32> {
         crate::io::not_stdout("checkpoint", ck)?;
         crate::io::check_distinct("checkpoint", ck, &inputs)?;
     }
-    if let Some(ck) = args.checkpoint.as_ref().or(args.resume.as_ref()) {
+    for ck in [&args.checkpoint, &args.resume].into_iter().flatten() {
         inputs.push(("the checkpoint file", ck));
     }
     for (param, path) in [

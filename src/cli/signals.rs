@@ -42,7 +42,11 @@ pub fn install(quiet: bool) -> Result<()> {
             while Instant::now() < until && signals.pending().next().is_none() {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            eprintln!("stopped by signal {sig}");
+            // never panic here (a closed stderr): the exit must happen
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("stopped by signal {sig}\n").as_bytes(),
+            );
             std::process::exit(128 + sig);
         }
     });

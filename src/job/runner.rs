@@ -173,6 +173,22 @@ pub fn run(
                         "its configurations are of the {k} kernel, this run's is {kernel}"
                     )));
                 }
+                let thermalization = match c.thermalized {
+                    Some(t) => t.sweeps as u64,
+                    None => job.plan.auto.unwrap_or(job.plan.thermalize) as u64,
+                };
+                if c.sweeps_done <= u32::MAX as u64
+                    && c.sweeps_done > thermalization + job.plan.sweeps as u64
+                {
+                    return Err(Error::invalid(
+                        "sweeps",
+                        format!(
+                            "the checkpoint's point has done {} sweeps ({thermalization} of them thermalization); a resumed run continues it, so give --sweeps of at least {}",
+                            c.sweeps_done,
+                            c.sweeps_done - thermalization
+                        ),
+                    ));
+                }
                 let progress = Progress {
                     sweeps_done: c.sweeps_done,
                     counts,
