@@ -11,6 +11,7 @@ use std::time::Duration;
 fn input_of_saved_states_reproduces_the_in_run_analysis() {
     let d = temp_dir("input");
     let (state, inrun, fromfile) = (d.join("s.npy"), d.join("a.json"), d.join("b.json"));
+    let png = d.join("m.png");
     // 128 chains, each measured once after 50 sweeps: the configurations sample saves
     let sampling = [
         "--lattice",
@@ -56,6 +57,8 @@ fn input_of_saved_states_reproduces_the_in_run_analysis() {
         "--quiet",
         "--output",
         s(&fromfile),
+        "--plot",
+        s(&png),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (x, y) = (read_json(&inrun), read_json(&fromfile));
@@ -81,6 +84,7 @@ fn input_of_saved_states_reproduces_the_in_run_analysis() {
         assert!(e["eigenvalues"].is_array() && e["y"].is_number(), "{e}");
     }
     assert_eq!(x["reference"]["y_H"], 1.875);
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

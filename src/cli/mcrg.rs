@@ -58,6 +58,9 @@ pub struct McrgArgs {
     /// Write the results (JSON, schema blockspin/mcrg/1; `-` for standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Draw the couplings and the exponents of both sectors against the level (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// No progress bar or notices on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -198,10 +201,15 @@ fn sampling_flags(s: &SamplingArgs) -> Vec<&'static str> {
 /// # Errors
 /// Bad flags or input (exit 2), the sampler's and the estimators' errors.
 pub fn run(a: &McrgArgs) -> Result<i32> {
-    if let Some(p) = &a.output {
-        io::check_output_path("output", p)?;
-        if let Some(input) = &a.input {
-            io::check_distinct("output", p, &[("the input", input)])?;
+    let mut inputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(input) = &a.input {
+        inputs.push(("the input", input));
+    }
+    for (param, path) in [("output", &a.output), ("plot", &a.plot)] {
+        if let Some(p) = path {
+            io::check_output_path(param, p)?;
+            io::check_distinct(param, p, &inputs)?;
+            inputs.push(("also the output", p));
         }
     }
     let report = match &a.input {
@@ -225,6 +233,9 @@ pub fn run(a: &McrgArgs) -> Result<i32> {
             serde_json::to_writer_pretty(&mut *w, &report).map_err(std::io::Error::other)?;
             writeln!(w)
         })?;
+    }
+    if let Some(p) = &a.plot {
+        mcrg::plot::png(&report, p, (1500, 500))?;
     }
     let bad = non_finite(&report);
     if !bad.is_empty() {

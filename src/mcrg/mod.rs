@@ -42,6 +42,7 @@ pub mod blocking;
 pub mod couplings;
 pub mod exponents;
 pub mod operators;
+pub mod plot;
 
 use crate::backend::{BackendInfo, Sampler};
 use crate::error::{Error, Result};
