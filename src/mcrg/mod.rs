@@ -227,7 +227,9 @@ impl Group {
 /// What one configuration contributes.
 struct Contribution {
     sums: Vec<f64>,
-    callen: Vec<Vec<(u64, i8)>>,
+    /// Per level, the configuration's local-field histogram (built in the parallel part:
+    /// the serial accumulation then merges a few hundred patterns, not every site).
+    callen: Vec<CallenHistogram>,
 }
 
 /// The accumulator: feed configurations with [`Mcrg::add`], then [`Mcrg::finish`].
@@ -328,17 +330,15 @@ impl Mcrg {
             }
             sums.extend(self.even[level].sums(&x));
             sums.extend(self.odd[level].sums(&x));
-            callen.push(match &self.basis[level] {
-                Some(t) => {
-                    let m = t.operators.len();
-                    let g = t.local_fields(&x);
-                    x.iter()
-                        .enumerate()
-                        .map(|(i, &xi)| (couplings::pack(&g[i * m..(i + 1) * m]), xi))
-                        .collect()
+            let mut h = CallenHistogram::default();
+            if let Some(t) = &self.basis[level] {
+                let m = t.operators.len();
+                let g = t.local_fields(&x);
+                for (i, &xi) in x.iter().enumerate() {
+                    h.add(couplings::pack(&g[i * m..(i + 1) * m]), xi);
                 }
-                None => Vec::new(),
-            });
+            }
+            callen.push(h);
         }
         Contribution { sums, callen }
     }
@@ -386,10 +386,8 @@ impl Mcrg {
         }
         let g = self.groups.last_mut().unwrap();
         g.moments.add(&v);
-        for (h, entries) in g.callen.iter_mut().zip(&c.callen) {
-            for &(k, x) in entries {
-                h.add(k, x);
-            }
+        for (h, own) in g.callen.iter_mut().zip(&c.callen) {
+            h.merge(own);
         }
         self.configurations += 1;
     }
