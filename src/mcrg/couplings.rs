@@ -42,11 +42,33 @@ pub fn unpack(key: u64, m: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A multiply-shift hasher for the packed local-field keys: one site per insertion makes
+/// the default SipHash the histogram's main cost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (k ^ (k >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u128(&mut self, k: u128) {
+        self.write_u64(k as u64 ^ ((k >> 64) as u64).wrapping_mul(0xff51_afd7_ed55_8ccd));
+    }
+}
+
 /// Per distinct local-field vector: (sites, Σ x).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CallenHistogram {
     /// key → (count, Σ x).
-    pub entries: HashMap<u64, (f64, f64)>,
+    pub entries: HashMap<u64, (f64, f64), std::hash::BuildHasherDefault<KeyHasher>>,
 }
 
 impl CallenHistogram {

@@ -111,22 +111,36 @@ impl Operator {
     /// Every distinct instance on `torus` (sorted site lists, sorted), repeated-site
     /// instances dropped.
     pub fn instances(&self, torus: &Torus) -> Instances {
+        use rayon::slice::ParallelSliceMut;
+        const MAX_ARITY: usize = 4;
         let arity = self.arity();
-        let mut all: Vec<Vec<u32>> = Vec::new();
+        assert!(
+            arity <= MAX_ARITY,
+            "operator {} has more than {MAX_ARITY} spins",
+            self.name
+        );
+        // fixed-size site lists (no allocation per instance; 18 N instances at L = 1024²)
+        let mut all: Vec<[u32; MAX_ARITY]> = Vec::with_capacity(torus.sites() * self.shapes.len());
         for s in 0..torus.sites() as u32 {
             for shape in self.shapes {
-                let mut v: Vec<u32> = shape.iter().map(|&o| torus.shift(s, o)).collect();
-                v.sort_unstable();
-                if v.windows(2).all(|w| w[0] != w[1]) {
+                let mut v = [u32::MAX; MAX_ARITY];
+                for (k, &o) in shape.iter().enumerate() {
+                    v[k] = torus.shift(s, o);
+                }
+                v[..arity].sort_unstable();
+                if v[..arity].windows(2).all(|w| w[0] != w[1]) {
                     all.push(v);
                 }
             }
         }
-        all.sort_unstable();
+        all.par_sort_unstable();
         all.dedup();
         Instances {
             arity,
-            sites: all.into_iter().flatten().collect(),
+            sites: all
+                .iter()
+                .flat_map(|v| v[..arity].iter().copied())
+                .collect(),
         }
     }
 }
@@ -366,6 +380,8 @@ pub struct OperatorTable {
     pub operators: Vec<Operator>,
     /// Their instances.
     pub instances: Vec<Instances>,
+    /// [`OperatorTable::distinct_prefix`], computed once.
+    prefix: std::sync::OnceLock<usize>,
 }
 
 impl OperatorTable {
@@ -375,6 +391,7 @@ impl OperatorTable {
             torus,
             operators: operators.to_vec(),
             instances: operators.iter().map(|o| o.instances(&torus)).collect(),
+            prefix: std::sync::OnceLock::new(),
         }
     }
     /// How many leading operators are well defined on this torus: each has all its
@@ -383,16 +400,44 @@ impl OperatorTable {
     /// (the chain's `3rd` pairs are its `nn` pairs on a 4-ring); operators from there on
     /// are linearly dependent or mean something else.
     pub fn distinct_prefix(&self) -> usize {
+        *self.prefix.get_or_init(|| {
+            let sites = self.torus.sites();
+            // instances as 128-bit keys: the arity (≤ 4) in the top bits, then up to four
+            // sites of 31 bits (more sites than 2^31 take the slice itself)
+            if sites >= 1 << 31 {
+                return self.distinct_prefix_slow();
+            }
+            let key = |i: &[u32]| {
+                let sites = i.iter().fold(0u128, |k, &s| (k << 31) | s as u128);
+                ((i.len() as u128) << 124) | sites
+            };
+            let total: usize = self.instances.iter().map(|i| i.len()).sum();
+            let mut seen: std::collections::HashSet<
+                u128,
+                std::hash::BuildHasherDefault<crate::mcrg::couplings::KeyHasher>,
+            > = std::collections::HashSet::with_capacity_and_hasher(total, Default::default());
+            for (k, (o, inst)) in self.operators.iter().zip(&self.instances).enumerate() {
+                if inst.len() != o.shapes.len() * sites {
+                    return k;
+                }
+                for i in inst.sites.chunks_exact(inst.arity) {
+                    if !seen.insert(key(i)) {
+                        return k;
+                    }
+                }
+            }
+            self.operators.len()
+        })
+    }
+
+    fn distinct_prefix_slow(&self) -> usize {
         let sites = self.torus.sites();
         let mut seen: std::collections::HashSet<&[u32]> = std::collections::HashSet::new();
         for (k, (o, inst)) in self.operators.iter().zip(&self.instances).enumerate() {
-            if inst.len() != o.shapes.len() * sites {
+            if inst.len() != o.shapes.len() * sites
+                || !inst.sites.chunks_exact(inst.arity).all(|i| seen.insert(i))
+            {
                 return k;
-            }
-            for i in inst.sites.chunks_exact(inst.arity) {
-                if !seen.insert(i) {
-                    return k;
-                }
             }
         }
         self.operators.len()
