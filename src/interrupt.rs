@@ -31,11 +31,6 @@ pub fn requested() -> Option<i32> {
     }
 }
 
-/// Clears a stop request (for tests and for a program that handled it).
-pub fn clear() {
-    SIGNAL.store(0, Ordering::SeqCst);
-}
-
 /// `Err(Error::Interrupted)` once a stop was requested.
 ///
 /// # Errors
@@ -89,11 +84,6 @@ impl Task {
             s.position(done);
         }
         check()
-    }
-
-    /// Steps finished so far.
-    pub fn done(&self) -> u64 {
-        self.done.load(Ordering::Relaxed)
     }
 }
 
