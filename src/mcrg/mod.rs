@@ -43,6 +43,7 @@ pub mod couplings;
 pub mod exponents;
 pub mod operators;
 pub mod plot;
+pub mod stencil;
 
 use crate::backend::{BackendInfo, Sampler};
 use crate::error::{Error, Result};
@@ -56,6 +57,7 @@ use exponents::{Exponent, Moments};
 use operators::{Operator, OperatorTable, Torus};
 use rayon::prelude::*;
 use serde::{Serialize, Serializer};
+use stencil::Stencil;
 
 /// The results schema.
 pub const SCHEMA: &str = "blockspin/mcrg/1";
@@ -224,22 +226,98 @@ impl Group {
     }
 }
 
+/// One level's local-field histogram of one configuration.
+enum LevelCallen {
+    /// No couplings at this level.
+    None,
+    /// Dense bins ([`stencil`] module docs).
+    Dense(Vec<u32>),
+    /// A hash map (bases with too many bins).
+    Sparse(CallenHistogram),
+}
+
 /// What one configuration contributes.
 struct Contribution {
     sums: Vec<f64>,
     /// Per level, the configuration's local-field histogram (built in the parallel part:
     /// the serial accumulation then merges a few hundred patterns, not every site).
-    callen: Vec<CallenHistogram>,
+    callen: Vec<LevelCallen>,
+}
+
+/// How a level's operator sums are computed: row-wise stencils where every operator is
+/// regular, instance lists on the small tori where some fold.
+#[derive(Clone, Debug)]
+enum Sums {
+    Stencil(Stencil),
+    Table(OperatorTable),
+}
+
+/// One level's torus and tables.
+#[derive(Clone, Debug)]
+pub struct Level {
+    /// The torus.
+    pub torus: Torus,
+    sums: Sums,
+    /// Leading even and odd operators well defined here ([`stencil::regular_prefix`]).
+    defined: (usize, usize),
+    /// The basis stencil where the whole basis is well defined (couplings estimated).
+    pub basis: Option<Stencil>,
+}
+
+impl Level {
+    fn new(torus: Torus, even: &[Operator], odd: &[Operator], basis: &[Operator]) -> Self {
+        let all: Vec<Operator> = even.iter().chain(odd).copied().collect();
+        Level {
+            torus,
+            sums: if stencil::all_regular(&torus, &all) {
+                Sums::Stencil(Stencil::new(torus, &all))
+            } else {
+                Sums::Table(OperatorTable::new(torus, &all))
+            },
+            defined: (
+                stencil::regular_prefix(&torus, even),
+                stencil::regular_prefix(&torus, odd),
+            ),
+            basis: (stencil::regular_prefix(&torus, basis) == basis.len())
+                .then(|| Stencil::new(torus, basis)),
+        }
+    }
+
+    /// S_α of the level's even then odd operators.
+    pub fn sums(&self, x: &[i8]) -> Vec<i64> {
+        match &self.sums {
+            Sums::Stencil(s) => s.sums(x),
+            Sums::Table(t) => t.sums(x).into_iter().map(|v| v as i64).collect(),
+        }
+    }
+
+    fn callen(&self, x: &[i8]) -> LevelCallen {
+        match &self.basis {
+            None => LevelCallen::None,
+            Some(b) => match b.bins() {
+                Some(bins) => {
+                    let mut h = vec![0u32; bins];
+                    b.histogram(x, &mut h);
+                    LevelCallen::Dense(h)
+                }
+                None => {
+                    let mut h = CallenHistogram::default();
+                    b.histogram_sparse(x, &mut h);
+                    LevelCallen::Sparse(h)
+                }
+            },
+        }
+    }
 }
 
 /// The accumulator: feed configurations with [`Mcrg::add`], then [`Mcrg::finish`].
 pub struct Mcrg {
     settings: McrgSettings,
     blockers: Vec<Blocker>,
-    even: Vec<OperatorTable>,
-    odd: Vec<OperatorTable>,
-    /// Basis tables of the levels with couplings.
-    basis: Vec<Option<OperatorTable>>,
+    /// Levels 0 (the fine lattice) to n.
+    levels: Vec<Level>,
+    even_names: Vec<&'static str>,
+    odd_names: Vec<&'static str>,
     /// Operators per level in the vector of sums (even then odd).
     per_level: usize,
     shift: Option<Vec<f64>>,
@@ -278,36 +356,29 @@ impl Mcrg {
             tori.push(b.coarse());
             blockers.push(b);
         }
-        let basis: Vec<Option<OperatorTable>> = tori
-            .iter()
-            .map(|t| {
-                let table = OperatorTable::new(*t, &basis_ops);
-                (table.distinct_prefix() == basis_ops.len()).then_some(table)
-            })
+        let levels: Vec<Level> = tori
+            .par_iter()
+            .map(|t| Level::new(*t, &even_ops, &odd_ops, &basis_ops))
             .collect();
-        for t in basis.iter().flatten() {
-            for (o, i) in t.operators.iter().zip(&t.instances) {
-                if i.max_per_site(t.torus.sites()) > MAX_LOCAL_FIELD as usize {
-                    return Err(Error::invalid(
-                        "basis",
-                        format!("`{}` has too many instances per site", o.name),
-                    ));
+        for l in &levels {
+            if let Some(st) = &l.basis {
+                for (o, &c) in basis_ops.iter().zip(&st.counts()) {
+                    if c > MAX_LOCAL_FIELD as u32 {
+                        return Err(Error::invalid(
+                            "basis",
+                            format!("`{}` has too many instances per site", o.name),
+                        ));
+                    }
                 }
             }
         }
         Ok(Mcrg {
             settings: settings.clone(),
-            even: tori
-                .iter()
-                .map(|t| OperatorTable::new(*t, &even_ops))
-                .collect(),
-            odd: tori
-                .iter()
-                .map(|t| OperatorTable::new(*t, &odd_ops))
-                .collect(),
+            levels,
+            even_names: even_ops.iter().map(|o| o.name).collect(),
+            odd_names: odd_ops.iter().map(|o| o.name).collect(),
             per_level: even_ops.len() + odd_ops.len(),
             blockers,
-            basis,
             shift: None,
             groups: Vec::new(),
             group_length: 1,
@@ -321,32 +392,23 @@ impl Mcrg {
     }
 
     fn contribution(&self, x0: &[i8], configuration: u32) -> Contribution {
-        let mut sums = Vec::with_capacity(self.per_level * self.even.len());
-        let mut callen = Vec::with_capacity(self.even.len());
+        let mut sums = Vec::with_capacity(self.per_level * self.levels.len());
+        let mut callen = Vec::with_capacity(self.levels.len());
         let mut x = x0.to_vec();
-        for level in 0..self.even.len() {
-            if level > 0 {
-                x = self.blockers[level - 1].block(&x, configuration, level as u32);
+        for (n, level) in self.levels.iter().enumerate() {
+            if n > 0 {
+                x = self.blockers[n - 1].block(&x, configuration, n as u32);
             }
-            sums.extend(self.even[level].sums(&x));
-            sums.extend(self.odd[level].sums(&x));
-            let mut h = CallenHistogram::default();
-            if let Some(t) = &self.basis[level] {
-                let m = t.operators.len();
-                let g = t.local_fields(&x);
-                for (i, &xi) in x.iter().enumerate() {
-                    h.add(couplings::pack(&g[i * m..(i + 1) * m]), xi);
-                }
-            }
-            callen.push(h);
+            sums.extend(level.sums(&x).into_iter().map(|v| v as f64));
+            callen.push(level.callen(&x));
         }
         Contribution { sums, callen }
     }
 
     fn new_group(&self) -> Group {
         Group {
-            moments: Moments::new(self.per_level * self.even.len()),
-            callen: vec![CallenHistogram::default(); self.even.len()],
+            moments: Moments::new(self.per_level * self.levels.len()),
+            callen: vec![CallenHistogram::default(); self.levels.len()],
         }
     }
 
@@ -386,8 +448,12 @@ impl Mcrg {
         }
         let g = self.groups.last_mut().unwrap();
         g.moments.add(&v);
-        for (h, own) in g.callen.iter_mut().zip(&c.callen) {
-            h.merge(own);
+        for ((h, own), level) in g.callen.iter_mut().zip(&c.callen).zip(&self.levels) {
+            match (own, &level.basis) {
+                (LevelCallen::Dense(d), Some(st)) => st.merge_dense(d, h),
+                (LevelCallen::Sparse(o), _) => h.merge(o),
+                _ => {}
+            }
         }
         self.configurations += 1;
     }
@@ -400,7 +466,7 @@ impl Mcrg {
     /// other than ±1; [`Error::Interrupted`] on a stop request.
     pub fn add_batch(&mut self, first: u32, configurations: &[&[i8]]) -> Result<()> {
         crate::interrupt::check()?;
-        let n = self.even[0].torus.sites();
+        let n = self.levels[0].torus.sites();
         for c in configurations {
             if c.len() != n {
                 return Err(Error::invalid(
@@ -448,19 +514,18 @@ impl Mcrg {
         }
         let s = &self.settings;
         let b = s.block as f64;
-        let n_even = self.even[0].operators.len();
+        let n_even = self.even_names.len();
         let moments: Vec<Moments> = self.groups.iter().map(|g| g.moments.clone()).collect();
         let mut levels = Vec::new();
         for level in 0..=s.levels as usize {
             crate::interrupt::check()?;
             let exponents = (level > 0).then(|| {
                 let idx = |l: usize, k: usize| l * self.per_level + k;
-                let sector = |range: std::ops::Range<usize>, tables: &[OperatorTable]| {
+                let sector = |range: std::ops::Range<usize>, defined: fn(&Level) -> usize| {
                     let coarse: Vec<usize> = range.clone().map(|k| idx(level, k)).collect();
                     let fine: Vec<usize> = range.map(|k| idx(level - 1, k)).collect();
-                    let defined = tables[level]
-                        .distinct_prefix()
-                        .min(tables[level - 1].distinct_prefix());
+                    let defined =
+                        defined(&self.levels[level]).min(defined(&self.levels[level - 1]));
                     let mut e = exponents::sector_exponents(
                         &moments,
                         &coarse[..defined],
@@ -477,19 +542,18 @@ impl Mcrg {
                     e
                 };
                 SectorExponents {
-                    even: sector(0..n_even, &self.even),
-                    odd: sector(n_even..self.per_level, &self.odd),
+                    even: sector(0..n_even, |l| l.defined.0),
+                    odd: sector(n_even..self.per_level, |l| l.defined.1),
                 }
             });
-            let couplings = match &self.basis[level] {
-                Some(t) => {
+            let couplings = match &self.levels[level].basis {
+                Some(_) => {
                     let hist: Vec<CallenHistogram> = self
                         .groups
                         .iter()
                         .map(|g| g.callen[level].clone())
                         .collect();
-                    let k =
-                        couplings::estimate(&hist, t.operators.len(), &format!("level {level}"))?;
+                    let k = couplings::estimate(&hist, s.basis.len(), &format!("level {level}"))?;
                     Some(Couplings(s.basis.iter().cloned().zip(k).collect()))
                 }
                 None => None,
@@ -522,16 +586,8 @@ impl Mcrg {
             },
             backend: info.backend,
             operators: OperatorNames {
-                even: self.even[0]
-                    .operators
-                    .iter()
-                    .map(|o| o.name.to_string())
-                    .collect(),
-                odd: self.odd[0]
-                    .operators
-                    .iter()
-                    .map(|o| o.name.to_string())
-                    .collect(),
+                even: self.even_names.iter().map(|n| n.to_string()).collect(),
+                odd: self.odd_names.iter().map(|n| n.to_string()).collect(),
             },
             levels,
             reference,
