@@ -28,6 +28,8 @@ pub const MEASURE: &str = include_str!("../shaders/measure.wgsl");
 pub const DBM: &str = include_str!("../shaders/dbm.wgsl");
 /// `shaders/rg.wgsl`: block-wise conditional sampling.
 pub const RG: &str = include_str!("../shaders/rg.wgsl");
+/// `shaders/mcrg.wgsl`: MCRG blocking, operator sums and local-field histograms.
+pub const MCRG_KERNELS: &str = include_str!("../shaders/mcrg.wgsl");
 /// `shaders/philox_test.wgsl`: Philox words for given counters (tests).
 pub const PHILOX_TEST: &str = include_str!("../shaders/philox_test.wgsl");
 
@@ -98,6 +100,13 @@ pub const RG_SAMPLER: ShaderModuleSource = ShaderModuleSource {
     parts: &[DISPATCH, PHILOX, RG],
 };
 
+/// MCRG on the device: `mcrg_unpack`, `mcrg_block`, `mcrg_sums`, `mcrg_sums_listed`,
+/// `mcrg_histogram`.
+pub const MCRG: ShaderModuleSource = ShaderModuleSource {
+    name: "mcrg",
+    parts: &[DISPATCH, PHILOX, MCRG_KERNELS],
+};
+
 /// Every module the program builds.
 pub const ALL: &[ShaderModuleSource] = &[
     SAMPLER,
@@ -108,6 +117,7 @@ pub const ALL: &[ShaderModuleSource] = &[
     PHILOX_WORDS,
     DBM_SAMPLER,
     RG_SAMPLER,
+    MCRG,
 ];
 
 /// Reflection of the WGSL uniform blocks with naga, for the tests that hold each

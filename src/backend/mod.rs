@@ -162,6 +162,25 @@ pub trait Sampler {
     /// Replaces every chain's bits (chain-major) and the sweep counter: continues a run from
     /// a checkpoint exactly where it stopped.
     fn restore(&mut self, bits: &[u8], sweeps_done: u32) -> Result<()>;
+    /// The chains' state where it lives on a GPU, for analyses that run there without
+    /// reading configurations back (MCRG); None on the CPU backends.
+    fn device_state(&self) -> Option<DeviceState<'_>> {
+        None
+    }
+}
+
+/// A GPU sampler's state buffers and how bits are laid out in them ([`gpu::Layout`]).
+pub struct DeviceState<'a> {
+    /// The device.
+    pub ctx: &'a std::sync::Arc<gpu::GpuContext>,
+    /// The state words, split as `plan` says.
+    pub parts: &'a [wgpu::Buffer],
+    /// The layout.
+    pub layout: gpu::Layout,
+    /// The words' plan.
+    pub plan: &'a gpu::StatePlan,
+    /// The chains.
+    pub spec: &'a ChainSpec,
 }
 
 /// `--backend`.

@@ -109,6 +109,31 @@ impl Blocker {
             .collect()
     }
 
+    /// The Philox key of the random words.
+    pub fn key(&self) -> [u32; 2] {
+        self.key
+    }
+
+    /// The stochastic rule's threshold of every block pattern (bit k set: the k-th block
+    /// site, in bit order, is +1), for blocks of at most `max_sites` sites; None for the
+    /// other rules or larger blocks. The GPU kernels look the threshold up here.
+    pub fn thresholds(&self, max_sites: usize) -> Option<Vec<u32>> {
+        let n = (self.block as usize).pow(self.fine.dimension);
+        match &self.rule {
+            Rule::Stochastic(lambda) if n <= max_sites => Some(
+                (0..1u32 << n)
+                    .map(|p| {
+                        stochastic_threshold(
+                            lambda,
+                            (0..n).map(|k| if p >> k & 1 == 1 { 1 } else { -1 }),
+                        )
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// The random word of block `j` (module docs).
     #[inline]
     pub fn word(&self, j: u32, configuration: u32, level: u32) -> u32 {
@@ -142,13 +167,8 @@ impl Blocker {
                     }
                 }
                 Rule::Stochastic(lambda) => {
-                    let f: f64 = sites
-                        .iter()
-                        .zip(lambda)
-                        .map(|(&s, l)| l * fine[s as usize] as f64)
-                        .sum();
-                    let p = 1.0 / (1.0 + (-2.0 * f).exp());
-                    if accept(self.word(j, configuration, level), threshold(p)) {
+                    let t = stochastic_threshold(lambda, sites.iter().map(|&s| fine[s as usize]));
+                    if accept(self.word(j, configuration, level), t) {
                         1
                     } else {
                         -1
@@ -157,6 +177,13 @@ impl Blocker {
             })
             .collect()
     }
+}
+
+/// The stochastic rule's threshold for a block's spins (in bit order): P(y = +1) =
+/// 1/(1 + e^{−2λ·x}), through [`threshold`].
+fn stochastic_threshold(lambda: &[f64], spins: impl Iterator<Item = i8>) -> u32 {
+    let f: f64 = spins.zip(lambda).map(|(x, l)| l * x as f64).sum();
+    threshold(1.0 / (1.0 + (-2.0 * f).exp()))
 }
 
 #[cfg(test)]

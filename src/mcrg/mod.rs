@@ -41,6 +41,7 @@
 pub mod blocking;
 pub mod couplings;
 pub mod exponents;
+pub mod gpu;
 pub mod operators;
 pub mod plot;
 pub mod stencil;
@@ -227,7 +228,8 @@ impl Group {
 }
 
 /// One level's local-field histogram of one configuration.
-enum LevelCallen {
+#[derive(Clone, Debug, PartialEq)]
+pub enum LevelCallen {
     /// No couplings at this level.
     None,
     /// Dense bins ([`stencil`] module docs).
@@ -236,12 +238,15 @@ enum LevelCallen {
     Sparse(CallenHistogram),
 }
 
-/// What one configuration contributes.
-struct Contribution {
-    sums: Vec<f64>,
+/// What one configuration contributes: every level's operator sums and local-field
+/// histogram ([`Mcrg::analyze`] on the CPU, [`gpu::DeviceMcrg::analyze`] on the device).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contribution {
+    /// S_α of every level (even then odd operators), level-major.
+    pub sums: Vec<f64>,
     /// Per level, the configuration's local-field histogram (built in the parallel part:
     /// the serial accumulation then merges a few hundred patterns, not every site).
-    callen: Vec<LevelCallen>,
+    pub callen: Vec<LevelCallen>,
 }
 
 /// How a level's operator sums are computed: row-wise stencils where every operator is
@@ -391,7 +396,9 @@ impl Mcrg {
         self.configurations
     }
 
-    fn contribution(&self, x0: &[i8], configuration: u32) -> Contribution {
+    /// What configuration x0 (±1, checked by the caller) numbered `configuration`
+    /// contributes.
+    pub fn analyze(&self, x0: &[i8], configuration: u32) -> Contribution {
         let mut sums = Vec::with_capacity(self.per_level * self.levels.len());
         let mut callen = Vec::with_capacity(self.levels.len());
         let mut x = x0.to_vec();
@@ -410,6 +417,15 @@ impl Mcrg {
             moments: Moments::new(self.per_level * self.levels.len()),
             callen: vec![CallenHistogram::default(); self.levels.len()],
         }
+    }
+
+    /// Adds contributions (in configuration order).
+    pub fn add_contributions(&mut self, contributions: Vec<Contribution>) -> Result<()> {
+        crate::interrupt::check()?;
+        for c in contributions {
+            self.push(c);
+        }
+        Ok(())
     }
 
     fn push(&mut self, c: Contribution) {
@@ -484,7 +500,7 @@ impl Mcrg {
         let contributions: Vec<Contribution> = configurations
             .par_iter()
             .enumerate()
-            .map(|(k, x)| self.contribution(x, first.wrapping_add(k as u32)))
+            .map(|(k, x)| self.analyze(x, first.wrapping_add(k as u32)))
             .collect();
         for c in contributions {
             self.push(c);
@@ -676,6 +692,9 @@ pub struct SamplingParameters {
     pub measurements: u32,
     /// Sweeps between measurements.
     pub measure_every: u32,
+    /// Where blocking and operator sums ran: `device` (the GPU sampler's kernels,
+    /// [`gpu`]) or `host` (configurations read back).
+    pub analysis: &'static str,
 }
 
 /// Operator names of both sectors, in order.
@@ -866,15 +885,29 @@ pub fn sample(
     }
     sampler.set_thermalizing(false);
     let mut chains = 0u32;
+    // on a GPU sampler the analysis runs there (gpu module docs), else configurations are
+    // read back
+    let mut device = match sampler.device_state() {
+        Some(state) => {
+            chains = state.spec.chains;
+            gpu::DeviceMcrg::new(state, &m)?
+        }
+        None => None,
+    };
     for meas in 0..plan.measurements {
         sampler.advance(plan.measure_every, 0)?;
         task.advance(plan.measure_every as u64)?;
+        if let Some(d) = &mut device {
+            m.add_contributions(d.analyze(meas.wrapping_mul(chains))?)?;
+            continue;
+        }
         let bits = sampler.configurations()?;
         chains = (bits.len() / n) as u32;
         let spins: Vec<i8> = bits.iter().map(|&b| 2 * b as i8 - 1).collect();
         let configs: Vec<&[i8]> = spins.chunks_exact(n).collect();
         m.add_batch(meas.wrapping_mul(chains), &configs)?;
     }
+    let analysis = if device.is_some() { "device" } else { "host" };
     let (k, h) = model.spin_couplings();
     m.finish(RunInfo {
         backend: Some(sampler.info()),
@@ -889,6 +922,7 @@ pub fn sample(
             thermalize: plan.thermalize,
             measurements: plan.measurements,
             measure_every: plan.measure_every,
+            analysis,
         }),
     })
 }

@@ -215,6 +215,16 @@ impl Sampler for GpuSampler {
         Ok(())
     }
 
+    fn device_state(&self) -> Option<crate::backend::DeviceState<'_>> {
+        Some(crate::backend::DeviceState {
+            ctx: &self.ctx,
+            parts: &self.parts,
+            layout: self.layout,
+            plan: &self.plan,
+            spec: &self.spec,
+        })
+    }
+
     fn configurations(&mut self) -> Result<Vec<u8>> {
         let mut words = Vec::with_capacity(self.plan.words as usize);
         for part in &self.parts {
