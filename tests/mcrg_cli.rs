@@ -223,3 +223,68 @@ fn ctrl_c_stops_mcrg_within_a_second_with_no_output() {
     assert!(!d.join("m.json").exists());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn an_interrupted_run_resumes_to_the_uninterrupted_report() {
+    let d = temp_dir("resume");
+    let (full, part, ck) = (d.join("full.json"), d.join("part.json"), d.join("run.ckpt"));
+    let args = |beta: &str, out: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        [
+            "mcrg",
+            "--size",
+            "64",
+            "--beta",
+            beta,
+            "--chains",
+            "2",
+            "--thermalize",
+            "100",
+            "--sweeps",
+            "40000",
+            "--measure-every",
+            "20",
+            "--levels",
+            "3",
+            "--seed",
+            "3",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--output",
+            s(out),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let call = |a: &[String]| blockspin(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = call(&args("0.44", &full, &[]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a = args(
+        "0.44",
+        &part,
+        &["--checkpoint", s(&ck), "--checkpoint-every", "0.2"],
+    );
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let status = common::interrupt_after_checkpoint(&a, &ck, Duration::from_millis(100), "INT");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the run finished before the signal"
+    );
+    assert!(ck.exists() && !part.exists());
+    // a checkpoint of another run is refused
+    let o = call(&args("0.45", &part, &["--resume", s(&ck)]));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resume"));
+    // the same flags continue it to the uninterrupted report, byte for byte
+    let o = call(&args("0.44", &part, &["--resume", s(&ck)]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&full).unwrap(), std::fs::read(&part).unwrap());
+}

@@ -118,8 +118,14 @@ fn device_run_reproduces_the_host_report() {
     let mut c = common::cpu(spec);
     let on_device = mcrg::sample(g.as_mut(), &model, plan, &settings).unwrap();
     let on_host = mcrg::sample(c.as_mut(), &model, plan, &settings).unwrap();
-    assert_eq!(on_device.parameters.sampling.as_ref().unwrap().analysis, "device");
-    assert_eq!(on_host.parameters.sampling.as_ref().unwrap().analysis, "host");
+    assert_eq!(
+        on_device.parameters.sampling.as_ref().unwrap().analysis,
+        "device"
+    );
+    assert_eq!(
+        on_host.parameters.sampling.as_ref().unwrap().analysis,
+        "host"
+    );
     let json = |r: &mcrg::McrgReport| {
         let mut v = serde_json::to_value(r).unwrap();
         v["parameters"]["sampling"]["analysis"] = serde_json::Value::Null;

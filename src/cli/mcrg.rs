@@ -58,6 +58,17 @@ pub struct McrgArgs {
     /// Write the results (JSON, schema blockspin/mcrg/1; `-` for standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Write a checkpoint here every --checkpoint-every seconds and when stopped (SIGINT,
+    /// SIGTERM, SIGUSR1): sampler state, measurements done and the accumulated sums.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Seconds between checkpoints.
+    #[arg(long, default_value_t = 60.0, allow_negative_numbers = true)]
+    pub checkpoint_every: f64,
+    /// Continue the run of this checkpoint (the same flags; --sweeps may grow); further
+    /// checkpoints go to --checkpoint, or else to this file.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     /// Draw the couplings and the exponents of both sectors against the level (PNG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -205,6 +216,21 @@ pub fn run(a: &McrgArgs) -> Result<i32> {
     if let Some(input) = &a.input {
         inputs.push(("the input", input));
     }
+    for (param, path) in [("checkpoint", &a.checkpoint), ("resume", &a.resume)] {
+        if let Some(p) = path {
+            if a.input.is_some() {
+                return Err(Error::invalid(
+                    param,
+                    "checkpoints are for sampled runs, not --input",
+                ));
+            }
+            io::not_stdout(param, p)?;
+            if param == "checkpoint" {
+                io::check_distinct(param, p, &inputs)?;
+            }
+            inputs.push(("the checkpoint", p));
+        }
+    }
     for (param, path) in [("output", &a.output), ("plot", &a.plot)] {
         if let Some(p) = path {
             io::check_output_path(param, p)?;
@@ -225,7 +251,21 @@ pub fn run(a: &McrgArgs) -> Result<i32> {
             let sites = spins.len() / n;
             mcrg::run(&settings, spins.chunks_exact(sites), None)?
         }
-        None => sample(a)?,
+        None => match sample(a) {
+            Err(Error::Interrupted { signal }) if a.checkpoint.is_some() || a.resume.is_some() => {
+                let path = a
+                    .checkpoint
+                    .as_ref()
+                    .or(a.resume.as_ref())
+                    .expect("a checkpoint");
+                eprintln!(
+                    "interrupted: checkpoint written to {}; continue with the same flags and --resume {0}",
+                    path.display()
+                );
+                return Ok(128 + signal);
+            }
+            r => r?,
+        },
     };
     print_table(&report);
     if let Some(p) = &a.output {
@@ -296,7 +336,49 @@ fn sample(a: &McrgArgs) -> Result<McrgReport> {
         measurements,
         measure_every: every,
     };
-    mcrg::sample(sampler.as_mut(), &model, plan, &settings)
+    let checkpoint = match a.checkpoint.clone().or_else(|| a.resume.clone()) {
+        None => None,
+        Some(path) => {
+            crate::job::runner::interval(a.checkpoint_every)?;
+            // SIGUSR1 (Slurm's warning before the time limit) also checkpoints and stops,
+            // and a stop may take the time a checkpoint needs to be written
+            super::signals::also(
+                signal_hook::consts::SIGUSR1,
+                std::time::Duration::from_secs(60),
+            )?;
+            let mut parameters = serde_json::to_value(&run.parameters)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            // the run may grow (--sweeps) and move between backends (same random stream)
+            for k in ["sweeps", "backend"] {
+                parameters[k] = serde_json::Value::Null;
+            }
+            let identity = serde_json::json!({
+                "parameters": parameters,
+                "mcrg": {
+                    "levels": settings.levels,
+                    "block": settings.block,
+                    "rule": format!("{:?}", settings.rule),
+                    "basis": settings.basis,
+                    "jackknife_blocks": settings.groups,
+                    "even_operators": settings.even_operators,
+                    "odd_operators": settings.odd_operators,
+                },
+            });
+            let bits = run.spec.chains as u64 * model.lattice.sites();
+            let resume = a
+                .resume
+                .as_deref()
+                .map(|p| mcrg::checkpoint::McrgCheckpoint::read(p, bits))
+                .transpose()?;
+            Some(mcrg::checkpoint::CheckpointPlan {
+                path,
+                every_seconds: a.checkpoint_every,
+                identity,
+                resume,
+            })
+        }
+    };
+    mcrg::sample_with(sampler.as_mut(), &model, plan, &settings, checkpoint)
 }
 
 /// Names of the estimates that are not finite numbers.

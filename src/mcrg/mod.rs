@@ -39,6 +39,7 @@
 //! ```
 
 pub mod blocking;
+pub mod checkpoint;
 pub mod couplings;
 pub mod exponents;
 pub mod gpu;
@@ -482,6 +483,11 @@ impl Mcrg {
     /// other than ±1; [`Error::Interrupted`] on a stop request.
     pub fn add_batch(&mut self, first: u32, configurations: &[&[i8]]) -> Result<()> {
         crate::interrupt::check()?;
+        self.add_batch_now(first, configurations)
+    }
+
+    /// [`Mcrg::add_batch`] without the stop check (the measurement a checkpoint ends on).
+    fn add_batch_now(&mut self, first: u32, configurations: &[&[i8]]) -> Result<()> {
         let n = self.levels[0].torus.sites();
         for c in configurations {
             if c.len() != n {
@@ -848,6 +854,24 @@ pub fn sample(
     plan: SamplingPlan,
     settings: &McrgSettings,
 ) -> Result<McrgReport> {
+    sample_with(sampler, model, plan, settings, None)
+}
+
+/// [`sample`] with checkpoints: written every `every_seconds` at a measurement (or
+/// thermalization step) boundary and when a stop is requested (the run then still ends
+/// with [`Error::Interrupted`]); with `resume`, the run continues that checkpoint and gives
+/// the report of the uninterrupted run.
+///
+/// # Errors
+/// Those of [`sample`]; [`Error::InvalidParameter`] naming `resume` when the checkpoint
+/// belongs to another run, or `sweeps` when it holds more measurements than the plan.
+pub fn sample_with(
+    sampler: &mut dyn Sampler,
+    model: &Model,
+    plan: SamplingPlan,
+    settings: &McrgSettings,
+    mut checkpoint: Option<checkpoint::CheckpointPlan>,
+) -> Result<McrgReport> {
     if model.lattice.kind() != settings.lattice || model.lattice.size() != settings.size {
         return Err(Error::invalid(
             "lattice",
@@ -871,41 +895,115 @@ pub fn sample(
     }
     let mut m = Mcrg::new(settings)?;
     let n = model.lattice.sites() as usize;
-    sampler.set_thermalizing(true);
-    let mut left = plan.thermalize;
+    // on a GPU sampler the analysis runs there (gpu module docs), else configurations are
+    // read back
+    let mut device = match sampler.device_state() {
+        Some(state) => gpu::DeviceMcrg::new(state, &m)?,
+        None => None,
+    };
+    let chains = match sampler.device_state() {
+        Some(state) => state.spec.chains,
+        None => (sampler.configurations()?.len() / n) as u32,
+    };
+    let mut start = 0u32;
+    if let Some(c) = checkpoint.as_mut().and_then(|c| c.resume.take()) {
+        let cp = checkpoint.as_ref().expect("a checkpoint plan");
+        let h = c.header;
+        if h.identity != cp.identity {
+            return Err(Error::invalid(
+                "resume",
+                "the checkpoint belongs to another run (settings, model or sampling differ)",
+            ));
+        }
+        if c.bits.len() != chains as usize * n {
+            return Err(Error::invalid(
+                "resume",
+                "the checkpoint's state does not fit the chains",
+            ));
+        }
+        if h.measurements_done > plan.measurements {
+            return Err(Error::invalid(
+                "sweeps",
+                format!(
+                    "the checkpoint holds {} measurements; give at least {} sweeps",
+                    h.measurements_done,
+                    h.measurements_done as u64 * plan.measure_every as u64
+                ),
+            ));
+        }
+        sampler.restore(&c.bits, h.sweeps_done)?;
+        m.restore(h.accumulator, "the checkpoint")?;
+        start = h.measurements_done;
+    }
+    let done = sampler.sweeps_done();
+    let save = |sampler: &mut dyn Sampler, m: &Mcrg, measurements: u32| -> Result<()> {
+        let Some(cp) = &checkpoint else { return Ok(()) };
+        checkpoint::McrgCheckpoint {
+            header: checkpoint::Header {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                identity: cp.identity.clone(),
+                sweeps_done: sampler.sweeps_done(),
+                measurements_done: measurements,
+                accumulator: m.state(),
+            },
+            bits: sampler.configurations()?,
+        }
+        .write(&cp.path)
+    };
+    let every = checkpoint.as_ref().map(|c| {
+        std::time::Duration::try_from_secs_f64(c.every_seconds).unwrap_or(std::time::Duration::MAX)
+    });
+    let mut last = std::time::Instant::now();
+    let mut due = || {
+        every.is_some_and(|e| last.elapsed() >= e) && {
+            last = std::time::Instant::now();
+            true
+        }
+    };
     let task = crate::interrupt::Task::new(
         "sweeps",
         plan.thermalize as u64 + plan.measurements as u64 * plan.measure_every as u64,
     );
-    while left > 0 {
-        let step = left.min(plan.measure_every.max(10));
-        sampler.advance(step, 0)?;
-        task.advance(step as u64)?;
-        left -= step;
+    task.advance(done as u64)?;
+    if start == 0 {
+        sampler.set_thermalizing(true);
+        let mut left = plan.thermalize.saturating_sub(done);
+        while left > 0 {
+            let step = left.min(plan.measure_every.max(10));
+            sampler.advance(step, 0)?;
+            left -= step;
+            if let Err(e) = task.advance(step as u64) {
+                save(sampler, &m, 0)?;
+                return Err(e);
+            }
+            if due() {
+                save(sampler, &m, 0)?;
+            }
+        }
     }
     sampler.set_thermalizing(false);
-    let mut chains = 0u32;
-    // on a GPU sampler the analysis runs there (gpu module docs), else configurations are
-    // read back
-    let mut device = match sampler.device_state() {
-        Some(state) => {
-            chains = state.spec.chains;
-            gpu::DeviceMcrg::new(state, &m)?
-        }
-        None => None,
-    };
-    for meas in 0..plan.measurements {
+    for meas in start..plan.measurements {
         sampler.advance(plan.measure_every, 0)?;
-        task.advance(plan.measure_every as u64)?;
+        let stop = task.advance(plan.measure_every as u64);
+        let first = meas.wrapping_mul(chains);
         if let Some(d) = &mut device {
-            m.add_contributions(d.analyze(meas.wrapping_mul(chains))?)?;
-            continue;
+            let c = d.analyze(first)?;
+            for c in c {
+                m.push(c);
+            }
+        } else {
+            let bits = sampler.configurations()?;
+            let spins: Vec<i8> = bits.iter().map(|&b| 2 * b as i8 - 1).collect();
+            let configs: Vec<&[i8]> = spins.chunks_exact(n).collect();
+            m.add_batch_now(first, &configs)?;
         }
-        let bits = sampler.configurations()?;
-        chains = (bits.len() / n) as u32;
-        let spins: Vec<i8> = bits.iter().map(|&b| 2 * b as i8 - 1).collect();
-        let configs: Vec<&[i8]> = spins.chunks_exact(n).collect();
-        m.add_batch(meas.wrapping_mul(chains), &configs)?;
+        if let Err(e) = stop {
+            save(sampler, &m, meas + 1)?;
+            return Err(e);
+        }
+        if due() {
+            save(sampler, &m, meas + 1)?;
+        }
     }
     let analysis = if device.is_some() { "device" } else { "host" };
     let (k, h) = model.spin_couplings();
