@@ -56,20 +56,20 @@ fn mcrg(c: &mut Criterion) {
         b.iter(|| m.add_batch(0, &configs).unwrap())
     });
 
-    // the device half on a hardware GPU only (a software adapter is a correctness tool)
-    if GpuContext::hardware_verdict().is_ok() {
-        if let Ok(ctx) = GpuContext::shared() {
-            let mut g: Box<dyn Sampler> = Box::new(GpuSampler::new(ctx, spec).unwrap());
-            g.advance(20, 0).unwrap();
-            group.bench_function("gpu/swendsen-wang-sweep", |b| {
-                b.iter(|| g.advance(1, 0).unwrap())
-            });
-            let m = Mcrg::new(&settings).unwrap();
-            let mut d = DeviceMcrg::new(g.device_state().unwrap(), &m)
-                .unwrap()
-                .unwrap();
-            group.bench_function("gpu/analysis", |b| b.iter(|| d.analyze(0).unwrap()));
-        }
+    if let Some(ctx) = GpuContext::hardware_verdict()
+        .ok()
+        .and_then(|_| GpuContext::shared().ok())
+    {
+        let mut g: Box<dyn Sampler> = Box::new(GpuSampler::new(ctx, spec).unwrap());
+        g.advance(20, 0).unwrap();
+        group.bench_function("gpu/swendsen-wang-sweep", |b| {
+            b.iter(|| g.advance(1, 0).unwrap())
+        });
+        let m = Mcrg::new(&settings).unwrap();
+        let mut d = DeviceMcrg::new(g.device_state().unwrap(), &m)
+            .unwrap()
+            .unwrap();
+        group.bench_function("gpu/analysis", |b| b.iter(|| d.analyze(0).unwrap()));
     }
     group.finish();
 }
