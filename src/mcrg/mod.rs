@@ -9,7 +9,13 @@
 //! configurations, as a [`McrgReport`] (schema `blockspin/mcrg/1`).
 //!
 //! Entry points: [`run`] for configurations from anywhere (an iterator of ±1 slices, e.g. a
-//! user's NPY file), [`sample`] to draw them with a lattice [`Sampler`].
+//! user's NPY file), [`sample`] to draw them with a lattice [`Sampler`] ([`sample_with`]:
+//! with [`checkpoint`]s).
+//!
+//! Where it runs: on the CPU the operator sums and local fields are row-wise [`stencil`]s
+//! (instance lists only on tori so small that operators fold); on a GPU sampler the
+//! blocking, sums and histograms run on the device ([`gpu`]), bit-identical, and only
+//! those integers are read back.
 //!
 //! On a small coarse torus operators fold onto each other (the chain's `3rd` pairs are its
 //! `nn` pairs on a 4-ring, [`OperatorTable::distinct_prefix`]). Couplings are estimated at
