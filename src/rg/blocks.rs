@@ -513,7 +513,11 @@ mod tests {
                     .map(|c| (c.name, c.subsets.clone()))
                     .collect::<Vec<_>>()
             };
-            assert_eq!(view(&ops), view(&shells), "{kind} block {block}, {nb} blocks");
+            assert_eq!(
+                view(&ops),
+                view(&shells),
+                "{kind} block {block}, {nb} blocks"
+            );
             let torus = Torus::new(kind, nb).unwrap();
             for c in &ops {
                 let inst = operators::find(kind, c.name).unwrap().instances(&torus);
