@@ -2,7 +2,7 @@
 //! Monte Carlo renormalization group (physics.md §8) instead of the cumulant expansion.
 //!
 //! The fine lattice is sampled at `rg`'s reduced K and h (spins, β = 1, J = K, field h:
-//! −βE = K Σ_<ij> x_i x_j + h Σ_i x_i, the same K[x] as `rg`'s) on an L-site-per-axis
+//! −βE = K Σ_⟨ij⟩ x_i x_j + h Σ_i x_i, the same K\[x\] as `rg`'s) on an L-site-per-axis
 //! torus ([`McrgColumnSettings::size`]) with [`CHAINS`] chains, one configuration of every
 //! chain per sweep after [`McrgColumnSettings::thermalize`] sweeps; every configuration is
 //! blocked once (level 1) with `rg`'s block and rule ([`crate::mcrg::blocking`]: the same
