@@ -265,3 +265,143 @@ fn optimize_lambda_reports_the_rule_and_compares_couplings() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--optimize-lambda"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--mcrg-size`: the MCRG column (level-1 Callen couplings of the same K, h, block and rule
+/// on a larger ring) agrees with the exact decimation of the chain (physics.md §5a: K′ and
+/// h′ at K = 0.5, h = 0.3), and couplings outside the renormalized Hamiltonian vanish.
+#[test]
+fn mcrg_column_matches_exact_chain_decimation() {
+    let dir = common::temp_dir("mcrg-column");
+    let out = dir.join("rg.json");
+    let o = blockspin(&[
+        "rg",
+        "--lattice",
+        "chain",
+        "--coupling",
+        "0.5",
+        "--field",
+        "0.3",
+        "--rule",
+        "decimation",
+        "--order",
+        "1",
+        "--mcrg-size",
+        "128",
+        "--mcrg-sweeps",
+        "500",
+        "--mcrg-thermalize",
+        "100",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--output",
+        common::s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("MCRG L=128") && table.contains("Callen couplings"),
+        "{table}"
+    );
+    let v = common::read_json(&out);
+    let m = &v["mcrg"];
+    assert_eq!(m["size"], 128);
+    assert_eq!(m["level"], 1);
+    assert_eq!(m["coarse_size"], 64);
+    assert_eq!(m["algorithm"], "swendsen-wang");
+    assert_eq!(m["chains"], 16);
+    assert_eq!(m["thermalize"], 100);
+    assert_eq!(m["sweeps"], 500);
+    assert_eq!(m["configurations"], 16 * 500);
+    assert_eq!(m["seed"], v["parameters"]["seed"]);
+    assert!(m["jackknife_blocks"].as_u64().unwrap() >= 2);
+    assert_eq!(m["backend"]["kind"], "cpu");
+    let basis: Vec<&str> = m["basis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert_eq!(basis, ["field", "nn", "nnn", "3rd", "four"]);
+    // every reported coupling but the constant, exact reference beside it
+    let exact = &v["exact"]["couplings"];
+    let (k, h) = (0.5f64, 0.3f64);
+    let nn = 0.25 * ((2.0 * k + h).cosh() * (2.0 * k - h).cosh() / h.cosh().powi(2)).ln();
+    let field = h + 0.5 * ((2.0 * k + h).cosh() / (2.0 * k - h).cosh()).ln();
+    assert!(
+        (exact["nn"].as_f64().unwrap() - nn).abs() < 1e-12,
+        "{exact}"
+    );
+    assert!((exact["field"].as_f64().unwrap() - field).abs() < 1e-12);
+    for name in basis {
+        let want = exact[name].as_f64().unwrap();
+        let (mean, error) = (
+            m["couplings"][name]["mean"].as_f64().unwrap(),
+            m["couplings"][name]["error"].as_f64().unwrap(),
+        );
+        assert!(error > 0.0 && error < 0.01, "{name}: {mean} ± {error}");
+        let z = (mean - want) / error;
+        assert!(
+            z.abs() < 5.0,
+            "{name}: {mean} ± {error} vs exact {want} (z = {z})"
+        );
+    }
+    assert!(m["couplings"].get("constant").is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A bad `--mcrg-size` (or companion) exits 2 with one line naming it, before anything runs
+/// and without an output file.
+#[test]
+fn bad_mcrg_size_exits_2_naming_it() {
+    let dir = common::temp_dir("mcrg-bad");
+    let out = dir.join("rg.json");
+    for (args, needle) in [
+        (vec!["--mcrg-size", "255"], "--mcrg-size"),
+        (vec!["--mcrg-size", "0"], "--mcrg-size"),
+        (vec!["--mcrg-size", "-4"], "--mcrg-size"),
+        (vec!["--mcrg-size", "12"], "--mcrg-size"),
+        (
+            vec!["--lattice", "square", "--mcrg-size", "8"],
+            "--mcrg-size",
+        ),
+        (
+            vec!["--lattice", "triangular", "--mcrg-size", "24"],
+            "--mcrg-size",
+        ),
+        (
+            vec!["--lattice", "square", "--mcrg-size", "4000000"],
+            "--mcrg-size",
+        ),
+        (
+            vec!["--mcrg-size", "64", "--mcrg-sweeps", "0"],
+            "--mcrg-sweeps",
+        ),
+        (vec!["--mcrg-sweeps", "10"], "--mcrg-size"),
+        (vec!["--fixed-point", "--mcrg-size", "64"], "--mcrg-size"),
+    ] {
+        let mut a = vec![
+            "rg",
+            "--coupling",
+            "0.3",
+            "--order",
+            "1",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--output",
+            common::s(&out),
+        ];
+        if args.contains(&"--fixed-point") {
+            a.drain(1..3);
+        }
+        a.extend(args.iter());
+        let o = blockspin(&a);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+        assert!(!out.exists(), "{args:?} left an output file");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

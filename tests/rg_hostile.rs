@@ -347,10 +347,38 @@ fn long_work_stops_within_a_second_of_sigint() {
         ],
         after,
     );
-    // classifying the couplings of 2^16 coarse sites
+    // classifying the couplings of 64,827 coarse sites by distance (the triangular lattice;
+    // the chain's and the square lattice's classes are enumerated from the MCRG operators,
+    // which takes a second at 2^16 blocks)
     stops_on_sigint(
         "coarse-pairs",
-        &["--coupling", "0.4", "--size", "131072", "--order", "1"],
+        &[
+            "--lattice",
+            "triangular",
+            "--coupling",
+            "0.2",
+            "--size",
+            "441",
+            "--order",
+            "1",
+        ],
+        after,
+    );
+    // the MCRG column's sampling
+    stops_on_sigint(
+        "mcrg-column",
+        &[
+            "--lattice",
+            "square",
+            "--coupling",
+            "0.44",
+            "--order",
+            "1",
+            "--mcrg-size",
+            "256",
+            "--mcrg-sweeps",
+            "1000000",
+        ],
         after,
     );
     // the fixed-point search

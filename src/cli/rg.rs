@@ -5,8 +5,10 @@ use crate::backend::BackendChoice;
 use crate::error::{Error, Result};
 use crate::io;
 use crate::lattice::LatticeKind;
+use crate::model::Algorithm;
 use crate::rg::estimate::Configurations;
 use crate::rg::flow::Truncation;
+use crate::rg::mcrg_column::McrgColumnSettings;
 use crate::rg::report::{self, Exact, Mode, RgReport, RgSettings};
 use crate::rg::rules::Rule;
 use crate::stats::Jackknife;
@@ -112,6 +114,38 @@ pub struct RgArgs {
         requires = "optimize_lambda"
     )]
     pub lambda_max: f64,
+    /// Add an MCRG column to the coupling table: sample the fine lattice at the same K and h
+    /// on a torus of L sites a side (chain or square; L a multiple of --block, large enough
+    /// for the basis on the L/b coarse torus), block every configuration once with the same
+    /// block and rule, and estimate the level-1 couplings by Callen's identity (Monte Carlo
+    /// RG, with jackknife errors; `constant` has none). Uses --seed and --backend.
+    #[arg(long, allow_negative_numbers = true, value_name = "L")]
+    pub mcrg_size: Option<u32>,
+    /// Sweeps measured for the MCRG column, one configuration of each of its 16 chains per
+    /// sweep.
+    #[arg(
+        long,
+        default_value_t = crate::rg::mcrg_column::DEFAULT_SWEEPS,
+        allow_negative_numbers = true,
+        requires = "mcrg_size"
+    )]
+    pub mcrg_sweeps: u32,
+    /// Thermalization sweeps of the MCRG column's sampler.
+    #[arg(
+        long,
+        default_value_t = crate::rg::mcrg_column::DEFAULT_THERMALIZE,
+        allow_negative_numbers = true,
+        requires = "mcrg_size"
+    )]
+    pub mcrg_thermalize: u32,
+    /// Update algorithm of the MCRG column's sampler (Swendsen–Wang stays fast near K_c).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "swendsen-wang",
+        requires = "mcrg_size"
+    )]
+    pub mcrg_algorithm: Algorithm,
     /// Write the results (JSON, schema blockspin/rg/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -179,6 +213,12 @@ impl RgArgs {
             optimize_lambda: self.optimize_lambda.then_some(self.lambda_max),
             mutual_information_method: self.method,
             environments: self.environments,
+            mcrg: self.mcrg_size.map(|size| McrgColumnSettings {
+                size,
+                sweeps: self.mcrg_sweeps,
+                thermalize: self.mcrg_thermalize,
+                algorithm: self.mcrg_algorithm,
+            }),
         })
     }
 }
@@ -238,7 +278,12 @@ fn print_couplings(r: &RgReport) {
     for o in orders {
         say_raw!(" {:>22}", format!("cumulant order <= {}", o.order));
     }
-    say!(" {:>12}", "exact");
+    let mcrg = r.mcrg.as_ref();
+    say_raw!(" {:>12}", "exact");
+    match mcrg {
+        Some(m) => say!(" {:>22}", format!("MCRG L={}", m.size)),
+        None => say!(),
+    }
     for name in &r.basis {
         let full = r.couplings.as_ref().and_then(|c| c.get(name));
         say_raw!(
@@ -251,10 +296,20 @@ fn print_couplings(r: &RgReport) {
         let ex = exact
             .and_then(|e| e.couplings.as_ref())
             .and_then(|c| c.get(name));
-        say!(
+        say_raw!(
             " {:>12}",
             ex.map(|x| format!("{x:.6}")).unwrap_or_else(|| "-".into())
         );
+        match mcrg {
+            Some(m) => say!(
+                " {:>22}",
+                m.couplings
+                    .get(name.as_str())
+                    .map(pm)
+                    .unwrap_or_else(|| "-".into())
+            ),
+            None => say!(),
+        }
     }
     if let Some(e) = exact {
         say!("exact: {}", e.source);
@@ -271,6 +326,26 @@ fn print_couplings(r: &RgReport) {
                 shown.join(", ")
             );
         }
+    }
+    if let Some(m) = mcrg {
+        say!(
+            "MCRG: {} L={} sampled at K={}, h={} ({}, {} chains, {} thermalization + {} measured sweeps: {} configurations on {}), blocked once ({} rule, b={}) to L={}; Callen couplings of the basis {}, jackknife over {} blocks",
+            p.lattice,
+            m.size,
+            p.coupling.unwrap_or(f64::NAN),
+            p.field,
+            m.algorithm.name(),
+            m.chains,
+            m.thermalize,
+            m.sweeps,
+            m.configurations,
+            m.backend.kind,
+            p.rule,
+            p.block,
+            m.coarse_size,
+            m.basis.join(","),
+            m.jackknife_blocks
+        );
     }
     if let Some(e) = ess.filter(|e| e.below_100 > 0) {
         say!(

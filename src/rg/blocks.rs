@@ -280,7 +280,14 @@ impl CouplingClass {
 /// The coupling basis of the coarse lattice: constant (per coarse site), field, pair
 /// couplings of the first three distance shells (`nn`, `nnn`, `3rd`), and the shortest
 /// multi-spin term (`four` for the chain: four adjacent spins; `plaquette` for the
-/// square). Pair classes whose distance exceeds half the coarse torus are left out.
+/// square).
+///
+/// On the chain and the square lattice the classes other than `constant` and `field` are
+/// the operators of [`crate::mcrg::operators`] (one definition for `rg`'s basis and MCRG's
+/// operator sums and couplings), enumerated on the coarse torus ([`operator_classes`]); on
+/// the triangular lattice, which MCRG does not block, the pair shells are found by distance
+/// ([`distance_classes`]). On the chain and the square lattice the two constructions give
+/// the same classes (a unit test holds them equal).
 pub fn coupling_basis(b: &Blocking) -> Vec<CouplingClass> {
     let n = b.coarse_sites();
     let mut classes = vec![
@@ -293,9 +300,90 @@ pub fn coupling_basis(b: &Blocking) -> Vec<CouplingClass> {
             subsets: (0..n).map(|j| vec![j]).collect(),
         },
     ];
-    // distance shells: the three smallest distinct pair distances, then their pairs (two
-    // passes over the N′(N′−1)/2 pairs, shown as progress; a stop request ends them early
-    // and the caller reports it through `interrupt::check`)
+    match operator_classes(b) {
+        Some(c) => classes.extend(c),
+        None => classes.extend(distance_classes(b)),
+    }
+    classes
+}
+
+/// The names of [`coupling_basis`]'s classes that are MCRG operators on this lattice
+/// (every class but `constant`; none on the triangular lattice), in basis order, with
+/// `field` for the magnetization as in an MCRG basis.
+pub fn mcrg_names(basis: &[CouplingClass], kind: LatticeKind) -> Vec<&'static str> {
+    basis
+        .iter()
+        .map(|c| c.name)
+        .filter(|&name| name != "constant" && crate::mcrg::operators::find(kind, name).is_ok())
+        .collect()
+}
+
+/// The pair shells and the multi-spin class of a chain or square coarse lattice, from the
+/// operators of [`crate::mcrg::operators`] on the coarse torus (None on the triangular
+/// lattice). Coarse site j of [`Blocking`] is torus site j (row-major blocks), and an
+/// operator's instances are its distinct spin subsets, sorted: a class's subsets.
+///
+/// Small tori, as distance shells see them: a pair shell that coincides with an earlier
+/// one (the chain's (x, x+3) is (x, x−2) on a 5-ring and (x, x−1) on a 4-ring) is no new
+/// shell and is left out; a shell that folds onto itself ((x, x+L/2)) keeps each pair
+/// once. The multi-spin class (`four`, `plaquette`) is left out when its shape folds (four
+/// adjacent spins on a 4-ring are the whole ring).
+pub fn operator_classes(b: &Blocking) -> Option<Vec<CouplingClass>> {
+    use crate::mcrg::operators::{self, Torus};
+    let kind = b.lattice.kind();
+    let multi = match kind {
+        LatticeKind::Chain => "four",
+        LatticeKind::Square => "plaquette",
+        _ => return None,
+    };
+    let torus = Torus {
+        dimension: kind.dimension(),
+        size: b.lattice.size() / b.block,
+    };
+    debug_assert_eq!(torus.sites(), b.coarse_sites());
+    let subsets = |name: &str| {
+        let op = operators::find(kind, name).expect("rg's classes are MCRG operators");
+        let inst = op.instances(&torus);
+        let folded = inst.len() != op.shapes.len() * torus.sites();
+        let sets: Vec<Vec<usize>> = inst
+            .sites
+            .chunks_exact(inst.arity)
+            .map(|s| s.iter().map(|&j| j as usize).collect())
+            .collect();
+        (op.name, sets, folded)
+    };
+    let mut classes: Vec<CouplingClass> = Vec::new();
+    let mut pairs = std::collections::HashSet::new();
+    for shell in ["nn", "nnn", "3rd"] {
+        let (name, sets, _) = subsets(shell);
+        if sets.iter().any(|s| pairs.contains(s)) {
+            break;
+        }
+        pairs.extend(sets.iter().cloned());
+        classes.push(CouplingClass {
+            name,
+            subsets: sets,
+        });
+    }
+    let (name, sets, folded) = subsets(multi);
+    if !folded {
+        classes.push(CouplingClass {
+            name,
+            subsets: sets,
+        });
+    }
+    Some(classes)
+}
+
+/// The pair shells by real-space distance between block centres, and the multi-spin class,
+/// on any lattice: the three smallest distinct pair distances, then their pairs (two passes
+/// over the N′(N′−1)/2 pairs, shown as progress; a stop request ends them early and the
+/// caller reports it through `interrupt::check`), then `four` (chain, at least 5 blocks) or
+/// `plaquette` (square). [`coupling_basis`] uses it on the triangular lattice; on the chain
+/// and the square lattice it is the reference [`operator_classes`] is tested against.
+pub fn distance_classes(b: &Blocking) -> Vec<CouplingClass> {
+    let n = b.coarse_sites();
+    let mut classes = Vec::new();
     let task = crate::interrupt::Task::new("coarse pairs", n as u64 * 2);
     let mut dists: Vec<f64> = Vec::with_capacity(4);
     'rows: for a in 0..n {
@@ -393,6 +481,60 @@ mod tests {
             assert_eq!(joined.count(), 2);
         }
         assert!((b.coarse_distance(nn.subsets[0][0], nn.subsets[0][1]) - 3f64.sqrt()).abs() < 1e-9);
+    }
+
+    /// rg's classes on the chain and the square lattice are MCRG's operators (same name,
+    /// same spin subsets on the coarse torus) and the distance shells they replaced, on
+    /// every small torus where the two could differ.
+    #[test]
+    fn classes_are_mcrg_operators_and_distance_shells() {
+        use crate::mcrg::operators::{self, Torus};
+        let mut cases = Vec::new();
+        for block in [2, 3, 4] {
+            for nb in 4..=13 {
+                cases.push((LatticeKind::Chain, block, nb));
+            }
+        }
+        for block in [2, 3] {
+            for nb in 4..=9 {
+                cases.push((LatticeKind::Square, block, nb));
+            }
+        }
+        for (kind, block, nb) in cases {
+            // the lattice needs an even size (checkerboard updates)
+            let Ok(lattice) = Lattice::new(kind, block * nb) else {
+                continue;
+            };
+            let b = Blocking::new(lattice, block).unwrap();
+            let ops = operator_classes(&b).unwrap();
+            let shells = distance_classes(&b);
+            let view = |c: &[CouplingClass]| {
+                c.iter()
+                    .map(|c| (c.name, c.subsets.clone()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                view(&ops),
+                view(&shells),
+                "{kind} block {block}, {nb} blocks"
+            );
+            let torus = Torus::new(kind, nb).unwrap();
+            for c in &ops {
+                let inst = operators::find(kind, c.name).unwrap().instances(&torus);
+                let sets: Vec<Vec<usize>> = inst
+                    .sites
+                    .chunks_exact(inst.arity)
+                    .map(|s| s.iter().map(|&j| j as usize).collect())
+                    .collect();
+                assert_eq!(sets, c.subsets, "{kind} {nb} {}", c.name);
+            }
+            let basis = coupling_basis(&b);
+            let names = mcrg_names(&basis, kind);
+            assert_eq!(names.len() + 1, basis.len(), "{names:?}");
+        }
+        let tri = Blocking::new(Lattice::new(LatticeKind::Triangular, 6).unwrap(), 3).unwrap();
+        assert!(operator_classes(&tri).is_none());
+        assert!(mcrg_names(&coupling_basis(&tri), LatticeKind::Triangular).is_empty());
     }
 
     #[test]

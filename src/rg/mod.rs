@@ -6,6 +6,7 @@ pub mod estimate;
 pub mod exact;
 pub mod flow;
 pub mod information;
+pub mod mcrg_column;
 pub mod report;
 pub mod rules;
 pub mod sampler;

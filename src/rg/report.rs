@@ -11,6 +11,7 @@ use super::estimate::{Configurations, Renormalized};
 use super::exact::{self, ExactReference};
 use super::flow::{self, FlowStep, Problem, Truncation};
 use super::information::{self, LambdaOptimum, MutualInformation};
+use super::mcrg_column::{self, McrgColumn, McrgColumnSettings};
 use super::rules::Rule;
 use crate::backend::{BackendChoice, BackendInfo};
 use crate::error::{Error, Result};
@@ -76,6 +77,9 @@ pub struct RgSettings {
     pub mutual_information_method: information::Choice,
     /// Environments the sampled information averages over (all chains together).
     pub environments: u32,
+    /// Also measure the couplings by MCRG (level 1 on a larger torus, [`super::mcrg_column`]):
+    /// the table's MCRG column (couplings mode only).
+    pub mcrg: Option<McrgColumnSettings>,
 }
 
 impl Default for RgSettings {
@@ -98,6 +102,7 @@ impl Default for RgSettings {
             optimize_lambda: None,
             mutual_information_method: information::Choice::Auto,
             environments: 4000,
+            mcrg: None,
         }
     }
 }
@@ -140,6 +145,15 @@ impl RgSettings {
             ));
         }
         let rule = self.rule.clone().for_block(blocking.block_sites())?;
+        if let Some(column) = &self.mcrg {
+            if self.mode == Mode::FixedPoint {
+                return Err(Error::invalid(
+                    "mcrg-size",
+                    "adds an MCRG column to the coupling table at a given K, not to the fixed-point search",
+                ));
+            }
+            column.check(&blocking, &rule, self.seed)?;
+        }
         if !(1..=4).contains(&self.order) {
             return Err(Error::invalid(
                 "order",
@@ -508,6 +522,10 @@ pub struct RgReport {
     /// truncation), to see whether the MI-optimal rule gives the shortest-range couplings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<RuleSummary>>,
+    /// The MCRG column (with `mcrg`): level-1 Callen couplings of the same K, h, block and
+    /// rule on a torus of `mcrg.size` sites a side ([`McrgColumn`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcrg: Option<McrgColumn>,
     /// Notes on what was changed or is doubtful (a clamped `--configurations`, non-finite
     /// values), one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -584,6 +602,11 @@ pub fn non_finite(r: &RgReport) -> Vec<String> {
         );
         for (i, &l) in o.lambda.iter().enumerate() {
             num(format!("optimal_lambda.lambda[{i}]"), l);
+        }
+    }
+    if let Some(m) = &r.mcrg {
+        for (k, e) in &m.couplings {
+            jk(format!("mcrg.couplings.{k}"), e, &mut num);
         }
     }
     for s in r.rules.iter().flatten() {
@@ -758,6 +781,29 @@ pub fn run(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         Some(lambda_max) => optimize(s, lambda_max, notice)?,
         None => compute(s, notice)?,
     };
+    if let (Some(column), Mode::Couplings { .. }) = (&s.mcrg, s.mode) {
+        // at λ* when the weights were optimised
+        let rule = match &report.optimal_lambda {
+            Some(o) => Rule::Stochastic(o.lambda.clone()),
+            None => s.rule.clone(),
+        };
+        let p = RgSettings {
+            rule: rule.clone(),
+            ..s.clone()
+        }
+        .problem()?;
+        let (k, h) = s.couplings()?;
+        report.mcrg = Some(mcrg_column::run(
+            column,
+            &p.blocking,
+            &p.rule,
+            k,
+            h,
+            s.seed,
+            s.backend,
+            notice,
+        )?);
+    }
     if let Some(note) = clamped(report.parameters.coarse_sites, s.configurations) {
         notice(&note);
         report.warnings.push(note);
@@ -826,6 +872,7 @@ fn compute(s: &RgSettings, notice: &mut dyn FnMut(&str)) -> Result<RgReport> {
         mutual_information: None,
         optimal_lambda: None,
         rules: None,
+        mcrg: None,
         warnings: Vec::new(),
         non_finite: Vec::new(),
     };
