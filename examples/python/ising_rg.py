@@ -8,7 +8,7 @@
    sampling, K' from its cumulant expansion order by order.
 4. Plot both (when matplotlib is installed).
 
-    python examples/python/ising_rg.py                 # L = 64, about a minute on 2 cores
+    python examples/python/ising_rg.py                 # L = 64, about 5 s on 2 cores
     python examples/python/ising_rg.py --size 16 --plot rg.png
 
 The test suite runs it small (python/tests/test_example.py).
