@@ -31,6 +31,14 @@ pub fn requested() -> Option<i32> {
     }
 }
 
+/// Withdraws a stop request once it has been handled, so later work runs again: for a
+/// program that outlives an interrupted call (the Python package raises
+/// `KeyboardInterrupt` and keeps the interpreter running). The command line never clears
+/// it (it exits).
+pub fn clear() {
+    SIGNAL.store(0, Ordering::SeqCst);
+}
+
 /// `Err(Error::Interrupted)` once a stop was requested.
 ///
 /// # Errors

@@ -141,8 +141,9 @@ pub struct BackendInfo {
     pub kernel: String,
 }
 
-/// A set of chains that can be advanced by sweeps and measured.
-pub trait Sampler {
+/// A set of chains that can be advanced by sweeps and measured. `Send`, so a front end
+/// (the Python package) may hold one and run it on another thread.
+pub trait Sampler: Send {
     /// Backend description.
     fn info(&self) -> BackendInfo;
     /// Sweeps done since initialisation.

@@ -301,25 +301,41 @@ fn generate(a: &GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn analyze(a: &AnalyzeArgs) -> Result<i32> {
+fn check_order(a: &AnalyzeArgs) -> Result<()> {
     if a.order == 0 || a.order > 12 {
         return Err(Error::invalid(
             "order",
             format!("must be in 1..=12 (got {})", a.order),
         ));
     }
+    Ok(())
+}
+
+/// The report of `dbm analyze` with these flags for the model `m` (loaded from `--model`,
+/// or built by the Python package): nothing printed or written.
+///
+/// # Errors
+/// `--order` out of range, a model too large for this machine's memory, and those of
+/// [`report::analyze`].
+pub fn analyze_model(a: &AnalyzeArgs, m: &Dbm) -> Result<report::AnalyzeReport> {
+    check_order(a)?;
+    limits::check_memory(
+        "model",
+        "the dense recursion of this model",
+        limits::analyze_bytes(m),
+        crate::job::memory::available(),
+    )?;
+    report::analyze(m, a.order)
+}
+
+fn analyze(a: &AnalyzeArgs) -> Result<i32> {
+    check_order(a)?;
     if let Some(p) = &a.output {
         io::check_output_path("output", p)?;
         not_the_model("output", p, &a.model)?;
     }
     let m = Dbm::load(&a.model)?;
-    limits::check_memory(
-        "model",
-        "the dense recursion of this model",
-        limits::analyze_bytes(&m),
-        crate::job::memory::available(),
-    )?;
-    let report = report::analyze(&m, a.order)?;
+    let report = analyze_model(a, &m)?;
     if let Some(p) = &a.output {
         write_json(p, &report)?;
     }
@@ -445,6 +461,35 @@ fn check_run_memory(m: &Dbm, chains: u32, kept_per_chain: u64) -> Result<()> {
     )
 }
 
+/// The report of `dbm sample` with these flags for the model `m` (named `model_name` in
+/// the report), and when `keep_samples` the visible snapshots (snapshot-major, then chain,
+/// then unit): nothing printed or written.
+///
+/// # Errors
+/// Bad options, chains that do not fit in memory, and those of [`report::sample`].
+pub fn sample_model(
+    a: &SampleArgs,
+    m: &Dbm,
+    model_name: &str,
+    keep_samples: bool,
+    notice: &mut dyn FnMut(&str),
+) -> Result<(report::SampleReport, Vec<i8>)> {
+    let opts = run_options(&a.run);
+    opts.check()?;
+    let snapshots = u64::from(a.run.sweeps / a.run.measure_every.max(1));
+    let (nv, _, _) = m.sizes();
+    let kept = if keep_samples {
+        snapshots.saturating_mul(nv as u64)
+    } else {
+        0
+    };
+    check_run_memory(m, a.run.chains, kept)?;
+    let (mut result, samples) =
+        report::sample(m, model_name, a.level, &opts, keep_samples, notice)?;
+    result.non_finite = sample_non_finite(&result);
+    Ok((result, samples))
+}
+
 fn sample(a: &SampleArgs) -> Result<i32> {
     let opts = run_options(&a.run);
     opts.check()?;
@@ -465,30 +510,20 @@ fn sample(a: &SampleArgs) -> Result<i32> {
         ));
     }
     let m = Dbm::load(&a.run.model)?;
-    let snapshots = u64::from(a.run.sweeps / a.run.measure_every.max(1));
     let (nv, _, _) = m.sizes();
-    let kept = if a.samples.is_some() {
-        snapshots.saturating_mul(nv as u64)
-    } else {
-        0
-    };
-    check_run_memory(&m, a.run.chains, kept)?;
     let quiet = a.run.quiet;
     let mut notice = |s: &str| {
         if !quiet {
             eprintln!("{s}");
         }
     };
-    let (result, samples) = report::sample(
+    let (result, samples) = sample_model(
+        a,
         &m,
         &a.run.model.display().to_string(),
-        a.level,
-        &opts,
         a.samples.is_some(),
         &mut notice,
     )?;
-    let mut result = result;
-    result.non_finite = sample_non_finite(&result);
     if let Some(p) = &a.output {
         write_json(p, &result)?;
     }
@@ -648,20 +683,35 @@ fn print_report(r: &Report) {
     );
 }
 
-fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
+fn validate_options(a: &ValidateArgs) -> Result<ValidateOptions> {
     let mut opts = run_options(&a.run);
     opts.max_pairs = a.max_pairs;
     opts.family_wise_alpha = a.alpha;
     opts.perturb_visible_coupling = a.perturb_visible_coupling;
     opts.check()?;
+    Ok(opts)
+}
+
+/// The report of `dbm validate` with these flags for the model `m`: nothing printed or
+/// written.
+///
+/// # Errors
+/// Bad options, chains that do not fit in memory, and those of [`validate::validate`].
+pub fn validate_model(a: &ValidateArgs, m: &Dbm, notice: &mut dyn FnMut(&str)) -> Result<Report> {
+    let opts = validate_options(a)?;
+    check_run_memory(m, a.run.chains, 0)?;
+    validate::validate(m, &opts, notice)
+}
+
+fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
+    validate_options(a)?;
     if let Some(p) = &a.output {
         io::check_output_path("output", p)?;
         not_the_model("output", p, &a.run.model)?;
     }
     let m = Dbm::load(&a.run.model)?;
-    check_run_memory(&m, a.run.chains, 0)?;
     let quiet = a.run.quiet;
-    let report = validate::validate(&m, &opts, &mut |s| {
+    let report = validate_model(a, &m, &mut |s| {
         if !quiet {
             eprintln!("{s}");
         }

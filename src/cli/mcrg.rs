@@ -125,7 +125,21 @@ fn read_input(
     lattice: Option<LatticeKind>,
 ) -> Result<(LatticeKind, u32, usize, Vec<i8>)> {
     let a = io::read_npy_bytes("input", path, input_cap())?;
-    let bad = |why: String| Error::invalid("input", format!("{}: {why}", path.display()));
+    input_spins(&path.display().to_string(), &a, lattice)
+}
+
+/// Configurations given as an NPY array (`--input`, or an array from the Python package;
+/// `name` names it in messages) as ±1 spins, with the lattice and size their shape gives.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] (`input`) for a bad shape or value, (`lattice`) when
+/// `lattice` does not fit the shape.
+pub fn input_spins(
+    name: &str,
+    a: &io::NpyBytes,
+    lattice: Option<LatticeKind>,
+) -> Result<(LatticeKind, u32, usize, Vec<i8>)> {
+    let bad = |why: String| Error::invalid("input", format!("{name}: {why}"));
     let kind = match a.shape.len() {
         2 => LatticeKind::Chain,
         3 => LatticeKind::Square,
@@ -238,34 +252,26 @@ pub fn run(a: &McrgArgs) -> Result<i32> {
             inputs.push(("also the output", p));
         }
     }
-    let report = match &a.input {
-        Some(path) => {
-            if let Some(flag) = sampling_flags(&a.sampling).first() {
-                return Err(Error::invalid(
-                    flag,
-                    "samples here; --input brings its own configurations (give one or the other)",
-                ));
-            }
-            let (kind, size, n, spins) = read_input(path, a.sampling.lattice)?;
-            let settings = a.settings(kind, size, a.sampling.seed.unwrap_or(1))?;
-            let sites = spins.len() / n;
-            mcrg::run(&settings, spins.chunks_exact(sites), None)?
+    let quiet = a.quiet;
+    let report = report(a, None, &mut |m| {
+        if !quiet {
+            eprintln!("{m}");
         }
-        None => match sample(a) {
-            Err(Error::Interrupted { signal }) if a.checkpoint.is_some() || a.resume.is_some() => {
-                let path = a
-                    .checkpoint
-                    .as_ref()
-                    .or(a.resume.as_ref())
-                    .expect("a checkpoint");
-                eprintln!(
-                    "interrupted: checkpoint written to {}; continue with the same flags and --resume {0}",
-                    path.display()
-                );
-                return Ok(128 + signal);
-            }
-            r => r?,
-        },
+    });
+    let report = match report {
+        Err(Error::Interrupted { signal }) if a.checkpoint.is_some() || a.resume.is_some() => {
+            let path = a
+                .checkpoint
+                .as_ref()
+                .or(a.resume.as_ref())
+                .expect("a checkpoint");
+            eprintln!(
+                "interrupted: checkpoint written to {}; continue with the same flags and --resume {0}",
+                path.display()
+            );
+            return Ok(128 + signal);
+        }
+        r => r?,
     };
     print_table(&report);
     if let Some(p) = &a.output {
@@ -288,7 +294,37 @@ pub fn run(a: &McrgArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn sample(a: &McrgArgs) -> Result<McrgReport> {
+/// The report of `blockspin mcrg` with these flags (nothing printed or written): of the
+/// configurations `input` (a name for messages and the array) when given, else of
+/// `--input`, else sampled with the sampling flags; `notice` receives the backend's notices.
+///
+/// # Errors
+/// As [`run`].
+pub fn report(
+    a: &McrgArgs,
+    input: Option<(&str, &io::NpyBytes)>,
+    notice: &mut dyn FnMut(&str),
+) -> Result<McrgReport> {
+    if input.is_none() && a.input.is_none() {
+        return sample(a, notice);
+    }
+    if let Some(flag) = sampling_flags(&a.sampling).first() {
+        return Err(Error::invalid(
+            flag,
+            "samples here; --input brings its own configurations (give one or the other)",
+        ));
+    }
+    let (kind, size, n, spins) = match (input, &a.input) {
+        (Some((name, array)), _) => input_spins(name, array, a.sampling.lattice)?,
+        (None, Some(path)) => read_input(path, a.sampling.lattice)?,
+        (None, None) => unreachable!("sampled above"),
+    };
+    let settings = a.settings(kind, size, a.sampling.seed.unwrap_or(1))?;
+    let sites = spins.len() / n;
+    mcrg::run(&settings, spins.chunks_exact(sites), None)
+}
+
+fn sample(a: &McrgArgs, notice: &mut dyn FnMut(&str)) -> Result<McrgReport> {
     let spec = job::resolve(&a.sampling.settings(), None)?;
     let Some(point) = spec.points.first() else {
         return Err(Error::Internal("a single run without a point".into()));
@@ -320,16 +356,11 @@ fn sample(a: &McrgArgs) -> Result<McrgReport> {
     // the configurations only: mcrg keeps no measurement series
     let (state, _) = memory::estimate(&run);
     memory::verdict(state, 0, memory::available())?;
-    let quiet = a.quiet;
     let mut sampler = backend::open(
         run.parameters.backend,
         run.parameters.kernel,
         run.spec,
-        &mut |m| {
-            if !quiet {
-                eprintln!("{m}");
-            }
-        },
+        notice,
     )?;
     let plan = SamplingPlan {
         thermalize: run.plan.thermalize,

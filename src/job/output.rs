@@ -11,12 +11,22 @@ use crate::run::RunOutput;
 use serde::Serialize;
 use std::path::Path;
 
+/// The bytes of a results file: `v` as pretty JSON and a final newline (what
+/// [`write_json`] writes; the Python package's `to_json()` returns the same).
+///
+/// # Errors
+/// [`crate::Error::Internal`] if `v` cannot be serialized.
+pub fn json_bytes(v: &impl Serialize) -> Result<Vec<u8>> {
+    let mut bytes =
+        serde_json::to_vec_pretty(v).map_err(|e| crate::Error::Internal(e.to_string()))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// Writes `v` as pretty JSON (atomically: a temporary file renamed into place).
 pub fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
-    io::write_atomic(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, v).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })
+    let bytes = json_bytes(v)?;
+    io::write_atomic(path, |w| w.write_all(&bytes))
 }
 
 /// Writes the per-measurement series as CSV.
