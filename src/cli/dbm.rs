@@ -165,6 +165,12 @@ pub struct ValidateArgs {
     /// Family-wise error rate of the verdict (Bonferroni over all checks).
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub alpha: f64,
+    /// Most visible samples (chains x kept snapshots) the visible-Hamiltonian check uses
+    /// (gaussian hidden and deep layers, at most 200 visible units). Default: as many as
+    /// keep its cost to about 1e11 multiply-adds (n_v^3/2 per sample; every snapshot up
+    /// to about 100 units at the default run length); 0 skips the check.
+    #[arg(long)]
+    pub hamiltonian_samples: Option<usize>,
     /// Write the report (JSON, schema blockspin/dbm-validate/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -428,6 +434,7 @@ fn run_options(r: &RunArgs) -> ValidateOptions {
         max_pairs: 256,
         family_wise_alpha: 1e-3,
         perturb_visible_coupling: 1.0,
+        hamiltonian_samples: None,
     }
 }
 
@@ -598,7 +605,7 @@ fn print_report(r: &Report) {
         e.2 += (!c.passed) as usize;
     }
     say!(
-        "{:<20} {:<15} {:<9} {:>7} {:>8} {:>7}",
+        "{:<28} {:<15} {:<9} {:>7} {:>8} {:>7}",
         "check",
         "level",
         "against",
@@ -607,8 +614,9 @@ fn print_report(r: &Report) {
         "failed"
     );
     for ((name, level, reference), (count, maxz, failed)) in &groups {
-        say!("{name:<20} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
+        say!("{name:<28} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
     }
+    say!("\n{}", hamiltonian_line(&r.visible_hamiltonian, r.threshold_z));
     let mut worst: Vec<&validate::Check> = r.checks.iter().filter(|c| !c.passed).collect();
     worst.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
     for c in worst.iter().take(10) {
@@ -648,18 +656,50 @@ fn print_report(r: &Report) {
     );
 }
 
+/// One line on the visible-Hamiltonian check.
+fn hamiltonian_line(h: &validate::VisibleHamiltonian, threshold: f64) -> String {
+    if h.status != "checked" {
+        return format!("visible Hamiltonian: {}: {}", h.status, h.note);
+    }
+    let num = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
+    let scale = h.scale.map_or("-".to_string(), |s| {
+        format!("{:.4} ± {:.4}", s.mean, s.error)
+    });
+    format!(
+        "visible Hamiltonian by pseudo-likelihood ({} samples of {} units, level {}): max |z| {} over {} fields and couplings (rms z {}), coupling scale {scale}; control J_v x {}: max |z| {} -> {} (threshold {threshold:.2})",
+        h.samples,
+        h.units,
+        h.level,
+        num(h.max_abs_z),
+        h.parameters,
+        num(h.rms_z),
+        h.control_scale,
+        num(h.control_max_abs_z),
+        match h.control_detected {
+            Some(true) => "detected",
+            Some(false) => "NOT detected",
+            None => "-",
+        }
+    )
+}
+
 fn validate_cmd(a: &ValidateArgs) -> Result<i32> {
     let mut opts = run_options(&a.run);
     opts.max_pairs = a.max_pairs;
     opts.family_wise_alpha = a.alpha;
     opts.perturb_visible_coupling = a.perturb_visible_coupling;
+    opts.hamiltonian_samples = a.hamiltonian_samples;
     opts.check()?;
     if let Some(p) = &a.output {
         io::check_output_path("output", p)?;
         not_the_model("output", p, &a.run.model)?;
     }
     let m = Dbm::load(&a.run.model)?;
-    check_run_memory(&m, a.run.chains, 0)?;
+    check_run_memory(
+        &m,
+        a.run.chains,
+        validate::hamiltonian_bytes_per_chain(&m, &opts),
+    )?;
     let quiet = a.run.quiet;
     let report = validate::validate(&m, &opts, &mut |s| {
         if !quiet {
