@@ -19,6 +19,12 @@
 //! i and from row j; the reported coupling is their mean (J_ij + J_ji)/2, and its error is
 //! that of the mean (the jackknife sees the correlation of the two rows).
 //!
+//! This is Callen's identity as `crate::mcrg::couplings` solves it, but for a dense model:
+//! there, a few (≤ 8) lattice operators and a histogram of local-field patterns; here, n_v
+//! parameters per row and as many distinct patterns as samples, so the solver works on
+//! the samples themselves with dense matrix products (and shares that module's
+//! [`MAX_COUPLING`] and the jackknife's [`Jackknife`]).
+//!
 //! Solution, for all rows at once, by lazy Newton (the Hessian recomputed only when the
 //! steps stop shrinking fast; each row's step halved while its pseudo-likelihood would
 //! fall): first on a subsample (the first [`SUBSAMPLE`] samples of the groups, at least 16
@@ -42,12 +48,28 @@ use crate::stats::Jackknife;
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use rayon::prelude::*;
 
-/// Most visible units the check estimates (n_v rows of n_v parameters).
+/// Most visible units the check estimates (n_v rows of n_v parameters): at 200 units one
+/// sample's Hessians cost 4×10⁶ multiply-adds, so [`WORK`] allows about 25 000 samples.
 pub const MAX_UNITS: usize = 200;
-/// Multiply-adds of one all-sample Hessian (N n³/2) the sample cap allows.
+/// Multiply-adds of one all-sample Hessian (N n³/2) the sample cap allows: about 15 s of
+/// one core (single-precision blocked products, ~7×10⁹ multiply-adds per second); the
+/// whole estimate costs about twice that (the subsample stage and the gradient steps).
 pub const WORK: f64 = 1e11;
-/// Samples of the first (subsample) Newton stage: at least this many, and 16 per parameter.
+
+/// Host memory of the estimate for `n` units besides the samples (bytes): the Hessian
+/// tensor and one chunk of pair products, per-group gradients and jackknife changes.
+pub fn work_bytes(n: usize) -> u64 {
+    let m = (n + 1) as u64;
+    let pairs = m * (m + 1) / 2;
+    let n = n as u64;
+    8 * n * pairs + (32 << 20) + 64 * 8 * (3 * n * m + pairs)
+}
+/// Samples of the first (subsample) Newton stage: at least this many, and
+/// [`MIN_SAMPLES_PER_PARAMETER`] per parameter.
 pub const SUBSAMPLE: usize = 4096;
+/// Fewest samples per parameter of a row: below, the estimate's O(n/N) overstatement of
+/// the couplings (about n/N relative) is no longer small against their errors.
+pub const MIN_SAMPLES_PER_PARAMETER: usize = 16;
 /// Newton iterations of each stage before giving up.
 pub const MAX_ITERATIONS: usize = 100;
 /// Convergence: max |Δθ| of every row below this (times 1 + max |θ|).
@@ -55,7 +77,8 @@ pub const TOLERANCE: f64 = 1e-7;
 /// A parameter larger than this means the pseudo-likelihood has no finite maximum.
 pub use crate::mcrg::couplings::MAX_COUPLING;
 
-/// Most samples used with `n` units: all of one Hessian within [`WORK`], at least 4096.
+/// Most samples used with `n` units: all of one Hessian within [`WORK`], at least
+/// [`SUBSAMPLE`].
 pub fn max_samples(n: usize) -> usize {
     let per_sample = 0.5 * (n as f64 + 1.0).powi(2) * n as f64;
     ((WORK / per_sample.max(1.0)) as usize).max(SUBSAMPLE)
@@ -176,8 +199,7 @@ impl Subset {
     }
 }
 
-/// The design rows x' = (1, v_0, …, v_{n−1}) of `k` samples (k × (n + 1)) and their
-/// on/off bits.
+/// The design rows x' = (1, v_0, …, v_{n−1}) of the samples in `bytes` (k × (n + 1)).
 fn design(bytes: &[u8], n: usize, values: [f64; 2]) -> DMatrix<f64> {
     let k = bytes.len() / n;
     let mut x = DMatrix::from_element(k, n + 1, 1.0);
@@ -305,46 +327,44 @@ fn hessians(
         let at = pending.len().min(chunk * n);
         let rest = pending.split_off(at);
         let bytes = std::mem::replace(&mut pending, rest);
-        {
-            let x = design(&bytes, n, values);
-            let k = x.nrows();
-            // weights (n × k) and pair products (k × pairs) in single precision: the
-            // blocked product is twice as fast, and the Hessian only sets the step and the
-            // errors (the gradient, which fixes the maximum, is double precision)
-            let eta = (&x * &theta_t).transpose();
-            let w = DMatrix::<f32>::from_fn(n, k, |i, s| {
-                let p = sigmoid(kappa * eta[(i, s)]);
-                (kappa * kappa * p * (1.0 - p)) as f32
+        let x = design(&bytes, n, values);
+        let k = x.nrows();
+        // weights (n × k) and pair products (k × pairs) in single precision: the
+        // blocked product is twice as fast, and the Hessian only sets the step and the
+        // errors (the gradient, which fixes the maximum, is double precision)
+        let eta = (&x * &theta_t).transpose();
+        let w = DMatrix::<f32>::from_fn(n, k, |i, s| {
+            let p = sigmoid(kappa * eta[(i, s)]);
+            (kappa * kappa * p * (1.0 - p)) as f32
+        });
+        let mut z = DMatrix::<f32>::zeros(k, pairs);
+        z.column_iter_mut()
+            .enumerate()
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .with_min_len(64)
+            .for_each(|(p, mut col)| {
+                let (a, b) = unpack_pair(m, p);
+                for ((e, xa), xb) in col
+                    .iter_mut()
+                    .zip(x.column(a).iter())
+                    .zip(x.column(b).iter())
+                {
+                    *e = (xa * xb) as f32;
+                }
             });
-            let mut z = DMatrix::<f32>::zeros(k, pairs);
-            z.column_iter_mut()
-                .enumerate()
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .with_min_len(64)
-                .for_each(|(p, mut col)| {
-                    let (a, b) = unpack_pair(m, p);
-                    for ((e, xa), xb) in col
-                        .iter_mut()
-                        .zip(x.column(a).iter())
-                        .zip(x.column(b).iter())
-                    {
-                        *e = (xa * xb) as f32;
-                    }
-                });
-            // rows of T in blocks, one per thread: each entry sums the chunks in order
-            let parts: Vec<DMatrix<f32>> = row_blocks
-                .par_iter()
-                .map(|&(start, rows)| w.rows(start, rows) * &z)
-                .collect();
-            for (&(start, rows), part) in row_blocks.iter().zip(parts) {
-                let mut tb = t.rows_mut(start, rows);
-                tb.iter_mut()
-                    .zip(part.iter())
-                    .for_each(|(a, &b)| *a += f64::from(b));
-            }
-            task.advance(k as u64)?;
+        // rows of T in blocks, one per thread: each entry sums the chunks in order
+        let parts: Vec<DMatrix<f32>> = row_blocks
+            .par_iter()
+            .map(|&(start, rows)| w.rows(start, rows) * &z)
+            .collect();
+        for (&(start, rows), part) in row_blocks.iter().zip(parts) {
+            let mut tb = t.rows_mut(start, rows);
+            tb.iter_mut()
+                .zip(part.iter())
+                .for_each(|(a, &b)| *a += f64::from(b));
         }
+        task.advance(k as u64)?;
     }
     Ok(t)
 }
@@ -515,7 +535,7 @@ fn solve(
 
 /// Estimates the visible Hamiltonian from `data` (module docs). `Ok(Err(reason))` when
 /// the pseudo-likelihood has no finite maximum (a unit frozen or determined by others)
-/// or there are too few samples.
+/// or there are too few samples (fewer than [`MIN_SAMPLES_PER_PARAMETER`] per parameter).
 ///
 /// # Errors
 /// [`crate::error::Error::Interrupted`] once a stop was requested.
@@ -528,10 +548,11 @@ pub fn estimate(data: &VisibleSamples) -> Result<std::result::Result<Estimate, S
     if n < 2 {
         return Ok(Err("fewer than 2 visible units".into()));
     }
-    if groups.len() < 2 || samples <= 4 * (n + 1) {
+    if groups.len() < 2 || samples < MIN_SAMPLES_PER_PARAMETER * (n + 1) {
         return Ok(Err(format!(
-            "{samples} samples in {} groups are too few for {n} parameters per unit",
-            groups.len()
+            "{samples} samples in {} groups are too few: at least {MIN_SAMPLES_PER_PARAMETER} per parameter ({} for {n} units) and 2 groups are needed",
+            groups.len(),
+            MIN_SAMPLES_PER_PARAMETER * (n + 1)
         )));
     }
     // a unit that never changes has no finite field
@@ -558,7 +579,9 @@ pub fn estimate(data: &VisibleSamples) -> Result<std::result::Result<Estimate, S
     let mut theta = DMatrix::zeros(n, n + 1);
     // stage 1: lazy Newton on a subsample, to a coarse tolerance (again on all samples if
     // that fails: a rare unit may be frozen in the subsample)
-    let per_group = SUBSAMPLE.max(16 * (n + 1)).div_ceil(data.groups.len());
+    let per_group = SUBSAMPLE
+        .max(MIN_SAMPLES_PER_PARAMETER * (n + 1))
+        .div_ceil(data.groups.len());
     let mut sub = if per_group * data.groups.len() >= samples {
         Subset::All
     } else {

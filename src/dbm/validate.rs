@@ -158,7 +158,8 @@ pub struct Report {
     pub checks_total: usize,
     /// Number failed.
     pub checks_failed: usize,
-    /// All checks passed.
+    /// All checks passed (and the visible-Hamiltonian check, where it applies, could be
+    /// made: `visible_hamiltonian.status` is not "failed").
     pub passed: bool,
     /// Every check.
     pub checks: Vec<Check>,
@@ -183,8 +184,14 @@ pub const CONTROL_SCALE: f64 = 1.5;
 /// The visible-Hamiltonian check (module docs): a summary of its checks.
 #[derive(Clone, Debug, Serialize)]
 pub struct VisibleHamiltonian {
-    /// "checked", or "skipped" (see `note`).
+    /// "checked"; "skipped" where it does not apply (a bernoulli layer, more than
+    /// [`pseudo_likelihood::MAX_UNITS`] visible units, `--hamiltonian-samples 0`);
+    /// "failed" where it applies but the estimate could not be made (too few samples, or
+    /// no finite maximum: a unit frozen or determined by the others). See `note`.
     pub status: &'static str,
+    /// The check applied and passed: every field and coupling within the threshold and
+    /// the control detected (None when skipped).
+    pub passed: Option<bool>,
     /// How it was estimated, or why it was skipped.
     pub note: String,
     /// The level whose visible samples were used ("full").
@@ -228,6 +235,7 @@ impl VisibleHamiltonian {
     fn skipped(units: usize, note: String) -> Self {
         VisibleHamiltonian {
             status: "skipped",
+            passed: None,
             note,
             level: Level::Full.name(),
             units,
@@ -556,7 +564,7 @@ pub fn validate(
             if level == Level::Full
                 && let Ok(plan) = &mut hamiltonian
             {
-                if snapshot % plan.stride == 0 {
+                if snapshot.is_multiple_of(plan.stride) {
                     let n = plan.samples.units();
                     let kept = &s.visible[..(plan.chains * n).min(s.visible.len())];
                     plan.samples.add_snapshot(kept, plan.chains);
@@ -677,6 +685,14 @@ pub fn validate(
         visible_hamiltonian.control_detected = Some(c.passed);
         checks.push(c);
     }
+    if visible_hamiltonian.status == "checked" {
+        visible_hamiltonian.passed = Some(
+            checks
+                .iter()
+                .filter(|c| c.name.starts_with("visible_hamiltonian_"))
+                .all(|c| c.passed),
+        );
+    }
     let failed = checks.iter().filter(|c| !c.passed).count();
     let mut warnings: Vec<String> = equilibration
         .iter()
@@ -686,9 +702,9 @@ pub fn validate(
                 .map(move |w| format!("level {level}: {w}"))
         })
         .collect();
-    if visible_hamiltonian.status == "skipped" && r.visible_coupling.is_some() {
+    if visible_hamiltonian.status == "failed" {
         warnings.push(format!(
-            "visible Hamiltonian not checked: {}",
+            "the visible-Hamiltonian check failed: {} (raise --chains or --sweeps, or skip it with --hamiltonian-samples 0)",
             visible_hamiltonian.note
         ));
     }
@@ -719,7 +735,7 @@ pub fn validate(
         threshold_z,
         checks_total: checks.len(),
         checks_failed: failed,
-        passed: failed == 0,
+        passed: failed == 0 && visible_hamiltonian.status != "failed",
         checks,
         truncation_error: truncation,
         visible_hamiltonian,
@@ -949,15 +965,20 @@ struct Plan {
     chains: usize,
 }
 
-/// Bytes the visible-Hamiltonian check stores per chain (one byte per unit of every kept
-/// snapshot; 0 when it does not run).
-pub fn hamiltonian_bytes_per_chain(model: &Dbm, opts: &ValidateOptions) -> u64 {
+/// Host memory of the visible-Hamiltonian check (bytes): per chain, what it stores (one
+/// byte per unit of every kept snapshot), and besides ([`pseudo_likelihood::work_bytes`]);
+/// (0, 0) when it does not run.
+pub fn hamiltonian_bytes(model: &Dbm, opts: &ValidateOptions) -> (u64, u64) {
     match hamiltonian_plan(model, opts) {
         Ok(p) => {
             let kept = (opts.sweeps / opts.measure_every.max(1)) as usize;
-            (kept.div_ceil(p.stride) * p.samples.units()) as u64
+            let n = p.samples.units();
+            (
+                (kept.div_ceil(p.stride) * n) as u64,
+                pseudo_likelihood::work_bytes(n),
+            )
         }
-        Err(_) => 0,
+        Err(_) => (0, 0),
     }
 }
 
@@ -986,6 +1007,8 @@ fn hamiltonian_checks(
                 n,
                 format!("the pseudo-likelihood estimate failed: {reason}"),
             );
+            s.status = "failed";
+            s.passed = Some(false);
             s.samples = samples.len();
             s.snapshot_stride = stride;
             return Ok((s, Vec::new()));
@@ -1099,6 +1122,7 @@ fn hamiltonian_checks(
     ));
     let summary = VisibleHamiltonian {
         status: "checked",
+        passed: None, // set with the threshold
         note: format!(
             "effective fields and pair couplings of each visible unit's conditional, estimated by maximum pseudo-likelihood (logistic regression on the other units) from the full level's visible samples; couplings averaged over the two rows, (J_ij + J_ji)/2; errors by a linearized jackknife over {} groups of chains",
             est.groups()
