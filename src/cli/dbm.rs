@@ -22,7 +22,8 @@ pub enum DbmCommand {
     Analyze(AnalyzeArgs),
     /// Block Gibbs sampling of a model at one level of the recursion.
     Sample(SampleArgs),
-    /// Check the analytic recursion against sampling at every level (exit 1 on failure).
+    /// Check the analytic recursion against sampling at every level, and the visible
+    /// Hamiltonian by pseudo-likelihood (exit 1 on failure).
     Validate(ValidateArgs),
 }
 
@@ -165,10 +166,12 @@ pub struct ValidateArgs {
     /// Family-wise error rate of the verdict (Bonferroni over all checks).
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub alpha: f64,
-    /// Most visible samples (chains x kept snapshots) the visible-Hamiltonian check uses
-    /// (gaussian hidden and deep layers, at most 200 visible units). Default: as many as
-    /// keep its cost to about 1e11 multiply-adds (n_v^3/2 per sample; every snapshot up
-    /// to about 100 units at the default run length); 0 skips the check.
+    /// Most samples (chains x kept snapshots of the full level) the visible-Hamiltonian
+    /// check uses: every visible field and coupling estimated by pseudo-likelihood against
+    /// the analytic J_v, f_v, with a J_v x 1.5 negative control (gaussian hidden and deep
+    /// layers, at most 200 visible units). Default: as many as keep its cost to about 1e11
+    /// multiply-adds (n_v^3/2 per sample; every sample up to about 100 units at the
+    /// default run length); 0 skips the check.
     #[arg(long)]
     pub hamiltonian_samples: Option<usize>,
     /// Write the report (JSON, schema blockspin/dbm-validate/1).
@@ -689,7 +692,7 @@ fn hamiltonian_line(h: &validate::VisibleHamiltonian, threshold: f64) -> String 
         format!("{:.4} ± {:.4}", s.mean, s.error)
     });
     format!(
-        "visible Hamiltonian by pseudo-likelihood ({} samples of {} units, level {}): max |z| {} over {} fields and couplings (rms z {}), coupling scale {scale}; control J_v x {}: max |z| {} -> {} (threshold {threshold:.2})",
+        "visible Hamiltonian by pseudo-likelihood ({} samples of {} units, level {}): max |z| {} over {} fields and couplings (rms z {}); coupling scale {scale}\n  negative control, J_v x {}: max |z| {}, {} (threshold {threshold:.2})",
         h.samples,
         h.units,
         h.level,
