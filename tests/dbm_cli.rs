@@ -192,6 +192,19 @@ fn bernoulli_hidden_layer_is_analyzed_and_validated_exactly() {
             "{name} against exact values"
         );
     }
+    // no analytic pairwise Hamiltonian: the pseudo-likelihood check says why it is skipped
+    assert_eq!(v["visible_hamiltonian"]["status"], "skipped");
+    assert!(
+        v["visible_hamiltonian"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("gaussian hidden and deep layers")
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c["name"] == "visible_hamiltonian_control")
+    );
     // the exact references are sharp enough to notice W scaled by 1.2
     args.extend_from_slice(&["--perturb-visible-coupling", "1.44"]);
     let o = blockspin(&args);
@@ -242,7 +255,7 @@ fn validate_passes_and_a_perturbed_recursion_fails() {
     let report = d.join("r.json");
     let common = [
         "--chains",
-        "1024",
+        "2048",
         "--sweeps",
         "200",
         "--thermalize",
@@ -301,7 +314,7 @@ fn validate_passes_and_a_perturbed_recursion_fails() {
             .as_f64()
             .is_some_and(|e| e > 0.0 && e.is_finite())
     }));
-    let samples = 1024.0 * 100.0;
+    let samples = 2048.0 * 100.0;
     for c in checks
         .iter()
         .filter(|c| c["name"] == "visible_mean" && c["level"] == "full")
@@ -314,6 +327,28 @@ fn validate_passes_and_a_perturbed_recursion_fails() {
             "error {e} vs uncorrelated floor {floor}"
         );
     }
+
+    // the visible Hamiltonian by pseudo-likelihood agrees with J_v and f_v, coupling by
+    // coupling, next to the exact moments; its control (J_v x 1.5) is detected
+    let h = &v["visible_hamiltonian"];
+    assert_eq!(h["status"], "checked", "{h}");
+    assert_eq!(h["parameters"], 10);
+    assert_eq!(h["samples"], 2048 * 100);
+    assert_eq!(h["control_detected"], true);
+    let threshold = v["threshold_z"].as_f64().unwrap();
+    assert!(h["max_abs_z"].as_f64().unwrap() < threshold);
+    assert!(h["control_max_abs_z"].as_f64().unwrap() >= threshold);
+    for name in [
+        "visible_hamiltonian_field",
+        "visible_hamiltonian_coupling",
+        "visible_hamiltonian_control",
+    ] {
+        assert!(checks.iter().any(|c| c["name"] == name), "{name} missing");
+    }
+    assert!(
+        table.contains("visible Hamiltonian by pseudo-likelihood"),
+        "{table}"
+    );
 
     args.extend_from_slice(&["--perturb-visible-coupling", "1.1"]);
     let o = blockspin(&args);
@@ -518,5 +553,159 @@ fn generate_then_sample() {
     let o = blockspin(&["dbm", "analyze", "--model", s(&model)]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("extra"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A Gaussian DBM far beyond the enumeration limit (64 visible units in one connected
+/// component of J_v): its visible Hamiltonian, estimated from the full level's samples by
+/// pseudo-likelihood, matches the analytic J_v and f_v coupling by coupling; the built-in
+/// control (J_v x 1.5) is detected; a perturbed recursion fails the check; a run too short
+/// to detect the control fails; `--hamiltonian-samples 0` skips the check.
+#[test]
+fn visible_hamiltonian_is_checked_beyond_the_enumeration_limit() {
+    let d = dir("hamiltonian");
+    let model = d.join("m.toml");
+    let o = blockspin(&[
+        "dbm",
+        "generate",
+        "--lattice",
+        "square",
+        "--size",
+        "8",
+        "--block",
+        "2",
+        "--stride",
+        "1",
+        "--weight",
+        "0.27",
+        "--units",
+        "spin",
+        "--output",
+        s(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = d.join("r.json");
+    let run = |chains: &str, extra: &[&str]| {
+        let mut args = vec![
+            "dbm",
+            "validate",
+            "--model",
+            s(&model),
+            "--output",
+            s(&report),
+            "--chains",
+            chains,
+            "--sweeps",
+            "128",
+            "--thermalize",
+            "50",
+            "--measure-every",
+            "2",
+            "--backend",
+            "cpu",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let o = blockspin(&args);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            json(&report),
+        )
+    };
+
+    let started = std::time::Instant::now();
+    let (code, table, v) = run("512", &[]);
+    println!(
+        "64 visible units, 512 chains: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(code, Some(0), "{table}");
+    let checks = v["checks"].as_array().unwrap();
+    // beyond enumeration: no exact references at all
+    assert!(!checks.iter().any(|c| c["reference"] == "exact"));
+    let h = &v["visible_hamiltonian"];
+    println!("{h}");
+    assert_eq!(h["status"], "checked", "{h}");
+    assert_eq!(h["units"], 64);
+    assert_eq!(h["samples"], 512 * 64);
+    assert_eq!(h["parameters"], 64 + 64 * 63 / 2);
+    let threshold = v["threshold_z"].as_f64().unwrap();
+    let max_z = h["max_abs_z"].as_f64().unwrap();
+    assert!(max_z < 5.0 && max_z < threshold, "max |z| {max_z}");
+    // calibrated errors: the z of 2080 parameters have about unit variance
+    let rms = h["rms_z"].as_f64().unwrap();
+    assert!(rms > 0.8 && rms < 1.25, "rms z {rms}");
+    assert_eq!(h["control_detected"], true);
+    assert_eq!(h["passed"], true);
+    assert!(h["control_max_abs_z"].as_f64().unwrap() > 2.0 * threshold);
+    let ham: Vec<&serde_json::Value> = checks
+        .iter()
+        .filter(|c| {
+            c["name"] == "visible_hamiltonian_coupling" || c["name"] == "visible_hamiltonian_field"
+        })
+        .collect();
+    assert_eq!(ham.len(), 64 + 64 * 63 / 2);
+    assert!(ham.iter().all(|c| {
+        c["error"]
+            .as_f64()
+            .is_some_and(|e| e > 0.0 && e.is_finite())
+            && c["level"] == "full"
+            && c["reference"] == "analytic"
+            && c["passed"] == true
+    }));
+    // the nearest neighbours are strongly coupled and resolved to a few per cent
+    let strong = ham
+        .iter()
+        .filter(|c| c["analytic"].as_f64().unwrap().abs() > 0.1)
+        .count();
+    assert!(strong >= 64, "{strong} couplings above 0.1");
+    let control = checks
+        .iter()
+        .find(|c| c["name"] == "visible_hamiltonian_control")
+        .unwrap();
+    assert_eq!(control["reference"], "perturbed");
+    assert_eq!(control["passed"], true);
+
+    // the analytic side perturbed (J_v x 1.5): the check fails coupling by coupling
+    let (code, table, v) = run("256", &["--perturb-visible-coupling", "1.5"]);
+    assert_eq!(code, Some(1), "{table}");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| { c["name"] == "visible_hamiltonian_coupling" && c["passed"] == false })
+    );
+
+    // too few samples (fewer than 16 per parameter): the check could not be made, and
+    // fails, saying so; --hamiltonian-samples 0 skips it
+    let (code, table, v) = run("16", &["--sweeps", "8"]);
+    assert_eq!(code, Some(1), "{table}");
+    let h = &v["visible_hamiltonian"];
+    assert_eq!(h["status"], "failed", "{table}");
+    assert!(h["note"].as_str().unwrap().contains("too few"), "{h}");
+    assert!(table.contains("could not be made"), "{table}");
+    let (_, table, v) = run("16", &["--sweeps", "8", "--hamiltonian-samples", "0"]);
+    assert_eq!(v["visible_hamiltonian"]["status"], "skipped", "{table}");
+    assert!(table.contains("visible Hamiltonian: skipped"), "{table}");
+
+    // enough samples to estimate, too few to tell J_v from 1.5 J_v (the 4-unit example,
+    // couplings |J| <= 0.13, 640 samples): the check fails, saying so
+    std::fs::write(&model, EXAMPLE).unwrap();
+    let (code, table, v) = run("64", &["--sweeps", "30"]);
+    assert_eq!(code, Some(1), "{table}");
+    let h = &v["visible_hamiltonian"];
+    assert_eq!(h["status"], "checked", "{table}");
+    assert_eq!(h["control_detected"], false, "{table}");
+    assert_eq!(h["passed"], false, "{table}");
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("could not tell J_v from 1.5 J_v")),
+        "{}",
+        v["warnings"]
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }

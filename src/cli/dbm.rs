@@ -22,7 +22,8 @@ pub enum DbmCommand {
     Analyze(AnalyzeArgs),
     /// Block Gibbs sampling of a model at one level of the recursion.
     Sample(SampleArgs),
-    /// Check the analytic recursion against sampling at every level (exit 1 on failure).
+    /// Check the analytic recursion against sampling at every level, and the visible
+    /// Hamiltonian by pseudo-likelihood (exit 1 on failure).
     Validate(ValidateArgs),
 }
 
@@ -165,6 +166,14 @@ pub struct ValidateArgs {
     /// Family-wise error rate of the verdict (Bonferroni over all checks).
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub alpha: f64,
+    /// Most samples (chains x kept snapshots of the full level) the visible-Hamiltonian
+    /// check uses: every visible field and coupling estimated by pseudo-likelihood against
+    /// the analytic J_v, f_v, with a J_v x 1.5 negative control (gaussian hidden and deep
+    /// layers, at most 200 visible units). Default: as many as keep its cost to about 1e11
+    /// multiply-adds (n_v^3/2 per sample; every sample up to about 100 units at the
+    /// default run length); 0 skips the check.
+    #[arg(long)]
+    pub hamiltonian_samples: Option<usize>,
     /// Write the report (JSON, schema blockspin/dbm-validate/1).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -444,14 +453,16 @@ fn run_options(r: &RunArgs) -> ValidateOptions {
         max_pairs: 256,
         family_wise_alpha: 1e-3,
         perturb_visible_coupling: 1.0,
+        hamiltonian_samples: None,
     }
 }
 
 /// Refuses chains whose state (plus `kept_per_chain` stored bytes) does not fit in memory,
-/// naming `--chains`, or `--model` when the model alone does not fit.
-fn check_run_memory(m: &Dbm, chains: u32, kept_per_chain: u64) -> Result<()> {
+/// naming `--chains`, or `--model` when the model alone (plus `fixed` bytes) does not fit.
+fn check_run_memory(m: &Dbm, chains: u32, kept_per_chain: u64, fixed: u64) -> Result<()> {
     let available = crate::job::memory::available();
     let (model, state) = limits::sample_bytes(m, chains, kept_per_chain);
+    let model = model.saturating_add(fixed);
     limits::check_memory("model", "sampling this model", model, available)?;
     limits::check_memory(
         "chains",
@@ -483,7 +494,7 @@ pub fn sample_model(
     } else {
         0
     };
-    check_run_memory(m, a.run.chains, kept)?;
+    check_run_memory(m, a.run.chains, kept, 0)?;
     let (mut result, samples) =
         report::sample(m, model_name, a.level, &opts, keep_samples, notice)?;
     result.non_finite = sample_non_finite(&result);
@@ -633,7 +644,7 @@ fn print_report(r: &Report) {
         e.2 += (!c.passed) as usize;
     }
     say!(
-        "{:<20} {:<15} {:<9} {:>7} {:>8} {:>7}",
+        "{:<28} {:<15} {:<9} {:>7} {:>8} {:>7}",
         "check",
         "level",
         "against",
@@ -642,11 +653,29 @@ fn print_report(r: &Report) {
         "failed"
     );
     for ((name, level, reference), (count, maxz, failed)) in &groups {
-        say!("{name:<20} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
+        say!("{name:<28} {level:<15} {reference:<9} {count:>7} {maxz:>8.2} {failed:>7}");
     }
+    say!(
+        "\n{}",
+        hamiltonian_line(&r.visible_hamiltonian, r.threshold_z)
+    );
     let mut worst: Vec<&validate::Check> = r.checks.iter().filter(|c| !c.passed).collect();
     worst.sort_by(|a, b| b.z.abs().total_cmp(&a.z.abs()));
     for c in worst.iter().take(10) {
+        if c.reference == "perturbed" {
+            say!(
+                "FAILED {} {} {:?}: J_v x {} not detected: estimate {:.6} ± {:.6} vs perturbed {:.6} (|z| = {:.2} below the threshold)",
+                c.name,
+                c.level,
+                c.index,
+                r.visible_hamiltonian.control_scale,
+                c.estimate,
+                c.error,
+                c.analytic,
+                c.z.abs()
+            );
+            continue;
+        }
         say!(
             "FAILED {} {} {:?}: estimate {:.6} ± {:.6} vs {} {:.6} (z = {:.2})",
             c.name,
@@ -675,12 +704,44 @@ fn print_report(r: &Report) {
         }
     }
     say!(
-        "\n{}: {} of {} checks failed ({:.1} s)",
+        "\n{}: {} of {} checks failed{} ({:.1} s)",
         if r.passed { "PASSED" } else { "FAILED" },
         r.checks_failed,
         r.checks_total,
+        if r.visible_hamiltonian.status == "failed" {
+            "; the visible-Hamiltonian check could not be made"
+        } else {
+            ""
+        },
         r.wall_seconds
     );
+}
+
+/// One line on the visible-Hamiltonian check.
+fn hamiltonian_line(h: &validate::VisibleHamiltonian, threshold: f64) -> String {
+    if h.status != "checked" {
+        return format!("visible Hamiltonian: {}: {}", h.status, h.note);
+    }
+    let num = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
+    let scale = h.scale.map_or("-".to_string(), |s| {
+        format!("{:.4} ± {:.4}", s.mean, s.error)
+    });
+    format!(
+        "visible Hamiltonian by pseudo-likelihood ({} samples of {} units, level {}): max |z| {} over {} fields and couplings (rms z {}); coupling scale {scale}\n  negative control, J_v x {}: max |z| {}, {} (threshold {threshold:.2})",
+        h.samples,
+        h.units,
+        h.level,
+        num(h.max_abs_z),
+        h.parameters,
+        num(h.rms_z),
+        h.control_scale,
+        num(h.control_max_abs_z),
+        match h.control_detected {
+            Some(true) => "detected",
+            Some(false) => "NOT detected",
+            None => "-",
+        }
+    )
 }
 
 fn validate_options(a: &ValidateArgs) -> Result<ValidateOptions> {
@@ -688,6 +749,7 @@ fn validate_options(a: &ValidateArgs) -> Result<ValidateOptions> {
     opts.max_pairs = a.max_pairs;
     opts.family_wise_alpha = a.alpha;
     opts.perturb_visible_coupling = a.perturb_visible_coupling;
+    opts.hamiltonian_samples = a.hamiltonian_samples;
     opts.check()?;
     Ok(opts)
 }
@@ -699,7 +761,8 @@ fn validate_options(a: &ValidateArgs) -> Result<ValidateOptions> {
 /// Bad options, chains that do not fit in memory, and those of [`validate::validate`].
 pub fn validate_model(a: &ValidateArgs, m: &Dbm, notice: &mut dyn FnMut(&str)) -> Result<Report> {
     let opts = validate_options(a)?;
-    check_run_memory(m, a.run.chains, 0)?;
+    let (per_chain, fixed) = validate::hamiltonian_bytes(m, &opts);
+    check_run_memory(m, a.run.chains, per_chain, fixed)?;
     validate::validate(m, &opts, notice)
 }
 

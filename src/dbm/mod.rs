@@ -6,6 +6,7 @@ pub mod analytic;
 pub mod enumeration;
 pub mod limits;
 pub mod model;
+pub mod pseudo_likelihood;
 pub mod report;
 pub mod sampler;
 pub mod validate;
