@@ -27,16 +27,19 @@
 //!
 //! Solution, for all rows at once, by lazy Newton (the Hessian recomputed only when the
 //! steps stop shrinking fast; each row's step halved while its pseudo-likelihood would
-//! fall): first on a subsample (the first [`SUBSAMPLE`] samples of the groups, at least 16
-//! per parameter) to a coarse tolerance, then with the Hessian of all samples at that
-//! point and the gradient of all samples to the maximum of the full pseudo-likelihood
+//! fall): first on a subsample (the first samples of every group, [`SUBSAMPLE`] in all and
+//! at least [`MIN_SAMPLES_PER_PARAMETER`] per parameter) to a coarse tolerance, with a weak
+//! ridge so that it has a finite maximum even where the subsample alone has none; then
+//! with the Hessian of all samples at that point (recomputed at most once) and the
+//! gradient of all samples to the maximum of the full, unpenalized pseudo-likelihood
 //! (tolerance [`TOLERANCE`]). Hessians are accumulated in single precision (the gradient,
 //! which fixes the maximum, in double).
 //!
 //! Errors: a jackknife over groups of independent chains, linearized (each leave-one-group
 //! -out estimate is one Newton step from the full estimate, θ_(g) = θ̂ − N/(N − N_g)·H⁻¹g_g,
-//! with g_g the gradient of group g's samples at θ̂ and H the Hessian of all samples), which
-//! is the standard one-step jackknife; its replicates average to θ̂, so no bias correction.
+//! with g_g the gradient of group g's samples at θ̂ and H the last Hessian of all samples,
+//! taken near θ̂), which is the standard one-step jackknife; its replicates average to θ̂,
+//! so no bias correction.
 //!
 //! Cost: the Hessian of all rows is a tensor Σ_s w_si x_sj x_sk, about N n³/2 multiply-adds
 //! for N samples of n units (dense matrix products); the gradient steps cost 2N n² each.
@@ -395,12 +398,20 @@ fn row_hessian(t: &DMatrix<f64>, n: usize, i: usize) -> DMatrix<f64> {
     })
 }
 
-/// Cholesky factors of every row's Hessian.
-fn factors(t: &DMatrix<f64>, n: usize) -> std::result::Result<Vec<Cholesky<f64, Dyn>>, String> {
+/// Cholesky factors of every row's Hessian plus `ridge` on the diagonal.
+fn factors(
+    t: &DMatrix<f64>,
+    n: usize,
+    ridge: f64,
+) -> std::result::Result<Vec<Cholesky<f64, Dyn>>, String> {
     (0..n)
         .into_par_iter()
         .map(|i| {
-            row_hessian(t, n, i).cholesky().ok_or_else(|| {
+            let mut h = row_hessian(t, n, i);
+            for a in 0..n {
+                h[(a, a)] += ridge;
+            }
+            h.cholesky().ok_or_else(|| {
                 format!(
                     "the Hessian of unit {i}'s pseudo-likelihood is singular (a unit never changes, or two units always agree, in the samples)"
                 )
@@ -410,22 +421,29 @@ fn factors(t: &DMatrix<f64>, n: usize) -> std::result::Result<Vec<Cholesky<f64, 
 }
 
 /// One damped Newton step of every row from Θ, whose gradient is `grad`, with fixed
-/// Hessian factors: per row, the step is halved while the row's log pseudo-likelihood
-/// would decrease. Returns the gradient at the new Θ and the largest change relative to
-/// 1 + max |θ| of its row, or the reason there is no finite maximum.
+/// Hessian factors, for the log pseudo-likelihood minus ½·ridge·|θ_i|² per row: the step
+/// is halved while that would decrease. Returns the gradient at the new Θ and the largest
+/// change relative to 1 + max |θ| of its row, or the reason there is no finite maximum.
 fn step(
     data: &VisibleSamples,
     theta: &mut DMatrix<f64>,
     grad: &Gradients,
     chol: &[Cholesky<f64, Dyn>],
     subset: Subset,
+    ridge: f64,
 ) -> Result<std::result::Result<(Gradients, f64), String>> {
     crate::interrupt::check()?;
     let n = data.n;
+    let penalty = |theta: &DMatrix<f64>, i: usize| 0.5 * ridge * theta.row(i).norm_squared();
     let steps: Vec<DVector<f64>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let r = DVector::from_iterator(n, kept(n, i).iter().map(|&c| grad.total[(i, c)]));
+            let r = DVector::from_iterator(
+                n,
+                kept(n, i)
+                    .iter()
+                    .map(|&c| grad.total[(i, c)] - ridge * theta[(i, c)]),
+            );
             chol[i].solve(&r)
         })
         .collect();
@@ -438,23 +456,15 @@ fn step(
                 trial[(i, c)] += t[i] * steps[i][a];
             }
         }
-        if let Some(bad) = trial
-            .iter()
-            .position(|x| !x.is_finite() || x.abs() > MAX_COUPLING)
-        {
-            let i = bad % n;
-            return Ok(Err(format!(
-                "a parameter of unit {i} passed {MAX_COUPLING}: the pseudo-likelihood has no finite maximum (unit {i} is (almost) determined by the others in the samples)"
-            )));
-        }
         let next = gradients(data, &trial, subset);
         let mut again = false;
         for i in 0..n {
             if accepted[i] {
                 continue;
             }
-            let old = grad.log_pl[i];
-            if next.log_pl[i] >= old - 1e-12 * old.abs().max(1.0) || t[i] < 1e-6 {
+            let old = grad.log_pl[i] - penalty(theta, i);
+            let new = next.log_pl[i] - penalty(&trial, i);
+            if new >= old - 1e-12 * old.abs().max(1.0) || t[i] < 1e-6 {
                 accepted[i] = true;
             } else {
                 t[i] *= 0.5;
@@ -462,6 +472,15 @@ fn step(
             }
         }
         if !again {
+            if let Some(bad) = trial
+                .iter()
+                .position(|x| !x.is_finite() || x.abs() > MAX_COUPLING)
+            {
+                let i = bad % n;
+                return Ok(Err(format!(
+                    "a parameter of unit {i} passed {MAX_COUPLING}: the pseudo-likelihood has no finite maximum (unit {i} is (almost) determined by the others in the samples)"
+                )));
+            }
             let change = (0..n)
                 .map(|i| t[i] * steps[i].amax() / (1.0 + trial.row(i).amax()))
                 .fold(0.0, f64::max);
@@ -480,22 +499,38 @@ struct Solved {
     gradients: Gradients,
 }
 
-/// Lazy Newton on `subset` from Θ: the Hessian is computed at the start and again only
-/// when a step shrinks by less than the factor `refresh_above` on the step before (a
-/// Hessian costs n/4 gradient passes), until the change is below `tolerance`.
+/// How a stage solves.
+#[derive(Clone, Copy)]
+struct Stage {
+    subset: Subset,
+    /// Stop when the change is below this.
+    tolerance: f64,
+    /// Recompute the Hessian when a step shrinks by less than this factor on the one
+    /// before (a Hessian costs about n/4 gradient passes)…
+    refresh_above: f64,
+    /// …at most this many times.
+    max_refreshes: usize,
+    /// Ridge penalty ½·ridge·|θ_i|² per row (0: the pseudo-likelihood itself).
+    ridge: f64,
+}
+
+/// Lazy Newton from Θ (module docs): the Hessian computed at the start and again only
+/// when the steps stall.
 fn solve(
     data: &VisibleSamples,
     theta: &mut DMatrix<f64>,
-    subset: Subset,
-    tolerance: f64,
-    refresh_above: f64,
+    stage: Stage,
     task: &crate::interrupt::Task,
 ) -> Result<std::result::Result<Solved, String>> {
     let n = data.n;
     let factor_at = |theta: &DMatrix<f64>| -> Result<std::result::Result<_, String>> {
-        Ok(factors(&hessians(data, theta, subset, task)?, n))
+        Ok(factors(
+            &hessians(data, theta, stage.subset, task)?,
+            n,
+            stage.ridge,
+        ))
     };
-    let mut grad = gradients(data, theta, subset);
+    let mut grad = gradients(data, theta, stage.subset);
     let mut chol = match factor_at(theta)? {
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
@@ -504,11 +539,11 @@ fn solve(
     let mut previous = f64::INFINITY;
     for it in 1..=MAX_ITERATIONS {
         let change;
-        (grad, change) = match step(data, theta, &grad, &chol, subset)? {
+        (grad, change) = match step(data, theta, &grad, &chol, stage.subset, stage.ridge)? {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
-        if change < tolerance {
+        if change < stage.tolerance {
             return Ok(Ok(Solved {
                 iterations: it,
                 hessians: hessian_count,
@@ -516,7 +551,7 @@ fn solve(
                 gradients: grad,
             }));
         }
-        if change > refresh_above * previous {
+        if change > stage.refresh_above * previous && hessian_count <= stage.max_refreshes {
             chol = match factor_at(theta)? {
                 Ok(c) => c,
                 Err(e) => return Ok(Err(e)),
@@ -528,7 +563,7 @@ fn solve(
         }
     }
     Ok(Err(format!(
-        "no convergence in {MAX_ITERATIONS} iterations (largest gradient {:.3e})",
+        "no convergence in {MAX_ITERATIONS} iterations (largest gradient {:.3e}): the pseudo-likelihood may have no finite maximum",
         grad.total.amax()
     )))
 }
@@ -577,29 +612,42 @@ pub fn estimate(data: &VisibleSamples) -> Result<std::result::Result<Estimate, S
     }
     let task = crate::interrupt::Task::new("samples of the pseudo-likelihood Hessian", 0);
     let mut theta = DMatrix::zeros(n, n + 1);
-    // stage 1: lazy Newton on a subsample, to a coarse tolerance (again on all samples if
-    // that fails: a rare unit may be frozen in the subsample)
+    // stage 1: lazy Newton on a subsample, to a coarse tolerance, with a weak ridge (a
+    // thousandth of the data's curvature at zero) so that it converges even where the
+    // subsample alone has no finite maximum (a rare unit frozen in it); it only gives the
+    // starting point
     let per_group = SUBSAMPLE
         .max(MIN_SAMPLES_PER_PARAMETER * (n + 1))
-        .div_ceil(data.groups.len());
-    let mut sub = if per_group * data.groups.len() >= samples {
-        Subset::All
+        .div_ceil(groups.len());
+    let (sub, sub_samples) = if per_group * groups.len() >= samples {
+        (Subset::All, samples)
     } else {
-        Subset::First(per_group)
+        let taken = (0..data.groups.len())
+            .map(|g| per_group.min(data.group_len(g)))
+            .sum();
+        (Subset::First(per_group), taken)
     };
-    let first = loop {
-        match solve(data, &mut theta, sub, 1e-3, 0.3, &task)? {
-            Ok(s) => break s,
-            Err(_) if !matches!(sub, Subset::All) => {
-                sub = Subset::All;
-                theta = DMatrix::zeros(n, n + 1);
-            }
-            Err(e) => return Ok(Err(e)),
-        }
+    let stage1 = Stage {
+        subset: sub,
+        tolerance: 1e-3,
+        refresh_above: 0.3,
+        max_refreshes: MAX_ITERATIONS,
+        ridge: 1e-3 * 0.25 * data.kappa().powi(2) * sub_samples as f64,
     };
-    // stage 2: the Hessian of all samples at that point, refreshed only if the steps
-    // stall, with all-sample gradients, to the final tolerance
-    let second = match solve(data, &mut theta, Subset::All, TOLERANCE, 0.9, &task)? {
+    let first = match solve(data, &mut theta, stage1, &task)? {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    // stage 2: the Hessian of all samples at that point, refreshed at most once (if the
+    // steps stall), with all-sample gradients, to the final tolerance
+    let stage2 = Stage {
+        subset: Subset::All,
+        tolerance: TOLERANCE,
+        refresh_above: 0.9,
+        max_refreshes: 1,
+        ridge: 0.0,
+    };
+    let second = match solve(data, &mut theta, stage2, &task)? {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };

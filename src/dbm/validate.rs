@@ -1011,6 +1011,7 @@ fn hamiltonian_checks(
             );
             s.status = "failed";
             s.passed = Some(false);
+            s.seconds = started.elapsed().as_secs_f64();
             s.samples = samples.len();
             s.snapshot_stride = stride;
             return Ok((s, Vec::new()));
