@@ -159,9 +159,15 @@ fn term(base: u32, x: u32, y: u32, z: u32, at: u32) -> i32 {
     return p;
 }
 
-// Chain and word of invocation t, or false past the end.
+// Chain and word (or instance) of invocation t.
 fn task(t: u32) -> vec2<u32> {
     return vec2<u32>(t / step.per_chain, t % step.per_chain);
+}
+
+// (x, y, z) of a site of the level's torus (absent axes 0).
+fn coords(site: u32) -> vec3<u32> {
+    let l = step.size;
+    return vec3<u32>(site % l, (site / l) % l, site / (l * l));
 }
 
 // One word of level-0 spins per invocation.
@@ -247,20 +253,17 @@ fn mcrg_sums(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     let cw = task(t);
     let base = step.base + cw.x * step.level_words;
-    let l = step.size;
     var acc: array<i32, MAX_OPERATORS>;
     for (var k = 0u; k < 32u; k = k + 1u) {
         let site = cw.y * 32u + k;
         if (site >= step.sites) {
             break;
         }
-        let x = site % l;
-        let y = (site / l) % l;
-        let z = site / (l * l);
+        let c = coords(site);
         for (var e = 0u; e < step.entries; e = e + 1u) {
             let at = step.table + e * TERM_WORDS;
             let op = tables[at];
-            acc[op] = acc[op] + term(base, x, y, z, at);
+            acc[op] = acc[op] + term(base, c.x, c.y, c.z, at);
         }
     }
     for (var a = 0u; a < step.operators; a = a + 1u) {
@@ -300,21 +303,18 @@ fn mcrg_histogram(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     }
     let cw = task(t);
     let base = step.base + cw.x * step.level_words;
-    let l = step.size;
     let terms = step.table + 2u * step.operators;
     for (var k = 0u; k < 32u; k = k + 1u) {
         let site = cw.y * 32u + k;
         if (site >= step.sites) {
             break;
         }
-        let x = site % l;
-        let y = (site / l) % l;
-        let z = site / (l * l);
+        let c = coords(site);
         var g: array<i32, MAX_OPERATORS>;
         for (var e = 0u; e < step.entries; e = e + 1u) {
             let at = terms + e * TERM_WORDS;
             let op = tables[at];
-            g[op] = g[op] + term(base, x, y, z, at);
+            g[op] = g[op] + term(base, c.x, c.y, c.z, at);
         }
         var bin = spin_bit(base, site);
         for (var a = 0u; a < step.operators; a = a + 1u) {

@@ -99,6 +99,8 @@ pub struct DeviceMcrg {
     ctx: Arc<GpuContext>,
     kernels: KernelSet,
     out: wgpu::Buffer,
+    /// Where `out` is copied to be read (one submission per measurement).
+    staging: wgpu::Buffer,
     /// Dispatches of one measurement (the configuration number is set per call).
     steps: Vec<(usize, GpuStep, (u32, u32))>,
     chains: u32,
@@ -368,6 +370,12 @@ impl DeviceMcrg {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("mcrg readback"),
+            size: out_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let table_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("mcrg tables"),
             contents: bytemuck::cast_slice(&tables),
@@ -401,6 +409,7 @@ impl DeviceMcrg {
             ctx,
             kernels,
             out,
+            staging,
             steps,
             chains: spec.chains,
             stride,
@@ -437,8 +446,10 @@ impl DeviceMcrg {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&self.out, 0, None);
         self.kernels.record(&self.ctx, &mut enc, &dispatches);
+        let size = self.out.size();
+        enc.copy_buffer_to_buffer(&self.out, 0, &self.staging, 0, size);
         self.ctx.queue.submit([enc.finish()]);
-        let bytes = self.ctx.read_buffer(&self.out, self.out.size())?;
+        let bytes = self.ctx.map_read(&self.staging, size)?;
         let words: &[u32] = bytemuck::cast_slice(&bytes);
         Ok(words
             .chunks_exact(self.stride)

@@ -426,15 +426,6 @@ impl Mcrg {
         }
     }
 
-    /// Adds contributions (in configuration order).
-    pub fn add_contributions(&mut self, contributions: Vec<Contribution>) -> Result<()> {
-        crate::interrupt::check()?;
-        for c in contributions {
-            self.push(c);
-        }
-        Ok(())
-    }
-
     fn push(&mut self, c: Contribution) {
         let shift = self.shift.get_or_insert_with(|| c.sums.clone());
         let v: Vec<f64> = c

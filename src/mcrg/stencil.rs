@@ -159,20 +159,16 @@ impl Stencil {
             .filter(|&b| b <= MAX_DENSE_BINS)
     }
 
-    /// The local-field vector g and the spin of dense bin `bin`.
-    pub fn decode(&self, bin: usize) -> (Vec<i32>, i8) {
-        let x = if bin & 1 == 1 { 1 } else { -1 };
+    /// The local-field vector g (into `g`, one entry per operator) and the spin of dense
+    /// bin `bin`, for this stencil's [`Stencil::counts`] `counts`.
+    pub fn decode(counts: &[u32], bin: usize, g: &mut [i32]) -> i8 {
         let mut rest = bin >> 1;
-        let g = self
-            .counts()
-            .iter()
-            .map(|&c| {
-                let d = rest % (c as usize + 1);
-                rest /= c as usize + 1;
-                2 * d as i32 - c as i32
-            })
-            .collect();
-        (g, x)
+        for (g, &c) in g.iter_mut().zip(counts) {
+            let d = rest % (c as usize + 1);
+            rest /= c as usize + 1;
+            *g = 2 * d as i32 - c as i32;
+        }
+        if bin & 1 == 1 { 1 } else { -1 }
     }
 
     /// Calls `f(row, padded)` for every row of `x`, with `padded[k][halo + x']` the spin at
@@ -320,9 +316,11 @@ impl Stencil {
 
     /// Adds a dense histogram to a sparse one.
     pub fn merge_dense(&self, dense: &[u32], into: &mut CallenHistogram) {
+        let counts = self.counts();
+        let mut g = vec![0i32; counts.len()];
         for (bin, &n) in dense.iter().enumerate() {
             if n > 0 {
-                let (g, x) = self.decode(bin);
+                let x = Self::decode(&counts, bin, &mut g);
                 let e = into
                     .entries
                     .entry(couplings::pack(&g))
